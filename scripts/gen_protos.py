@@ -1,0 +1,46 @@
+"""Generate the Python stubs for protos/dccbridge/v1 into server/ (or --out DIR).
+
+Run after editing a .proto:  python scripts/gen_protos.py
+tests/test_contract.py fails when the committed stubs are stale.
+"""
+
+import argparse
+import pathlib
+import sys
+
+from grpc_tools import protoc
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROTO_ROOT = ROOT / "protos"
+
+
+def proto_files() -> list[str]:
+    return sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "dccbridge" / "v1").glob("*.proto"))
+
+
+def generate(out: pathlib.Path) -> None:
+    import grpc_tools
+
+    well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    out.mkdir(parents=True, exist_ok=True)
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *proto_files(),
+    ]
+    if protoc.main(args) != 0:
+        sys.exit("protoc failed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "server")
+    generate(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv with everything the server, the CLI and the tests need. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
+# torch + torchvision first, as a matching pair: controlnet_aux imports torchvision, and a
+# torchvision that does not match torch fails at import ("operator torchvision::nms does not exist").
+if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+fi
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+.venv/bin/python -c "import dccbridge, torch, diffusers; print('dccbridge', dccbridge.__version__, '| torch', torch.__version__, '| diffusers', diffusers.__version__)"

@@ -1,0 +1,61 @@
+"""GetCapabilities: what this server offers, built from the catalog, the device and the limits."""
+
+from __future__ import annotations
+
+from .. import API_VERSION, __version__
+from ..domain import Preprocessor
+from ..v1 import service_pb2
+from .convert import CONTROL_TYPE_TO_PROTO, PREPROCESSOR_TO_PROTO
+
+GENERATE_TASKS = (service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG, service_pb2.TASK_TYPE_INPAINT)
+FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet")
+# Preprocessors that need no weights; others appear when an estimator for them is configured.
+BUILTIN_PREPROCESSORS = (Preprocessor.CANNY,)
+
+
+def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, scheduler_options,
+                       estimators=None) -> service_pb2.GetCapabilitiesResponse:
+    catalog = manager.catalog
+    device = manager.describe_device()
+    response = service_pb2.GetCapabilitiesResponse(
+        server_version=__version__,
+        api_version=API_VERSION,
+        device=service_pb2.DeviceInfo(
+            type=device["type"], name=device["name"], dtype=device["dtype"], memory_bytes=device["memory_bytes"]
+        ),
+        default_model_id=catalog.default_id,
+        limits=service_pb2.Limits(
+            max_width=limits.max_width,
+            max_height=limits.max_height,
+            max_pixels=limits.max_pixels,
+            max_batch=limits.max_batch,
+            max_steps=limits.max_steps,
+            max_control_units=limits.max_control_units,
+            max_message_bytes=max_message_bytes,
+            max_queue=max_queue,
+            size_multiple=limits.size_multiple,
+        ),
+        features=list(FEATURES),
+    )
+    for model_id in catalog.ids():
+        entry = catalog.get(model_id)
+        response.models.add(
+            id=entry.id,
+            family=entry.family,
+            tasks=list(GENERATE_TASKS) + [service_pb2.TASK_TYPE_PREPROCESS],
+            control_types=[CONTROL_TYPE_TO_PROTO[t] for t in entry.controlnets],
+            is_default=entry.id == catalog.default_id,
+            loaded=manager.is_loaded(entry.id),
+            default_width=entry.default_width,
+            default_height=entry.default_height,
+            default_steps=entry.default_steps,
+            default_guidance_scale=entry.default_guidance_scale,
+            default_scheduler=entry.default_scheduler,
+            description=entry.description,
+        )
+    for scheduler_id, label in scheduler_options:
+        response.schedulers.add(id=scheduler_id, label=label)
+    available = set(BUILTIN_PREPROCESSORS) | set(getattr(estimators, "available", ()) or ())
+    response.preprocessors.extend(PREPROCESSOR_TO_PROTO[p] for p in Preprocessor if p in available)
+    return response
+

@@ -1,0 +1,134 @@
+"""Control maps for ControlNet units: from a ready map, an image to preprocess, a host depth
+pass or a pose rig. Everything here is numpy + OpenCV; estimators that need model weights
+(depth estimate, pose detection, lineart, softedge) are passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..domain import (
+    ControlType,
+    ControlUnitSpec,
+    DepthPassInput,
+    ImageInput,
+    PoseRigInput,
+    PreprocessInput,
+    Preprocessor,
+)
+from ..errors import InvalidInput, Unsupported
+from ..imaging import decode_image, resize
+from .canny import canny_map
+from .depth import PNG_MAGIC, decode_depth_pass, depth_to_control_map
+from .openpose import draw_pose_rig
+
+__all__ = [
+    "DEFAULT_PREPROCESSOR",
+    "Estimators",
+    "canny_map",
+    "decode_depth_pass",
+    "depth_to_control_map",
+    "draw_pose_rig",
+    "needs_estimator",
+    "prepare_control_map",
+    "source_size",
+]
+
+DEFAULT_PREPROCESSOR = {
+    ControlType.CANNY: Preprocessor.CANNY,
+    ControlType.DEPTH: Preprocessor.DEPTH_ESTIMATE,
+    ControlType.OPENPOSE: Preprocessor.OPENPOSE_DETECT,
+    ControlType.LINEART: Preprocessor.LINEART,
+    ControlType.SOFTEDGE: Preprocessor.SOFTEDGE,
+}
+
+
+class Estimators(Protocol):
+    """Weight-backed preprocessors: rgb (uint8 HxWx3) -> control map (uint8 HxW or HxWx3)."""
+
+    def run(self, preprocessor: Preprocessor, rgb: np.ndarray) -> np.ndarray: ...
+
+
+def prepare_control_map(
+    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None = None
+) -> np.ndarray:
+    """The unit's control map as uint8 height x width x 3 RGB."""
+    source = unit.source
+    if isinstance(source, ImageInput):
+        return resize(decode_image(source.data, f"{field}.image"), width, height)
+    if isinstance(source, DepthPassInput):
+        if unit.control_type is not ControlType.DEPTH:
+            raise InvalidInput(f"{field}.depth_pass", "a depth pass feeds only CONTROL_TYPE_DEPTH units")
+        depth_field = f"{field}.depth_pass"
+        depth = decode_depth_pass(source, depth_field)
+        return depth_to_control_map(depth, source.encoding, source.near, source.far, width, height, depth_field)
+    if isinstance(source, PoseRigInput):
+        if unit.control_type is not ControlType.OPENPOSE:
+            raise InvalidInput(f"{field}.pose_rig", "a pose rig feeds only CONTROL_TYPE_OPENPOSE units")
+        return draw_pose_rig(source, width, height, f"{field}.pose_rig")
+    return _preprocess(unit.control_type, source, width, height, f"{field}.preprocess", estimators)
+
+
+def _preprocess(
+    control_type: ControlType,
+    source: PreprocessInput,
+    width: int,
+    height: int,
+    field: str,
+    estimators: Estimators | None,
+) -> np.ndarray:
+    preprocessor = source.preprocessor or DEFAULT_PREPROCESSOR.get(control_type)
+    if preprocessor is None:
+        names = ", ".join(p.value for p in Preprocessor)
+        raise InvalidInput(
+            f"{field}.preprocessor",
+            f"CONTROL_TYPE_{control_type.name} has no natural preprocessor; name one ({names}) or send a ready map",
+        )
+    rgb = decode_image(source.image.data, f"{field}.image")
+    if preprocessor is Preprocessor.CANNY:
+        # Edges found at the output size stay crisp 1-px lines; resizing an edge map blurs them.
+        return canny_map(resize(rgb, width, height), source.canny_low, source.canny_high, f"{field}.canny")
+    if estimators is None:
+        raise Unsupported(
+            f"preprocessor '{preprocessor.value}' needs estimator weights that this server does not have; "
+            "send a ready map, a depth pass or a pose rig instead"
+        )
+    control = estimators.run(preprocessor, rgb)
+    if control.ndim == 2:
+        control = np.repeat(control[:, :, None], 3, axis=2)
+    return resize(control, width, height)
+
+
+def needs_estimator(unit: ControlUnitSpec) -> bool:
+    """True when the unit's map comes from a weight-backed estimator (too costly to run just to validate)."""
+    source = unit.source
+    if not isinstance(source, PreprocessInput):
+        return False
+    return (source.preprocessor or DEFAULT_PREPROCESSOR.get(unit.control_type)) not in (None, Preprocessor.CANNY)
+
+
+def source_size(unit: ControlUnitSpec) -> tuple[int, int] | None:
+    """The natural (width, height) of a unit's source, or None when it cannot be read."""
+    source = unit.source
+    if isinstance(source, PoseRigInput):
+        return source.canvas_width, source.canvas_height
+    if isinstance(source, DepthPassInput):
+        if source.width and source.height:
+            return source.width, source.height
+        return _encoded_size(source.png16 or b"")
+    image = source if isinstance(source, ImageInput) else source.image
+    return _encoded_size(image.data)
+
+
+def _encoded_size(data: bytes) -> tuple[int, int] | None:
+    # A PNG's size sits in its IHDR chunk; other formats are decoded.
+    if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if not data:
+        return None
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    return None if decoded is None else (decoded.shape[1], decoded.shape[0])

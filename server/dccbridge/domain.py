@@ -1,0 +1,210 @@
+"""Plain-data requests and results: what an op receives and returns.
+
+The wire (protobuf) is converted to these in api/convert.py and nowhere else. Images stay
+encoded bytes here; ops decode them (dccbridge.imaging) so a bad image is an InvalidInput
+that names its field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+
+class ControlType(str, enum.Enum):
+    CANNY = "canny"
+    DEPTH = "depth"
+    OPENPOSE = "openpose"
+    LINEART = "lineart"
+    SOFTEDGE = "softedge"
+    SCRIBBLE = "scribble"
+    NORMAL = "normal"
+    TILE = "tile"
+
+
+class Preprocessor(str, enum.Enum):
+    CANNY = "canny"
+    DEPTH_ESTIMATE = "depth_estimate"
+    OPENPOSE_DETECT = "openpose_detect"
+    LINEART = "lineart"
+    SOFTEDGE = "softedge"
+
+
+class DepthEncoding(str, enum.Enum):
+    LINEAR = "linear"          # distance from the camera; background = inf or >= far
+    INVERSE = "inverse"        # disparity; larger is nearer; background <= 0
+    NORMALIZED = "normalized"  # already a map in [0, 1], near = 1
+
+
+class TaskType(str, enum.Enum):
+    GENERATE = "generate"
+    DEPTH2IMG = "depth2img"
+    TEXTURE = "texture"
+    UPSCALE = "upscale"
+    PREPROCESS = "preprocess"
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An encoded image as it came over the wire."""
+
+    data: bytes
+    mime_type: str = ""
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class DepthPassInput:
+    width: int
+    height: int
+    encoding: DepthEncoding
+    near: float = 0.0
+    far: float = 0.0
+    float32_le: bytes | None = None
+    png16: bytes | None = None
+    png16_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    x: float
+    y: float
+    visible: bool = True
+
+
+@dataclass(frozen=True)
+class PosePerson:
+    body: tuple[Keypoint, ...]          # 18, OpenPose COCO-18 order
+    left_hand: tuple[Keypoint, ...] = ()   # 21 or empty
+    right_hand: tuple[Keypoint, ...] = ()  # 21 or empty
+    face: tuple[Keypoint, ...] = ()        # 70 or empty
+
+
+@dataclass(frozen=True)
+class PoseRigInput:
+    canvas_width: int
+    canvas_height: int
+    people: tuple[PosePerson, ...]
+
+
+@dataclass(frozen=True)
+class PreprocessInput:
+    image: ImageInput
+    preprocessor: Preprocessor | None = None  # None: the control type's natural preprocessor
+    canny_low: int | None = None
+    canny_high: int | None = None
+
+
+ControlSource = Union[ImageInput, PreprocessInput, DepthPassInput, PoseRigInput]
+
+
+@dataclass(frozen=True)
+class ControlUnitSpec:
+    control_type: ControlType
+    source: ControlSource
+    conditioning_scale: float = 1.0
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    controlnet_id: str = ""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    scheduler: str = ""
+    seed: int | None = None  # None or -1: random, reported with the result
+    num_images_per_prompt: int = 1
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    model_id: str = ""
+    negative_prompt: str = ""
+    width: int = 0   # 0: init image's size, else the model default
+    height: int = 0
+    sampling: Sampling = field(default_factory=Sampling)
+    init_image: ImageInput | None = None
+    strength: float | None = None
+    mask_image: ImageInput | None = None
+    control_units: tuple[ControlUnitSpec, ...] = ()
+
+    task_type = TaskType.GENERATE
+
+    @property
+    def mode(self) -> str:
+        if self.mask_image is not None:
+            return "inpaint"
+        if self.init_image is not None:
+            return "img2img"
+        return "txt2img"
+
+
+@dataclass(frozen=True)
+class PreprocessRequest:
+    unit: ControlUnitSpec
+    width: int = 0
+    height: int = 0
+
+    task_type = TaskType.PREPROCESS
+    model_id = ""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    preview_every_n_steps: int = 0
+    preview_max_size: int = 256
+    cancel_on_disconnect: bool = False
+    label: str = ""
+    omit_image_data: bool = False
+
+
+@dataclass
+class OutputImage:
+    """One image an op produced. pixels: uint8 HxWx3 (RGB) or HxWx4 (RGBA)."""
+
+    pixels: np.ndarray
+    role: str = "image"
+    seed: int = 0
+    index: int = 0
+    parameters: str = ""  # A1111-style text
+
+
+@dataclass
+class OpOutput:
+    images: list[OutputImage]
+    metadata: dict = field(default_factory=dict)  # merged into the provenance JSON
+    extra: dict = field(default_factory=dict)     # structured output for clients (Result.extra_json)
+
+
+def to_plain(value):
+    """A JSON-ready view of a request: bytes become their sha256 and length, enums their value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return {"sha256": hashlib.sha256(value).hexdigest(), "bytes": len(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value

@@ -1,0 +1,106 @@
+"""Domain errors. Ops raise these; api/status.py maps each to one status code.
+
+A user's mistake is never an internal error: every class here except InternalError
+describes something the caller can fix or retry.
+"""
+
+from __future__ import annotations
+
+
+class DccError(Exception):
+    """Base of every error the server reports on purpose."""
+
+    field: str = ""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DccError):
+    """A request field is wrong. The message names the field and the allowed range."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ModelNotFound(DccError):
+    def __init__(self, model_id: str, available: list[str], kind: str = "model"):
+        listing = ", ".join(sorted(available)) or "(none)"
+        super().__init__(f"unknown {kind} '{model_id}'; available: {listing}")
+        self.model_id = model_id
+        self.available = sorted(available)
+
+
+class ModelUnavailable(DccError):
+    """The catalog names a model whose weights cannot be loaded here (offline hub, missing file, pickle refused)."""
+
+
+class Unsupported(DccError):
+    """The request is valid but this server or model does not offer it (e.g. no ControlNet for a type)."""
+
+
+class JobNotFound(DccError):
+    def __init__(self, job_id: str):
+        super().__init__(f"no job with id '{job_id}'")
+        self.job_id = job_id
+
+
+class QueueFull(DccError):
+    def __init__(self, max_queue: int, retry_after_s: float):
+        super().__init__(
+            f"the queue is full ({max_queue} jobs waiting); retry in about {retry_after_s:.0f} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
+class ShuttingDown(DccError):
+    def __init__(self):
+        super().__init__("the server is shutting down and takes no new work; retry on another server or later")
+
+
+class Cancelled(DccError):
+    def __init__(self, reason: str = "cancelled by the client"):
+        super().__init__(reason)
+
+
+class OutOfMemory(DccError):
+    def __init__(self, detail: str = ""):
+        super().__init__(
+            "the device ran out of memory; try a smaller size or batch" + (f" ({detail})" if detail else "")
+        )
+
+
+class Unauthenticated(DccError):
+    def __init__(self):
+        super().__init__("missing or invalid token")
+
+
+class InternalError(DccError):
+    """A bug on our side; the message is safe to show."""
+
+
+# The one error table: domain error -> status code name. api/status.py turns the name into a
+# grpc.StatusCode (and the Connect face into its code); failure events carry the same name.
+STATUS_BY_ERROR: dict[type[DccError], str] = {
+    InvalidInput: "INVALID_ARGUMENT",
+    ModelNotFound: "NOT_FOUND",
+    JobNotFound: "NOT_FOUND",
+    ModelUnavailable: "FAILED_PRECONDITION",
+    Unsupported: "UNIMPLEMENTED",
+    QueueFull: "RESOURCE_EXHAUSTED",
+    OutOfMemory: "RESOURCE_EXHAUSTED",
+    ShuttingDown: "UNAVAILABLE",
+    Cancelled: "CANCELLED",
+    Unauthenticated: "UNAUTHENTICATED",
+    InternalError: "INTERNAL",
+}
+
+
+def status_name(error: BaseException) -> str:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return "INTERNAL"

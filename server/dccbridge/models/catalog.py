@@ -1,0 +1,236 @@
+"""The model catalog: which model ids exist, where their weights are, and their generation defaults.
+
+Read from a TOML file the operator writes (or a built-in preset). Mistakes in it are ValueErrors that name
+the file and the key, raised at startup rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..domain import ControlType
+from ..errors import ModelNotFound
+from .schedulers import SCHEDULERS
+
+SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub"]
+
+BUILTIN_PREFIX = "builtin:"
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class FamilyDefaults:
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    scheduler: str
+
+
+# Families other than sd15 are stored so catalogs can name them, but only sd15 loads today.
+FAMILY_DEFAULTS = {
+    "sd15": FamilyDefaults(512, 512, 20, 7.5, "unipc"),
+    "sd2-depth": FamilyDefaults(512, 512, 20, 7.5, "unipc"),
+    "sdxl": FamilyDefaults(1024, 1024, 30, 5.0, "dpmpp_2m_karras"),
+}
+FALLBACK_DEFAULTS = FAMILY_DEFAULTS["sd15"]
+
+MODEL_KEYS = {
+    "family", "source", "config", "description", "controlnets", "default_width", "default_height",
+    "default_steps", "default_guidance_scale", "default_scheduler",
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    family: str
+    source: str  # "builtin:NAME", an absolute path, or a hub repo id
+    description: str = ""
+    controlnets: dict[ControlType, str] = field(default_factory=dict)
+    default_width: int = 512
+    default_height: int = 512
+    default_steps: int = 20
+    default_guidance_scale: float = 7.5
+    default_scheduler: str = "unipc"
+    # For single .safetensors files: a local diffusers folder (or cached hub id) whose configs describe the
+    # components. Empty: the family's reference repo in the local Hugging Face cache.
+    config: str = ""
+
+
+def classify_source(source: str) -> SourceKind:
+    """How a source string is loaded. Raises ValueError for something that is none of the kinds."""
+    if source.startswith(BUILTIN_PREFIX):
+        return "builtin"
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return "folder"
+    lowered = source.lower()
+    if lowered.endswith(".safetensors"):
+        return "single_file"
+    if lowered.endswith(PICKLE_SUFFIXES):
+        return "pickle_file"
+    if not path.is_absolute() and HUB_REPO_ID.match(source):
+        return "hub"
+    raise ValueError(
+        f"'{source}' is not an existing folder, a .safetensors file, a hub repo id (owner/name) "
+        f"or '{BUILTIN_PREFIX}NAME'"
+    )
+
+
+class Catalog:
+    def __init__(self, entries: list[ModelEntry], default_id: str = "", origin: str = "<catalog>"):
+        if not entries:
+            raise ValueError(f"{origin}: the catalog has no models; add a [models.NAME] table")
+        self._entries = {entry.id: entry for entry in entries}
+        self.default_id = default_id or entries[0].id
+        if self.default_id not in self._entries:
+            raise ValueError(
+                f"{origin}: default = '{self.default_id}' is not one of the models: {', '.join(self._entries)}"
+            )
+        self.origin = origin
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Catalog:
+        path = Path(path)
+        try:
+            with path.open("rb") as file:
+                document = tomllib.load(file)
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read the catalog ({error.strerror or error})") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: not valid TOML: {error}") from error
+        return cls.from_dict(document, base_dir=path.parent, origin=str(path))
+
+    @classmethod
+    def preset(cls, name: str) -> Catalog:
+        preset_file = PRESETS_DIR / f"{name}.toml"
+        if not preset_file.is_file():
+            available = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+            raise ValueError(f"unknown catalog preset '{name}'; available: {', '.join(available)}")
+        return cls.from_toml(preset_file)
+
+    @classmethod
+    def from_dict(cls, document: dict, base_dir: Path, origin: str) -> Catalog:
+        unknown = set(document) - {"default", "models"}
+        if unknown:
+            raise ValueError(f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected 'default' and [models.*]")
+        default_id = document.get("default", "")
+        if not isinstance(default_id, str):
+            raise ValueError(f"{origin}: 'default' must be a model id string")
+        models = document.get("models", {})
+        if not isinstance(models, dict):
+            raise ValueError(f"{origin}: 'models' must be tables like [models.my-model]")
+        entries = [_parse_entry(model_id, table, base_dir, f"{origin}: models.{model_id}")
+                   for model_id, table in models.items()]
+        return cls(entries, default_id, origin)
+
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def get(self, model_id: str) -> ModelEntry:
+        """The entry for an id; "" means the default model."""
+        entry = self._entries.get(model_id or self.default_id)
+        if entry is None:
+            raise ModelNotFound(model_id, self.ids())
+        return entry
+
+
+def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table")
+    unknown = set(table) - MODEL_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(MODEL_KEYS))}")
+    if "source" not in table:
+        raise ValueError(f"{where}.source: missing; give a folder, a .safetensors file, a hub id or builtin:NAME")
+    family = _string(table, "family", where, default="sd15")
+    defaults = FAMILY_DEFAULTS.get(family, FALLBACK_DEFAULTS)
+    scheduler = _string(table, "default_scheduler", where, default=defaults.scheduler)
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"{where}.default_scheduler: unknown scheduler '{scheduler}'; choose one of: "
+                         f"{', '.join(SCHEDULERS)}")
+    config = _string(table, "config", where, default="")
+    return ModelEntry(
+        id=model_id,
+        family=family,
+        source=_resolve_source(_string(table, "source", where), base_dir),
+        description=_string(table, "description", where, default=""),
+        controlnets=_parse_controlnets(table.get("controlnets", {}), base_dir, f"{where}.controlnets"),
+        default_width=_size(table, "default_width", where, defaults.width),
+        default_height=_size(table, "default_height", where, defaults.height),
+        default_steps=_positive_int(table, "default_steps", where, defaults.steps),
+        default_guidance_scale=_number(table, "default_guidance_scale", where, defaults.guidance_scale),
+        default_scheduler=scheduler,
+        config=_resolve_source(config, base_dir) if config else "",
+    )
+
+
+def _parse_controlnets(table, base_dir: Path, where: str) -> dict[ControlType, str]:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table of control type = source")
+    controlnets = {}
+    for name, source in table.items():
+        try:
+            control_type = ControlType(name)
+        except ValueError:
+            raise ValueError(f"{where}.{name}: unknown control type; choose from: "
+                             f"{', '.join(t.value for t in ControlType)}") from None
+        if not isinstance(source, str) or not source:
+            raise ValueError(f"{where}.{name}: must be a source string")
+        controlnets[control_type] = _resolve_source(source, base_dir)
+    return controlnets
+
+
+def _resolve_source(source: str, base_dir: Path) -> str:
+    """Paths relative to the catalog file become absolute; builtins and hub ids stay as written.
+
+    "owner/name" is ambiguous: it is a path if that exists next to the catalog, else a hub repo id.
+    """
+    if source.startswith(BUILTIN_PREFIX):
+        return source
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        return str(path)
+    relative = base_dir / path
+    names_weights_file = source.lower().endswith((".safetensors", *PICKLE_SUFFIXES))
+    if HUB_REPO_ID.match(source) and not names_weights_file and not relative.exists():
+        return source
+    return str(relative.resolve())
+
+
+def _string(table: dict, key: str, where: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or (default is None and not value):
+        raise ValueError(f"{where}.{key}: must be a non-empty string")
+    return value
+
+
+def _positive_int(table: dict, key: str, where: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{where}.{key}: must be a positive integer, got {value!r}")
+    return value
+
+
+def _size(table: dict, key: str, where: str, default: int) -> int:
+    value = _positive_int(table, key, where, default)
+    if value % 8:
+        raise ValueError(f"{where}.{key}: must be a multiple of 8, got {value}")
+    return value
+
+
+def _number(table: dict, key: str, where: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{where}.{key}: must be a number >= 0, got {value!r}")
+    return float(value)

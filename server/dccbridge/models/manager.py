@@ -1,0 +1,182 @@
+"""Lazy, cached, thread-safe access to the catalog's models on one device."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import threading
+from pathlib import Path
+
+import torch
+from diffusers import ControlNetModel, StableDiffusionPipeline
+
+from ..domain import ControlType
+from ..errors import ModelNotFound, Unsupported
+from .catalog import Catalog, ModelEntry
+from .loading import Placement, load_controlnet, load_pipeline, source_sha256
+from .weights_hash import WeightsHasher, short_hash
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' was asked for, but no CUDA device is available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device '{device}' was asked for, but MPS is not available")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        # Half precision is the norm on CUDA; CPU kernels are slow or missing in fp16, and MPS is unreliable.
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype '{dtype}'; choose one of: auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+class LoadedModel:
+    """A catalog model's pipeline on the device, plus its ControlNets, loaded on first use."""
+
+    def __init__(self, entry: ModelEntry, pipeline: StableDiffusionPipeline, placement: Placement,
+                 hasher: WeightsHasher):
+        self.entry = entry
+        self.pipeline = pipeline
+        self._placement = placement
+        self._hasher = hasher
+        self._controlnets: dict[ControlType, ControlNetModel] = {}
+        self._controlnet_lock = threading.Lock()
+        self._hash_lock = threading.Lock()
+        self._weights_hash = ""
+
+    @property
+    def weights_hash(self) -> str:
+        """10 hex digits identifying the weights (A1111's short model hash); computed on first access."""
+        with self._hash_lock:
+            if not self._weights_hash:
+                self._weights_hash = short_hash(
+                    source_sha256(self.entry.source, self._hasher, f"model '{self.entry.id}'")
+                )
+            return self._weights_hash
+
+    def control_types(self) -> list[ControlType]:
+        return [t for t in ControlType if t in self.entry.controlnets]
+
+    def controlnet(self, control_type: ControlType, controlnet_id: str = "") -> ControlNetModel:
+        """The entry's ControlNet for a type. controlnet_id, if given, must name it (its catalog source)."""
+        source = self._controlnet_source(control_type, controlnet_id)
+        with self._controlnet_lock:
+            controlnet = self._controlnets.get(control_type)
+            if controlnet is None:
+                controlnet = load_controlnet(
+                    source, self.pipeline.unet, self._placement, owner=self._controlnet_owner(control_type)
+                )
+                self._controlnets[control_type] = controlnet
+            return controlnet
+
+    def controlnet_hash(self, control_type: ControlType) -> str:
+        source = self._controlnet_source(control_type, "")
+        return short_hash(source_sha256(source, self._hasher, self._controlnet_owner(control_type)))
+
+    def _controlnet_owner(self, control_type: ControlType) -> str:
+        return f"model '{self.entry.id}' {control_type.value} ControlNet"
+
+    def _controlnet_source(self, control_type: ControlType, controlnet_id: str) -> str:
+        source = self.entry.controlnets.get(control_type)
+        if source is None:
+            available = ", ".join(t.value for t in self.control_types()) or "none"
+            raise Unsupported(
+                f"model '{self.entry.id}' has no ControlNet for '{control_type.value}'; it has: {available}"
+            )
+        if controlnet_id and controlnet_id != source:
+            raise ModelNotFound(controlnet_id, [source], kind=f"{control_type.value} ControlNet")
+        return source
+
+
+class ModelManager:
+    def __init__(self, catalog: Catalog, device: str = "auto", allow_pickle: bool = False,
+                 dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None):
+        self.catalog = catalog
+        resolved = resolve_device(device)
+        self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle)
+        self._hasher = WeightsHasher(hash_cache_file)
+        self._loaded: dict[str, LoadedModel] = {}
+        # One lock for all loads: loading two large models at once would only compete for memory and disk.
+        self._load_lock = threading.Lock()
+
+    @property
+    def device(self) -> torch.device:
+        return self._placement.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._placement.dtype
+
+    def describe_device(self) -> dict:
+        device = self._placement.device
+        name, memory_bytes = _cpu_name(), _physical_memory_bytes()
+        if device.type == "cuda":
+            properties = torch.cuda.get_device_properties(device)
+            name, memory_bytes = properties.name, properties.total_memory
+        elif device.type == "mps":
+            name = "Apple MPS"
+            memory_bytes = torch.mps.recommended_max_memory() if hasattr(torch.mps, "recommended_max_memory") else 0
+        return {
+            "type": device.type,
+            "name": name,
+            "dtype": str(self._placement.dtype).removeprefix("torch."),
+            "memory_bytes": int(memory_bytes),
+        }
+
+    def load(self, model_id: str) -> LoadedModel:
+        """The model's pipeline, loaded on first use; "" means the catalog's default model."""
+        entry = self.catalog.get(model_id)
+        loaded = self._loaded.get(entry.id)
+        if loaded is not None:
+            return loaded
+        with self._load_lock:
+            loaded = self._loaded.get(entry.id)  # another caller may have loaded it while we waited
+            if loaded is None:
+                pipeline = load_pipeline(entry, self._placement)
+                loaded = LoadedModel(entry, pipeline, self._placement, self._hasher)
+                self._loaded[entry.id] = loaded
+        return loaded
+
+    def is_loaded(self, model_id: str) -> bool:
+        return (model_id or self.catalog.default_id) in self._loaded
+
+    def unload_all(self) -> None:
+        with self._load_lock:
+            self._loaded.clear()
+        gc.collect()
+        if self._placement.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0  # not available on this OS (Windows)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:  # Linux; platform.processor() is empty there
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"

@@ -1,0 +1,40 @@
+"""Request limits: advertised in GetCapabilities and enforced by every op's check_inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_width: int = 2048
+    max_height: int = 2048
+    max_pixels: int = 2048 * 2048
+    max_batch: int = 8
+    max_steps: int = 150
+    max_control_units: int = 4
+    size_multiple: int = 8
+    max_prompt_chars: int = 4000
+
+    def check_size(self, width: int, height: int, field_prefix: str = "") -> None:
+        for name, value, maximum in (("width", width, self.max_width), ("height", height, self.max_height)):
+            field = f"{field_prefix}{name}"
+            if not self.size_multiple <= value <= maximum:
+                raise InvalidInput(field, f"must be between {self.size_multiple} and {maximum}, got {value}")
+            if value % self.size_multiple:
+                raise InvalidInput(field, f"must be a multiple of {self.size_multiple}, got {value}")
+        if width * height > self.max_pixels:
+            raise InvalidInput(
+                f"{field_prefix}width",
+                f"width x height must be at most {self.max_pixels} pixels, got {width}x{height} = {width * height}",
+            )
+
+
+def check_range(field: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
+    """Raise InvalidInput unless low <= value <= high (low < value when low_open); NaN is never in range."""
+    ok = (low < value if low_open else low <= value) and value <= high
+    if not ok:  # also catches NaN, for which every comparison is False
+        bracket = "(" if low_open else "["
+        raise InvalidInput(field, f"must be in {bracket}{low:g}, {high:g}], got {value:g}")

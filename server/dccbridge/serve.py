@@ -1,0 +1,114 @@
+"""The composition root of `dccbridge serve`: catalog -> model manager -> ops -> job engine -> faces."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .api.capabilities import build_capabilities
+from .api.grpc_server import GrpcFace
+from .api.servicer import DccBridgeServicer
+from .jobs import Engine, EngineLimits, JobStore
+from .models import Catalog, ModelManager
+from .models.schedulers import SCHEDULER_OPTIONS
+from .ops import Limits, OpEnv, Ops
+
+log = logging.getLogger("dccbridge")
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "dccbridge"
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    models: Path | None = None   # a catalog TOML; None = the preset
+    preset: str = "tiny"
+    data_dir: Path = field(default_factory=default_data_dir)
+    device: str = "auto"
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_queue: int = 16
+    allow_pickle: bool = False
+    grace_s: float = 30.0
+    limits: Limits = field(default_factory=Limits)
+
+
+class Server:
+    """One process: the engine with its worker, and the gRPC face. Used by the CLI, tests and benchmarks."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
+        self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle)
+        self.env = OpEnv(self.manager, config.limits)
+        self.store = JobStore(Path(config.data_dir))
+        self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
+        servicer = DccBridgeServicer(self.engine, self.capabilities)
+        self.grpc = GrpcFace(servicer, config.max_message_bytes)
+        self.port = 0
+        self.ready = threading.Event()    # the default model is loaded: SERVING
+        self.settled = threading.Event()  # the default model loaded or failed (load_error)
+        self.load_error: Exception | None = None
+
+    def capabilities(self):
+        return build_capabilities(self.manager, self.config.limits, self.config.max_message_bytes,
+                                  self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators)
+
+    def start(self) -> "Server":
+        self.port = self.grpc.bind(self.config.host, self.config.port)
+        self.engine.start()
+        self.grpc.start()
+        threading.Thread(target=self._load_default_model, name="dccbridge-loader", daemon=True).start()
+        return self
+
+    def _load_default_model(self) -> None:
+        """Health says NOT_SERVING until the default model is loaded."""
+        try:
+            self.manager.load(self.manager.catalog.default_id)
+        except Exception as error:  # noqa: BLE001 - reported, the server keeps answering
+            self.load_error = error
+            log.error("the default model '%s' did not load: %s", self.manager.catalog.default_id, error)
+        else:
+            self.grpc.set_serving(True)
+            self.ready.set()
+            log.info("default model '%s' loaded; SERVING", self.manager.catalog.default_id)
+        finally:
+            self.settled.set()
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking work, let the running job finish within the grace period, close the index."""
+        grace = self.config.grace_s if grace_s is None else grace_s
+        self.grpc.health.enter_graceful_shutdown()
+        self.engine.shutdown(grace)
+        self.grpc.stop(2.0)
+        self.store.close()
+
+
+def serve_forever(config: ServeConfig) -> int:
+    server = Server(config).start()
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s: finishing the running job (grace %.0f s), then exiting",
+                 signal.Signals(signum).name, config.grace_s)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # Tests and scripts parse this line to find an ephemeral port.
+    print(f"dccbridge {__version__} listening on {config.host}:{server.port} (gRPC)", flush=True)
+    stop.wait()
+    server.stop()
+    print("dccbridge stopped", flush=True)
+    return 0
