@@ -50,7 +50,9 @@ class Server:
     def __init__(self, config: ServeConfig):
         self.config = config
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
-        self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle)
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
+                                    hash_cache_file=Path(config.data_dir) / "weights-hashes.json")
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
         self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
