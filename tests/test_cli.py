@@ -126,3 +126,22 @@ def test_refuses_to_start_on_a_bad_catalog(tmp_path):
     catalog.write_text("[models.x]\nfamily = 'sd15'\n")  # no source
     run = cli("serve", "--port", "0", "--data-dir", tmp_path, "--models", catalog, timeout=120)
     assert run.returncode == 2 and "source" in run.stderr
+
+
+def test_depth_files_from_exr_npy_and_16bit_png_give_the_same_plane(tmp_path):
+    import cv2
+    import OpenEXR
+
+    from dccbridge.client import depth_pass_from_file
+
+    depth = box_depth()
+    depth[np.isinf(depth)] = 0.0  # "no data" in every format
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"ViewLayer.Depth.Z": depth}) as exr:
+        exr.write(str(tmp_path / "z.exr"))
+    np.save(tmp_path / "z.npy", depth)
+    cv2.imwrite(str(tmp_path / "z.png"), (depth * 1000).astype(np.uint16))  # millimetres
+    planes = [depth_pass_from_file(tmp_path / "z.exr", far=100), depth_pass_from_file(tmp_path / "z.npy", far=100)]
+    assert planes[0].float32_le == planes[1].float32_le and planes[0].width == 64
+    png = depth_pass_from_file(tmp_path / "z.png", far=100, png16_scale=0.001)
+    assert png.png16 and png.png16_scale == pytest.approx(0.001)

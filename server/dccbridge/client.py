@@ -7,7 +7,6 @@ turns them into v1 messages.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -115,13 +114,7 @@ def depth_pass_from_file(path: str | Path, encoding: str = "linear", near: float
     if suffix == ".npy":
         return depth_pass_from_array(np.load(path), encoding, near, far)
     if suffix == ".exr":
-        os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # OpenCV reads EXR only when asked to
-        import cv2
-
-        plane = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_UNCHANGED)
-        if plane is None:
-            raise ValueError(f"{path}: OpenCV could not read this EXR")
-        return depth_pass_from_array(plane, encoding, near, far)
+        return depth_pass_from_array(read_exr_depth(path), encoding, near, far)
     if suffix == ".png":
         import cv2
 
@@ -133,6 +126,25 @@ def depth_pass_from_file(path: str | Path, encoding: str = "linear", near: float
         return media_pb2.DepthPass(png16=data, width=width, height=height, encoding=DEPTH_ENCODINGS[encoding],
                                    near=near, far=far, png16_scale=png16_scale)
     raise ValueError(f"{path}: depth must be .npy, .exr or 16-bit .png")
+
+
+# Where hosts put depth in an EXR: Blender's multilayer "<layer>.Depth.Z" / "Z", a File Output slot's "V",
+# a luminance "Y", else the first colour channel.
+EXR_DEPTH_CHANNELS = ("Z", "V", "Y", "R")
+
+
+def read_exr_depth(path: str | Path) -> np.ndarray:
+    """The depth plane of an EXR (OpenEXR bindings: OpenCV's wheels are built without EXR)."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        channels = {name: channel.pixels for name, channel in exr.channels().items()}
+    for wanted in EXR_DEPTH_CHANNELS:
+        for name, pixels in channels.items():
+            if name == wanted or name.endswith("." + wanted) or (wanted == "R" and name in ("RGB", "RGBA")):
+                plane = pixels if pixels.ndim == 2 else pixels[:, :, 0]
+                return np.asarray(plane, dtype=np.float32)
+    raise ValueError(f"{path}: no depth channel (looked for {', '.join(EXR_DEPTH_CHANNELS)}); has {list(channels)}")
 
 
 def pose_rig_from_openpose_json(path_or_data) -> media_pb2.PoseRig:
