@@ -49,6 +49,26 @@ class TaskType(str, enum.Enum):
     PREPROCESS = "preprocess"
 
 
+class TilingAxes(str, enum.Enum):
+    NONE = "none"
+    X = "x"
+    Y = "y"
+    BOTH = "both"
+
+
+class NormalConvention(str, enum.Enum):
+    OPENGL = "opengl"    # +Y up (Blender, Unity)
+    DIRECTX = "directx"  # -Y (Unreal, Substance DX)
+
+
+class UpscaleMethod(str, enum.Enum):
+    AUTO = "auto"  # the best the server has
+    LANCZOS = "lanczos"
+    ESRGAN = "esrgan"
+    SD_X4 = "sd_x4"
+    TILED_DIFFUSION = "tiled_diffusion"
+
+
 class JobState(str, enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -158,6 +178,77 @@ class GenerateRequest:
         if self.init_image is not None:
             return "img2img"
         return "txt2img"
+
+
+@dataclass(frozen=True)
+class Depth2ImgRequest:
+    prompt: str
+    model_id: str = ""
+    negative_prompt: str = ""
+    width: int = 0
+    height: int = 0
+    sampling: Sampling = field(default_factory=Sampling)
+    init_image: ImageInput | None = None
+    strength: float | None = None
+    depth_pass: DepthPassInput | None = None  # None: estimate depth from init_image on the server
+
+    task_type = TaskType.DEPTH2IMG
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    camera_to_world: tuple[float, ...] = ()  # 16 floats, row-major
+    projection: str = "perspective"          # or "orthographic"
+    fov_y_degrees: float = 0.0
+    ortho_height: float = 0.0
+    near: float = 0.0
+    far: float = 0.0
+    width: int = 0
+    height: int = 0
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectionView:
+    depth_pass: DepthPassInput | None = None
+    view_image: ImageInput | None = None
+    camera: CameraSpec | None = None
+
+
+@dataclass(frozen=True)
+class TextureRequest:
+    prompt: str
+    model_id: str = ""
+    negative_prompt: str = ""
+    width: int = 0
+    height: int = 0
+    sampling: Sampling = field(default_factory=Sampling)
+    tiling: TilingAxes = TilingAxes.NONE
+    pbr_maps: bool = False
+    normal_convention: NormalConvention = NormalConvention.OPENGL
+    projection: ProjectionView | None = None
+    control_units: tuple[ControlUnitSpec, ...] = ()
+    init_image: ImageInput | None = None
+    strength: float | None = None
+
+    task_type = TaskType.TEXTURE
+
+
+@dataclass(frozen=True)
+class UpscaleRequest:
+    image: ImageInput
+    method: UpscaleMethod = UpscaleMethod.AUTO
+    upscaler_id: str = ""
+    scale: float | None = None  # default 2
+    model_id: str = ""           # SD_X4 / TILED_DIFFUSION
+    prompt: str = ""
+    negative_prompt: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    strength: float | None = None
+    tile_size: int = 0      # output pixels; 0 = default
+    tile_overlap: int = 0
+
+    task_type = TaskType.UPSCALE
 
 
 @dataclass(frozen=True)

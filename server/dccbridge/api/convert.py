@@ -8,7 +8,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from .. import domain as d
-from ..errors import InvalidInput, Unsupported
+from ..errors import InvalidInput
 from ..jobs import JobEvent, JobRecord, JobResult
 from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
 
@@ -29,9 +29,13 @@ def task_to_request(task: tasks_pb2.Task):
         return generate_request(task.generate)
     if kind == "preprocess":
         return preprocess_request(task.preprocess)
-    if kind is None:
-        raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess")
-    raise Unsupported(f"'{kind}' tasks are part of the v1 contract but not served by this server version yet")
+    if kind == "depth2img":
+        return depth2img_request(task.depth2img)
+    if kind == "texture":
+        return texture_request(task.texture)
+    if kind == "upscale":
+        return upscale_request(task.upscale)
+    raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess")
 
 
 def generate_request(g: tasks_pb2.GenerateTask) -> d.GenerateRequest:
@@ -47,6 +51,113 @@ def generate_request(g: tasks_pb2.GenerateTask) -> d.GenerateRequest:
         mask_image=image_input(g.mask_image) if g.HasField("mask_image") else None,
         control_units=tuple(control_unit(u, f"control_units[{i}]") for i, u in enumerate(g.control_units)),
     )
+
+
+def depth2img_request(t: tasks_pb2.Depth2ImgTask) -> d.Depth2ImgRequest:
+    return d.Depth2ImgRequest(
+        prompt=t.prompt,
+        model_id=t.model_id,
+        negative_prompt=t.negative_prompt,
+        width=t.width,
+        height=t.height,
+        sampling=sampling(t.sampling),
+        init_image=image_input(t.init_image) if t.HasField("init_image") else None,
+        strength=_finite("strength", t.strength) if t.HasField("strength") else None,
+        depth_pass=depth_pass(t.depth_pass, "depth_pass") if t.HasField("depth_pass") else None,
+    )
+
+
+TILING = {
+    tasks_pb2.TILING_AXES_UNSPECIFIED: d.TilingAxes.NONE,
+    tasks_pb2.TILING_AXES_NONE: d.TilingAxes.NONE,
+    tasks_pb2.TILING_AXES_X: d.TilingAxes.X,
+    tasks_pb2.TILING_AXES_Y: d.TilingAxes.Y,
+    tasks_pb2.TILING_AXES_BOTH: d.TilingAxes.BOTH,
+}
+NORMAL_CONVENTIONS = {
+    tasks_pb2.NORMAL_CONVENTION_UNSPECIFIED: d.NormalConvention.OPENGL,
+    tasks_pb2.NORMAL_CONVENTION_OPENGL: d.NormalConvention.OPENGL,
+    tasks_pb2.NORMAL_CONVENTION_DIRECTX: d.NormalConvention.DIRECTX,
+}
+UPSCALE_METHODS = {
+    tasks_pb2.UPSCALE_METHOD_UNSPECIFIED: d.UpscaleMethod.AUTO,
+    tasks_pb2.UPSCALE_METHOD_LANCZOS: d.UpscaleMethod.LANCZOS,
+    tasks_pb2.UPSCALE_METHOD_ESRGAN: d.UpscaleMethod.ESRGAN,
+    tasks_pb2.UPSCALE_METHOD_SD_X4: d.UpscaleMethod.SD_X4,
+    tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION: d.UpscaleMethod.TILED_DIFFUSION,
+}
+PROJECTIONS = {
+    tasks_pb2.CAMERA_PROJECTION_UNSPECIFIED: "perspective",
+    tasks_pb2.CAMERA_PROJECTION_PERSPECTIVE: "perspective",
+    tasks_pb2.CAMERA_PROJECTION_ORTHOGRAPHIC: "orthographic",
+}
+
+
+def texture_request(t: tasks_pb2.TextureTask) -> d.TextureRequest:
+    return d.TextureRequest(
+        prompt=t.prompt,
+        model_id=t.model_id,
+        negative_prompt=t.negative_prompt,
+        width=t.width,
+        height=t.height,
+        sampling=sampling(t.sampling),
+        tiling=_enum("tiling", TILING, t.tiling),
+        pbr_maps=t.pbr_maps,
+        normal_convention=_enum("normal_convention", NORMAL_CONVENTIONS, t.normal_convention),
+        projection=projection_view(t.projection, "projection") if t.HasField("projection") else None,
+        control_units=tuple(control_unit(u, f"control_units[{i}]") for i, u in enumerate(t.control_units)),
+        init_image=image_input(t.init_image) if t.HasField("init_image") else None,
+        strength=_finite("strength", t.strength) if t.HasField("strength") else None,
+    )
+
+
+def projection_view(p: tasks_pb2.ProjectionView, field: str) -> d.ProjectionView:
+    camera = None
+    if p.HasField("camera"):
+        c = p.camera
+        if c.camera_to_world and len(c.camera_to_world) != 16:
+            raise InvalidInput(f"{field}.camera.camera_to_world",
+                               f"must have 16 numbers (a row-major 4x4 matrix), got {len(c.camera_to_world)}")
+        camera = d.CameraSpec(
+            camera_to_world=tuple(_finite(f"{field}.camera.camera_to_world", v) for v in c.camera_to_world),
+            projection=_enum(f"{field}.camera.projection", PROJECTIONS, c.projection),
+            fov_y_degrees=_finite(f"{field}.camera.fov_y_degrees", c.fov_y_degrees),
+            ortho_height=_finite(f"{field}.camera.ortho_height", c.ortho_height),
+            near=_finite(f"{field}.camera.near", c.near),
+            far=_finite(f"{field}.camera.far", c.far),
+            width=c.width,
+            height=c.height,
+            host=c.host,
+        )
+    return d.ProjectionView(
+        depth_pass=depth_pass(p.depth_pass, f"{field}.depth_pass") if p.HasField("depth_pass") else None,
+        view_image=image_input(p.view_image) if p.HasField("view_image") else None,
+        camera=camera,
+    )
+
+
+def upscale_request(t: tasks_pb2.UpscaleTask) -> d.UpscaleRequest:
+    if not t.HasField("image"):
+        raise InvalidInput("image", "is required: the image to upscale")
+    return d.UpscaleRequest(
+        image=image_input(t.image),
+        method=_enum("method", UPSCALE_METHODS, t.method),
+        upscaler_id=t.upscaler_id,
+        scale=_finite("scale", t.scale) if t.HasField("scale") else None,
+        model_id=t.model_id,
+        prompt=t.prompt,
+        negative_prompt=t.negative_prompt,
+        sampling=sampling(t.sampling),
+        strength=_finite("strength", t.strength) if t.HasField("strength") else None,
+        tile_size=t.tile_size,
+        tile_overlap=t.tile_overlap,
+    )
+
+
+def _enum(field: str, table: dict, value: int):
+    if value not in table:
+        raise InvalidInput(field, f"unknown value {value}")
+    return table[value]
 
 
 def preprocess_request(p: tasks_pb2.PreprocessTask) -> d.PreprocessRequest:

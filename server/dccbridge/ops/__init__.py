@@ -3,23 +3,26 @@ run(request, env, ctx) -> OpOutput."""
 
 from __future__ import annotations
 
-from ..domain import GenerateRequest, OpOutput, PreprocessRequest
+import importlib
+
+from ..domain import OpOutput, TaskType
 from ..errors import Unsupported
 from .env import OpEnv
 from .limits import Limits
 
+# Task type -> the op module that runs it (imported on first use, so importing dccbridge.ops stays light).
+OP_MODULES = {
+    TaskType.GENERATE: "generate",
+    TaskType.PREPROCESS: "preprocess",
+}
+
 
 def _module_for(request):
-    # Imported here so that importing dccbridge.ops stays light for the API layer.
-    if isinstance(request, GenerateRequest):
-        from . import generate
-
-        return generate
-    if isinstance(request, PreprocessRequest):
-        from . import preprocess
-
-        return preprocess
-    raise Unsupported(f"this server does not run '{getattr(request, 'task_type', type(request).__name__)}' tasks yet")
+    task_type = request.task_type
+    if task_type not in OP_MODULES:
+        raise Unsupported(f"'{task_type.value}' tasks are part of the v1 contract but not served by this "
+                          "server version yet")
+    return importlib.import_module(f".{OP_MODULES[task_type]}", __name__)
 
 
 class Ops:
