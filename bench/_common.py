@@ -9,7 +9,12 @@ import platform
 import tempfile
 from pathlib import Path
 
+from diffusers.utils import logging as diffusers_logging
+
 from dccbridge.serve import ServeConfig, Server
+
+# The tiny preset's fp32 cast warns once per component; it says nothing about speed and clutters the tables.
+diffusers_logging.set_verbosity_error()
 
 SERVER_LOAD_TIMEOUT_S = 300
 
@@ -25,8 +30,9 @@ def add_server_arguments(parser) -> None:
 def running_server(args):
     """The real server (engine, worker, gRPC face) on a free loopback port, with its default model loaded."""
     with tempfile.TemporaryDirectory(prefix="dccbridge-bench-") as data_dir:
-        config = ServeConfig(port=0, data_dir=Path(data_dir), device=args.device, preset=args.preset,
-                             models=args.models, grace_s=10)
+        # gRPC only: the benchmarks measure that face, and a fixed HTTP port could clash with a running server.
+        config = ServeConfig(port=0, http_port=None, data_dir=Path(data_dir), device=args.device,
+                             preset=args.preset, models=args.models, grace_s=10)
         server = Server(config).start()
         try:
             if not server.settled.wait(SERVER_LOAD_TIMEOUT_S):
@@ -56,6 +62,57 @@ def describe_machine(server) -> dict:
 def print_machine(machine: dict) -> None:
     print(f"device: {machine['device']} ({machine['device_name']}, {machine['dtype']}); "
           f"{machine['cpu_count']} CPUs, torch {machine['torch']} with {machine['torch_threads']} threads")
+
+
+class OtherProcessesCpu:
+    """CPU time other processes used while the benchmark ran: on a shared machine it is the noise in every figure.
+
+    Linux only (/proc/stat); elsewhere `seconds` stays None.
+    """
+
+    def __init__(self):
+        self.seconds: float | None = None
+        self.share: float | None = None  # of all the machine's CPU time during the run
+
+    @staticmethod
+    def _machine_busy_and_total() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+        busy = user + nice + system + irq + softirq + steal  # steal: the hypervisor gave our CPUs to others
+        return busy / ticks, (busy + idle + iowait) / ticks
+
+    @staticmethod
+    def _own() -> float:
+        times = os.times()
+        return times.user + times.system
+
+    def __enter__(self) -> "OtherProcessesCpu":
+        self._start = self._machine_busy_and_total(), self._own()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._machine_busy_and_total()
+        (start_machine, start_own) = self._start
+        if end is None or start_machine is None:
+            return
+        busy = end[0] - start_machine[0]
+        total = end[1] - start_machine[1]
+        self.seconds = max(0.0, busy - (self._own() - start_own))
+        self.share = self.seconds / total if total > 0 else 0.0
+
+    def describe(self) -> str:
+        if self.seconds is None:
+            return "CPU used by other processes during the run: unknown (not Linux)"
+        return (f"CPU used by other processes during the run: {self.seconds:.1f} CPU-s "
+                f"({self.share:.0%} of the machine; near 0 means the figures are not disturbed)")
+
+    def as_dict(self) -> dict:
+        return {"other_processes_cpu_s": self.seconds, "other_processes_cpu_share": self.share}
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:

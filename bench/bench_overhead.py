@@ -18,7 +18,8 @@ import torch
 from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
 from PIL import Image
 
-from _common import add_server_arguments, describe_machine, print_machine, print_table, running_server, write_json
+from _common import (OtherProcessesCpu, add_server_arguments, describe_machine, print_machine, print_table,
+                     running_server, write_json)
 from dccbridge import control
 from dccbridge.api import convert
 from dccbridge.client import Client, depth_pass_from_array
@@ -98,7 +99,10 @@ class DirectPath:
         if self.control_spec is not None:
             depth_map = control.prepare_control_map(self.control_spec, args.width, args.height, CONTROL_FIELD)
             kwargs["image"] = Image.fromarray(depth_map)
-        images = pipe(**kwargs).images
+        # The op runs under inference_mode too; diffusers' own no_grad is measurably slower for small models on
+        # CPU (about 5 % on the tiny preset), which would make the server look faster than the direct call.
+        with torch.inference_mode():
+            images = pipe(**kwargs).images
         pixels = (np.clip(images[0], 0.0, 1.0) * 255.0).round().astype(np.uint8)
         return time.perf_counter() - start, pixels
 
@@ -113,24 +117,30 @@ class GrpcPath:
     def run(self) -> tuple[float, np.ndarray, dict]:
         submitted_wall = time.time()
         start = time.perf_counter()
-        started_ms = result_ms = 0
+        marks = {}  # server wall-clock ms of the events that bound each phase
         result = None
         for event in self.client.run(self.task):
             kind = event.WhichOneof("event")
             if kind == "started":
-                started_ms = event.time_ms
+                marks["started"] = event.time_ms
+            elif kind == "progress" and event.progress.stage == "denoise":
+                marks.setdefault("denoise_start", event.time_ms)
+                marks["last_step"] = event.time_ms
             elif kind == "result":
-                result_ms, result = event.time_ms, event.result
+                marks["result"], result = event.time_ms, event.result
             elif kind in ("failed", "cancelled"):
                 raise RuntimeError(f"the job ended {kind}: {getattr(event, kind)}")
         pixels = decode_image(result.images[0].image.data, "result")
         elapsed = time.perf_counter() - start
         received_wall = time.time()
-        # Event times are the server's wall clock in ms; same process, same clock as ours.
+        # Event times are the server's wall clock in ms: the same process, so the same clock as ours.
+        seconds = {name: ms / 1000 for name, ms in marks.items()}
         phases = {
-            "submit -> started": started_ms / 1000 - submitted_wall,
-            "started -> result event": (result_ms - started_ms) / 1000,
-            "result event -> pixels on client": received_wall - result_ms / 1000,
+            "submit -> started (validate, queue)": seconds["started"] - submitted_wall,
+            "started -> denoise (pipeline, scheduler, control map)": seconds["denoise_start"] - seconds["started"],
+            "denoise (prompt encode + all steps)": seconds["last_step"] - seconds["denoise_start"],
+            "last step -> result (VAE decode, PNG, fsync, index)": seconds["result"] - seconds["last_step"],
+            "result -> pixels on client (read, gRPC, decode)": received_wall - seconds["result"],
         }
         return elapsed, pixels, phases
 
@@ -148,38 +158,45 @@ def main() -> None:
         direct = DirectPath(model, args, control_unit)
         grpc_path = GrpcPath(client, make_task(args, control_unit))
 
-        # Warm-up: loads the ControlNet, computes the weights hash, fills allocator and kernel caches.
-        _, reference = direct.run()
-        grpc_path.run()
+        with OtherProcessesCpu() as others:
+            # Warm-up: loads the ControlNet, computes the weights hash, fills allocator and kernel caches.
+            _, reference = direct.run()
+            grpc_path.run()
 
-        direct_times, grpc_times, phase_runs, identical = [], [], [], []
-        for _ in range(args.repeats):  # interleaved, so drift (thermal, other load) hits both paths alike
-            seconds, pixels = direct.run()
-            direct_times.append(seconds)
-            identical.append(np.array_equal(pixels, reference))
-            seconds, pixels, phases = grpc_path.run()
-            grpc_times.append(seconds)
-            phase_runs.append(phases)
-            identical.append(np.array_equal(pixels, reference))
+            direct_times, grpc_times, phase_runs, identical = [], [], [], []
+            for _ in range(args.repeats):  # interleaved, so drift (thermal, other load) hits both paths alike
+                seconds, pixels = direct.run()
+                direct_times.append(seconds)
+                identical.append(np.array_equal(pixels, reference))
+                seconds, pixels, phases = grpc_path.run()
+                grpc_times.append(seconds)
+                phase_runs.append(phases)
+                identical.append(np.array_equal(pixels, reference))
 
     direct_median = statistics.median(direct_times)
     grpc_median = statistics.median(grpc_times)
     ratio = grpc_median / direct_median
     overhead_ms = (grpc_median - direct_median) * 1000
+    # Pairs ran back to back, so their difference is less exposed to slow drift than the difference of medians.
+    paired_overhead_ms = statistics.median(g - d for g, d in zip(grpc_times, direct_times)) * 1000
+    direct_spread_ms = (max(direct_times) - min(direct_times)) * 1000
     phase_medians = {name: statistics.median(run[name] for run in phase_runs) for name in phase_runs[0]}
     pixels_identical = all(identical)
 
     print_machine(machine)
+    print(others.describe())
     mode = "txt2img + depth ControlNet" if args.with_controlnet else "txt2img"
     print(f"{mode} {args.width}x{args.height}, {args.steps} steps, {args.scheduler}, guidance {args.guidance:g}, "
-          f"model '{model.entry.id}', {args.repeats} interleaved runs per path (median)\n")
+          f"model '{model.entry.id}', {args.repeats} interleaved runs per path\n")
     print_table(
         ["path", "median s", "runs s"],
         [[name, f"{statistics.median(times):.3f}", " ".join(f"{t:.3f}" for t in times)]
          for name, times in (("direct diffusers", direct_times), ("gRPC server", grpc_times))],
     )
-    print(f"\nratio gRPC / direct: {ratio:.4f} (goal <= {OVERHEAD_GOAL_RATIO})")
-    print(f"overhead: {overhead_ms:+.1f} ms per image")
+    print(f"\nratio gRPC / direct (medians): {ratio:.4f} (goal <= {OVERHEAD_GOAL_RATIO})")
+    print(f"overhead: {overhead_ms:+.1f} ms per image (difference of medians); "
+          f"{paired_overhead_ms:+.1f} ms (median of paired differences)")
+    print(f"run-to-run spread of the direct path: {direct_spread_ms:.1f} ms (an overhead below it is within noise)")
     print(f"pixels identical: {'yes' if pixels_identical else 'no'}\n")
     print("where the gRPC time goes (median; server event times have 1 ms resolution):")
     print_table(["phase", "ms"], [[name, f"{seconds * 1000:.0f}"] for name, seconds in phase_medians.items()])
@@ -187,6 +204,7 @@ def main() -> None:
     write_json(args.json, {
         "benchmark": "overhead",
         "machine": machine,
+        "noise": others.as_dict(),
         "settings": {"mode": mode, "width": args.width, "height": args.height, "steps": args.steps,
                      "scheduler": args.scheduler, "guidance_scale": args.guidance, "seed": args.seed,
                      "model_id": model.entry.id, "repeats": args.repeats},
@@ -197,6 +215,8 @@ def main() -> None:
         "ratio": ratio,
         "goal_ratio": OVERHEAD_GOAL_RATIO,
         "overhead_ms": overhead_ms,
+        "paired_overhead_ms": paired_overhead_ms,
+        "direct_spread_ms": direct_spread_ms,
         "grpc_phases_median_s": phase_medians,
         "pixels_identical": pixels_identical,
     })

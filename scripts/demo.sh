@@ -8,7 +8,7 @@ bash scripts/setup.sh
 mkdir -p out
 DATA_DIR="$(mktemp -d)"
 LOG="out/server.log"
-.venv/bin/dccbridge serve --port 0 --data-dir "$DATA_DIR" > "$LOG" 2>&1 &
+.venv/bin/dccbridge serve --port 0 --http-port 0 --data-dir "$DATA_DIR" > "$LOG" 2>&1 &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null || true' EXIT
 

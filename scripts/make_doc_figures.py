@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from dccbridge.control import depth_to_control_map, draw_pose_rig
-from dccbridge.domain import DepthEncoding, Keypoint, PosePerson, PoseRigInput
+from dccbridge.domain import DepthEncoding, Keypoint, NormalConvention, PosePerson, PoseRigInput, TilingAxes
 from dccbridge.imaging import encode_png
+from dccbridge.ops.pbr import PBR_ROLES, pbr_maps
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "img"
 SIZE = 256
@@ -53,10 +54,58 @@ def pose_figure() -> np.ndarray:
     return labelled(draw_pose_rig(rig, SIZE, SIZE, "pose_rig"), "pose rig -> OpenPose (COCO-18)")
 
 
+def brick_albedo(size: int = 192) -> np.ndarray:
+    """A synthetic albedo that tiles exactly: 4 x 8 bricks in running bond, a tint per brick, bevelled edges, grain."""
+    rng = np.random.default_rng(7)
+    rows, columns = 8, 4
+    brick_h, brick_w = size // rows, size // columns
+    y, x = np.mgrid[0:size, 0:size]
+    row = y // brick_h
+    shifted = (x + (row % 2) * brick_w // 2) % size  # every other row offset by half a brick, wrapping
+    column = shifted // brick_w
+    edge = np.minimum.reduce([y % brick_h, brick_h - 1 - y % brick_h, shifted % brick_w,
+                              brick_w - 1 - shifted % brick_w]).astype(np.float32)
+    tint = rng.uniform(0.75, 1.1, (rows, columns))[row, column]
+    bevel = np.clip(edge / 4.0, 0.0, 1.0)
+    grain = rng.normal(0.0, 0.06, (size, size))
+    value = np.where(edge < 2, 0.35, (0.55 + 0.35 * bevel) * tint) + grain
+    rgb = np.clip(value[:, :, None] * np.array([185, 95, 70]) / 255 * 1.4, 0, 1)
+    return (rgb * 255).astype(np.uint8)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 3 else np.dstack([image] * 3)
+
+
+def pbr_figure() -> np.ndarray:
+    albedo = brick_albedo()
+    maps = pbr_maps(albedo, TilingAxes.BOTH, NormalConvention.OPENGL)
+    return np.hstack([labelled(albedo, "albedo"), *(labelled(as_rgb(maps[role]), role) for role in PBR_ROLES)])
+
+
+def seam_figure(crop: int = 96, zoom: int = 3) -> np.ndarray:
+    """Height and normal maps tiled 2 x 2, enlarged around the point where four tiles meet: derived with reflected
+    edges the tile borders show as lines; with wrapped edges (tiling "both") there is nothing to see."""
+    albedo = np.roll(brick_albedo(), (11, 29), axis=(0, 1))  # tile borders through the middle of bricks
+    size = albedo.shape[0]
+    window = slice(size - crop // 2, size + crop // 2)
+    rows = []
+    for role in ("height", "normal"):
+        panels = []
+        for tiling, label in ((TilingAxes.NONE, "edges reflected"), (TilingAxes.BOTH, "edges wrapped")):
+            tiled = np.tile(as_rgb(pbr_maps(albedo, tiling, NormalConvention.OPENGL)[role]), (2, 2, 1))
+            enlarged = cv2.resize(tiled[window, window], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+            panels.append(labelled(enlarged, f"{role}, 4 tiles meet: {label}"))
+        rows.append(np.hstack(panels))
+    return np.vstack(rows)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "depth-pass-to-map.png").write_bytes(encode_png(depth_figure(), compression=9))
     (OUT / "pose-rig-to-openpose.png").write_bytes(encode_png(pose_figure(), compression=9))
+    (OUT / "pbr-maps.png").write_bytes(encode_png(pbr_figure(), compression=9))
+    (OUT / "pbr-seams.png").write_bytes(encode_png(seam_figure(), compression=9))
     print(f"wrote figures to {OUT}")
 
 

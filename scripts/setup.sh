@@ -14,4 +14,12 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# The real Connect web client for tests/test_http_face.py (pinned in tests/node/package-lock.json).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ]; then
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "note: node/npm not found; the connect-web test in tests/test_http_face.py will be skipped"
+fi
 .venv/bin/python -c "import dccbridge, torch, diffusers; print('dccbridge', dccbridge.__version__, '| torch', torch.__version__, '| diffusers', diffusers.__version__)"

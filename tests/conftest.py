@@ -19,7 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @contextlib.contextmanager
 def running_server(tmp_path, **overrides):
-    config = ServeConfig(port=0, data_dir=tmp_path, device="cpu", grace_s=10, **overrides)
+    """A server on ephemeral ports; the HTTP face only when asked for (http_port=0)."""
+    config = ServeConfig(**{"port": 0, "http_port": None, "data_dir": tmp_path, "device": "cpu", "grace_s": 10,
+                            **overrides})
     server = Server(config).start()
     try:
         assert server.settled.wait(120), "the default model neither loaded nor failed"
@@ -30,7 +32,7 @@ def running_server(tmp_path, **overrides):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("data")) as srv:
+    with running_server(tmp_path_factory.mktemp("data"), http_port=0) as srv:
         yield srv
 
 

@@ -13,10 +13,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "server" / "dccbridge" / "v1"
 
 
+def generated_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Messages and gRPC stubs (*_pb2*) and the Connect / gRPC-Web stubs (*_connect.py)."""
+    return sorted(p.relative_to(folder) for pattern in ("*_pb2*", "*_connect.py") for p in folder.glob(pattern))
+
+
 def test_committed_stubs_are_fresh(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)], check=True)
-    fresh = sorted(p.relative_to(tmp_path / "dccbridge" / "v1") for p in (tmp_path / "dccbridge" / "v1").glob("*_pb2*"))
-    committed = sorted(p.relative_to(GENERATED) for p in GENERATED.glob("*_pb2*"))
+    fresh = generated_files(tmp_path / "dccbridge" / "v1")
+    committed = generated_files(GENERATED)
+    assert any(p.name == "service_connect.py" for p in committed)
     assert fresh == committed, "run: python scripts/gen_protos.py"
     stale = [str(p) for p in fresh if (tmp_path / "dccbridge" / "v1" / p).read_bytes() != (GENERATED / p).read_bytes()]
     assert not stale, f"stale generated code {stale}; run: python scripts/gen_protos.py"

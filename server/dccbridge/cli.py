@@ -1,13 +1,15 @@
-"""`dccbridge`: serve, generate, models, jobs."""
+"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, models, jobs."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 DEFAULT_SERVER = "127.0.0.1:50051"
+TOKEN_ENV = "DCCBRIDGE_TOKEN"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
     _generate_parser(commands)
+    _depth2img_parser(commands)
+    _texture_parser(commands)
+    _preprocess_parser(commands)
+    _upscale_parser(commands)
     _models_parser(commands)
     _jobs_parser(commands)
     args = parser.parse_args(argv)
@@ -22,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except OSError as error:  # a file named on the command line is missing or unreadable
+        print(f"dccbridge {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 # -- serve ------------------------------------------------------------------------------------------
@@ -31,11 +40,21 @@ def _serve_parser(commands) -> None:
     p = commands.add_parser("serve", help="run the inference server")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=50051, help="gRPC port (0 = pick a free one)")
+    p.add_argument("--http-port", type=int, default=50052,
+                   help="HTTP/1.1 port for Connect and gRPC-Web (0 = pick a free one)")
+    p.add_argument("--no-http", action="store_true", help="serve gRPC only")
+    p.add_argument("--token", help=f"require 'authorization: Bearer TOKEN' (prefer --token-file or ${TOKEN_ENV}: "
+                                   "a command line is visible to other users)")
+    p.add_argument("--token-file", type=Path, help="read the token from a file")
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): both faces speak TLS")
+    p.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                   help="an Origin allowed to call the HTTP face from a browser-like runtime (repeat; default: *)")
     p.add_argument("--models", type=Path, help="model catalog TOML (default: the --preset)")
     p.add_argument("--preset", default="tiny", help="built-in catalog when --models is not given (default: tiny)")
     p.add_argument("--data-dir", type=Path, help="where results and the job index live")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--max-message-mb", type=int, default=64, help="largest gRPC message, MiB (default 64)")
+    p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
     p.add_argument("--allow-pickle", action="store_true",
@@ -48,9 +67,19 @@ def _serve(args) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .serve import ServeConfig, default_data_dir, serve_forever
 
+    try:
+        token = _serve_token(args)
+    except OSError as error:
+        print(f"dccbridge serve: --token-file: {error}", file=sys.stderr)
+        return 2
     config = ServeConfig(
         host=args.host,
         port=args.port,
+        http_port=None if args.no_http else args.http_port,
+        token=token,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        cors_origins=tuple(args.cors_origin or ("*",)),
         models=args.models,
         preset=args.preset,
         data_dir=args.data_dir or default_data_dir(),
@@ -67,12 +96,48 @@ def _serve(args) -> int:
         return 2
 
 
+def _serve_token(args) -> str | None:
+    """--token, else --token-file, else $DCCBRIDGE_TOKEN."""
+    if args.token:
+        return args.token
+    if args.token_file:
+        return args.token_file.read_text().strip()
+    return os.environ.get(TOKEN_ENV) or None
+
+
+# -- connecting to a server (generate, models --server, jobs) -----------------------------------------
+
+
+def _connection_flags(p) -> None:
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                   help=f"the server's token (default: ${TOKEN_ENV})")
+    p.add_argument("--tls-ca", type=Path, metavar="PATH", help="connect with TLS, trusting this PEM CA certificate")
+
+
+def _client(args, client_name: str = ""):
+    from .client import Client
+
+    ca = args.tls_ca.read_bytes() if args.tls_ca else None
+    return Client(args.server, client_name=client_name, token=args.token, root_certificates=ca)
+
+
 # -- generate ---------------------------------------------------------------------------------------
 
 
 def _generate_parser(commands) -> None:
     p = commands.add_parser("generate", help="txt2img / img2img / inpaint with ControlNet units, on a server")
+    _diffusion_flags(p)
+    p.add_argument("--init", type=Path, help="init image (img2img)")
+    p.add_argument("--strength", type=float)
+    p.add_argument("--mask", type=Path, help="inpaint mask (white = repaint)")
+    _control_flags(p)
+    p.set_defaults(handler=_generate)
+
+
+def _diffusion_flags(p) -> None:
+    """The flags generate, depth2img and texture share: server, model, prompt, size, sampling, output."""
     p.add_argument("--server", default=DEFAULT_SERVER)
+    _connection_flags(p)
     p.add_argument("--model", default="", help="model id (default: the server's default)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative", default="")
@@ -83,17 +148,63 @@ def _generate_parser(commands) -> None:
     p.add_argument("--scheduler", default="")
     p.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--init", type=Path, help="init image (img2img)")
-    p.add_argument("--strength", type=float)
-    p.add_argument("--mask", type=Path, help="inpaint mask (white = repaint)")
-    p.add_argument("--control", action="append", default=[], metavar="TYPE=FILE[,weight=W,start=S,end=E]",
-                   help="canny=IMG | depth=.npy/.exr/16-bit .png | openpose=.json | TYPE=ready map image")
+    p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N steps")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output PNG (batch: OUT-1.png, ...; other roles such as PBR maps: OUT-ROLE.png)")
+
+
+def _depth_flags(p) -> None:
     p.add_argument("--depth-encoding", default="linear", choices=("linear", "inverse", "normalized"))
     p.add_argument("--depth-near", type=float, default=0.0)
     p.add_argument("--depth-far", type=float, default=0.0)
-    p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N steps")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG (batch: OUT-1.png, ...)")
-    p.set_defaults(handler=_generate)
+
+
+def _control_flags(p) -> None:
+    p.add_argument("--control", action="append", default=[], metavar="TYPE=FILE[,weight=W,start=S,end=E]",
+                   help="canny=IMG | depth=.npy/.exr/16-bit .png | openpose=.json | TYPE=ready map image")
+    _depth_flags(p)
+
+
+def _sampling(args):
+    from .v1 import tasks_pb2
+
+    sampling = tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed, num_images_per_prompt=args.batch)
+    if args.steps is not None:
+        sampling.num_inference_steps = args.steps
+    if args.guidance is not None:
+        sampling.guidance_scale = args.guidance
+    return sampling
+
+
+def _control_units(args) -> list:
+    return [_control_unit(spec, args) for spec in args.control]
+
+
+def _control_unit(spec: str, args):
+    from .client import control_unit_from_file
+
+    kind, path, options = parse_control(spec)
+    return control_unit_from_file(
+        kind, path, weight=options.get("weight"), start=options.get("start"), end=options.get("end"),
+        depth_encoding=args.depth_encoding, near=args.depth_near, far=args.depth_far,
+        canny_low=int(options["low"]) if "low" in options else None,
+        canny_high=int(options["high"]) if "high" in options else None,
+    )
+
+
+def _run_task(args, task, command: str, preview_every: int = 0) -> int:
+    """Run a task on the server with a progress bar and write its results to args.output."""
+    import grpc
+
+    from .v1 import jobs_pb2
+
+    options = jobs_pb2.JobOptions(preview_every_n_steps=preview_every, label="cli")
+    with _client(args, client_name="cli") as client:
+        try:
+            return _follow(client.run(task, options), args.output, command)
+        except grpc.RpcError as error:
+            print(f"dccbridge {command}: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
 
 
 def parse_control(spec: str) -> tuple[str, Path, dict]:
@@ -111,30 +222,14 @@ def parse_control(spec: str) -> tuple[str, Path, dict]:
 
 
 def _generate(args) -> int:
-    import grpc
-
-    from .client import Client, control_unit_from_file, image_message
-    from .v1 import jobs_pb2, tasks_pb2
+    from .client import image_message
+    from .v1 import tasks_pb2
 
     try:
-        units = []
-        for spec in args.control:
-            kind, path, options = parse_control(spec)
-            units.append(control_unit_from_file(
-                kind, path, weight=options.get("weight"), start=options.get("start"), end=options.get("end"),
-                depth_encoding=args.depth_encoding, near=args.depth_near, far=args.depth_far,
-                canny_low=int(options["low"]) if "low" in options else None,
-                canny_high=int(options["high"]) if "high" in options else None,
-            ))
         task = tasks_pb2.GenerateTask(
             model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
-            height=args.height, control_units=units,
-            sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed, num_images_per_prompt=args.batch),
+            height=args.height, control_units=_control_units(args), sampling=_sampling(args),
         )
-        if args.steps is not None:
-            task.sampling.num_inference_steps = args.steps
-        if args.guidance is not None:
-            task.sampling.guidance_scale = args.guidance
         if args.init:
             task.init_image.CopyFrom(image_message(args.init))
         if args.strength is not None:
@@ -144,17 +239,10 @@ def _generate(args) -> int:
     except (OSError, ValueError) as error:
         print(f"dccbridge generate: {error}", file=sys.stderr)
         return 2
-
-    options = jobs_pb2.JobOptions(preview_every_n_steps=args.preview_every, label="cli")
-    with Client(args.server, client_name="cli") as client:
-        try:
-            return _follow(client.run(tasks_pb2.Task(generate=task), options), args.output)
-        except grpc.RpcError as error:
-            print(f"dccbridge generate: {error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+    return _run_task(args, tasks_pb2.Task(generate=task), "generate", args.preview_every)
 
 
-def _follow(events, output: Path) -> int:
+def _follow(events, output: Path, command: str = "generate") -> int:
     """Show a progress bar for a Run stream and write the results."""
     from tqdm import tqdm
 
@@ -190,7 +278,7 @@ def _follow(events, output: Path) -> int:
                 if bar is not None:
                     bar.close()
                 f = event.failed
-                print(f"dccbridge generate: {error_code_name(f.code)}: {f.message}", file=sys.stderr)
+                print(f"dccbridge {command}: {error_code_name(f.code)}: {f.message}", file=sys.stderr)
                 return 1
             elif kind == "cancelled":
                 print(f"job {job_id}: cancelled ({event.cancelled.reason})", file=sys.stderr)
@@ -198,7 +286,7 @@ def _follow(events, output: Path) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"dccbridge generate: the stream ended early; fetch the result with 'dccbridge jobs fetch {job_id}'",
+    print(f"dccbridge {command}: the stream ended early; fetch the result with 'dccbridge jobs fetch {job_id}'",
           file=sys.stderr)
     return 1
 
@@ -209,17 +297,231 @@ def error_code_name(code: int) -> str:
     return jobs_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_")
 
 
+# Roles written under the output name itself; others (PBR maps, ...) get "-ROLE" added.
+PRIMARY_ROLES = ("image", "albedo", "")
+
+
 def write_results(result, output: Path) -> list[Path]:
+    """One image: OUT.png. Several: a batch adds -N (OUT-1.png), other roles add -ROLE (OUT-normal.png,
+    OUT-2-normal.png)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     images = list(result.images)
+    batch = len({image.index for image in images}) > 1
     paths = []
-    for i, image in enumerate(images):
-        path = output if len(images) == 1 else output.with_name(f"{output.stem}-{i + 1}{output.suffix}")
-        if image.role not in ("image", "") and len(images) > 1:
-            path = output.with_name(f"{output.stem}-{image.role}{output.suffix}")
+    for image in images:
+        path = output
+        if len(images) > 1:
+            stem = f"{output.stem}-{image.index + 1}" if batch else output.stem
+            role = "" if image.role in PRIMARY_ROLES else f"-{image.role}"
+            path = output.with_name(f"{stem}{role}{output.suffix}")
         path.write_bytes(image.image.data)
         paths.append(path)
     return paths
+
+
+# -- depth2img, texture, preprocess -----------------------------------------------------------------
+
+PROJECTIONS = ("perspective", "orthographic")
+PREPROCESSORS = ("canny", "depth_estimate", "openpose_detect", "lineart", "softedge")
+
+
+def _depth2img_parser(commands) -> None:
+    p = commands.add_parser("depth2img", help="re-imagine an image keeping its depth (a depth pass, or estimated)")
+    _diffusion_flags(p)
+    p.add_argument("--init", type=Path, required=True, help="the image to transform")
+    p.add_argument("--strength", type=float)
+    p.add_argument("--depth", type=Path, help=".npy / .exr / 16-bit .png depth pass (default: estimated on the server)")
+    _depth_flags(p)
+    p.set_defaults(handler=_depth2img)
+
+
+def _depth2img(args) -> int:
+    from .client import depth_pass_from_file, image_message
+    from .v1 import tasks_pb2
+
+    try:
+        task = tasks_pb2.Depth2ImgTask(
+            model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
+            height=args.height, sampling=_sampling(args), init_image=image_message(args.init),
+        )
+        if args.strength is not None:
+            task.strength = args.strength
+        if args.depth:
+            task.depth_pass.CopyFrom(depth_pass_from_file(args.depth, args.depth_encoding, args.depth_near,
+                                                          args.depth_far))
+    except (OSError, ValueError) as error:
+        print(f"dccbridge depth2img: {error}", file=sys.stderr)
+        return 2
+    return _run_task(args, tasks_pb2.Task(depth2img=task), "depth2img", args.preview_every)
+
+
+def _texture_parser(commands) -> None:
+    p = commands.add_parser("texture", help="a seamless texture, PBR maps, or a texture to project from a camera")
+    _diffusion_flags(p)
+    p.add_argument("--tiling", default="none", choices=("none", "x", "y", "both"), help="seamless along these axes")
+    p.add_argument("--pbr", action="store_true", help="also height, normal, roughness and ao maps (OUT-ROLE.png)")
+    p.add_argument("--normal", default="opengl", choices=("opengl", "directx"),
+                   help="normal map green channel: opengl = +Y up (Blender, Unity), directx flips it")
+    p.add_argument("--projection-depth", type=Path, help="the camera view's depth pass (.npy / .exr / 16-bit .png)")
+    p.add_argument("--view", type=Path, help="the camera view's colour image (adds a canny unit)")
+    p.add_argument("--camera", type=Path,
+                   help="camera JSON: camera_to_world (16 numbers, row-major), projection (perspective | "
+                        "orthographic), fov_y_degrees or ortho_height, near, far, width, height, host")
+    p.add_argument("--init", type=Path, help="init image (img2img)")
+    p.add_argument("--strength", type=float)
+    _control_flags(p)
+    p.set_defaults(handler=_texture)
+
+
+def _texture(args) -> int:
+    from .client import depth_pass_from_file, image_message
+    from .v1 import tasks_pb2
+
+    tiling = {"none": tasks_pb2.TILING_AXES_NONE, "x": tasks_pb2.TILING_AXES_X, "y": tasks_pb2.TILING_AXES_Y,
+              "both": tasks_pb2.TILING_AXES_BOTH}[args.tiling]
+    normal = {"opengl": tasks_pb2.NORMAL_CONVENTION_OPENGL, "directx": tasks_pb2.NORMAL_CONVENTION_DIRECTX}
+    try:
+        task = tasks_pb2.TextureTask(
+            model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
+            height=args.height, sampling=_sampling(args), tiling=tiling, pbr_maps=args.pbr,
+            normal_convention=normal[args.normal], control_units=_control_units(args),
+        )
+        if args.init:
+            task.init_image.CopyFrom(image_message(args.init))
+        if args.strength is not None:
+            task.strength = args.strength
+        if args.projection_depth:
+            task.projection.depth_pass.CopyFrom(depth_pass_from_file(
+                args.projection_depth, args.depth_encoding, args.depth_near, args.depth_far))
+        if args.view:
+            task.projection.view_image.CopyFrom(image_message(args.view))
+        if args.camera:
+            task.projection.camera.CopyFrom(camera_message(args.camera))
+    except (OSError, ValueError) as error:
+        print(f"dccbridge texture: {error}", file=sys.stderr)
+        return 2
+    return _run_task(args, tasks_pb2.Task(texture=task), "texture", args.preview_every)
+
+
+def camera_message(path: Path):
+    """A v1 Camera from JSON in the shape a texture result's extra_json["projection"]["camera"] has."""
+    import json
+
+    from google.protobuf import json_format
+
+    from .v1 import tasks_pb2
+
+    data = json.loads(path.read_text())
+    projection = data.pop("projection", "perspective")
+    if projection not in PROJECTIONS:
+        raise ValueError(f"{path}: projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    camera = tasks_pb2.Camera(projection=getattr(tasks_pb2, f"CAMERA_PROJECTION_{projection.upper()}"))
+    try:
+        json_format.ParseDict(data, camera)
+    except json_format.ParseError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return camera
+
+
+def _preprocess_parser(commands) -> None:
+    p = commands.add_parser("preprocess", help="the control map a ControlNet unit would use, computed on a server")
+    p.add_argument("--server", default=DEFAULT_SERVER)
+    _connection_flags(p)
+    p.add_argument("--control", required=True, metavar="TYPE=FILE[,low=L,high=H]",
+                   help="canny=IMG | depth=.npy/.exr/16-bit .png | openpose=.json | TYPE=IMG with --preprocessor")
+    p.add_argument("--preprocessor", choices=PREPROCESSORS,
+                   help="run this server-side preprocessor on the image (e.g. depth=photo.png --preprocessor "
+                        "depth_estimate)")
+    _depth_flags(p)
+    p.add_argument("--width", type=int, default=0, help="map size (default: the source's)")
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.set_defaults(handler=_preprocess)
+
+
+def _preprocess(args) -> int:
+    from .v1 import control_pb2, media_pb2, tasks_pb2
+
+    try:
+        unit = _control_unit(args.control, args)
+        if args.preprocessor:
+            if unit.WhichOneof("source") not in ("image", "preprocess"):
+                raise ValueError("--preprocessor needs an image file (not a depth pass or pose JSON)")
+            image = media_pb2.Image()
+            image.CopyFrom(unit.image if unit.HasField("image") else unit.preprocess.image)
+            unit.preprocess.image.CopyFrom(image)
+            unit.preprocess.preprocessor = getattr(control_pb2, f"PREPROCESSOR_{args.preprocessor.upper()}")
+    except (OSError, ValueError) as error:
+        print(f"dccbridge preprocess: {error}", file=sys.stderr)
+        return 2
+    task = tasks_pb2.PreprocessTask(unit=unit, width=args.width, height=args.height)
+    return _run_task(args, tasks_pb2.Task(preprocess=task), "preprocess")
+
+
+# -- upscale ----------------------------------------------------------------------------------------
+
+UPSCALE_METHODS = ("auto", "lanczos", "esrgan", "sd_x4", "tiled")
+
+
+def _upscale_parser(commands) -> None:
+    p = commands.add_parser("upscale", help="upscale an image (Lanczos, ESRGAN, SD x4, tiled diffusion), on a server")
+    p.add_argument("--server", default=DEFAULT_SERVER)
+    _connection_flags(p)
+    p.add_argument("--input", type=Path, required=True, help="the image to upscale (PNG, JPEG, WebP)")
+    p.add_argument("--method", default="auto", choices=UPSCALE_METHODS,
+                   help="auto (default) = esrgan if the server has an ESRGAN upscaler, else lanczos")
+    p.add_argument("--upscaler", default="", help="upscaler id (see 'dccbridge models --server')")
+    p.add_argument("--scale", type=float, help="1..8 (default 2); the output is round(size x scale)")
+    p.add_argument("--model", default="", help="tiled: the SD model id (default: the server's default)")
+    p.add_argument("--prompt", default="", help="sd_x4 / tiled")
+    p.add_argument("--negative", default="")
+    p.add_argument("--strength", type=float, help="tiled: denoising strength (default 0.3); sd_x4: noise level share")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--scheduler", default="")
+    p.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
+    p.add_argument("--tile", type=int, default=0, help="tile size in output pixels (0 = server default)")
+    p.add_argument("--overlap", type=int, default=0, help="context around each tile, output pixels (0 = default)")
+    p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N tiles")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.set_defaults(handler=_upscale)
+
+
+def _upscale(args) -> int:
+    import grpc
+
+    from .client import image_message
+    from .v1 import jobs_pb2, tasks_pb2
+
+    method = {
+        "auto": tasks_pb2.UPSCALE_METHOD_UNSPECIFIED, "lanczos": tasks_pb2.UPSCALE_METHOD_LANCZOS,
+        "esrgan": tasks_pb2.UPSCALE_METHOD_ESRGAN, "sd_x4": tasks_pb2.UPSCALE_METHOD_SD_X4,
+        "tiled": tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
+    }[args.method]
+    try:
+        task = tasks_pb2.UpscaleTask(
+            image=image_message(args.input), method=method, upscaler_id=args.upscaler, model_id=args.model,
+            prompt=args.prompt, negative_prompt=args.negative, tile_size=args.tile, tile_overlap=args.overlap,
+            sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed),
+        )
+    except OSError as error:
+        print(f"dccbridge upscale: {error}", file=sys.stderr)
+        return 2
+    for field, value in (("scale", args.scale), ("strength", args.strength)):
+        if value is not None:
+            setattr(task, field, value)
+    if args.steps is not None:
+        task.sampling.num_inference_steps = args.steps
+    if args.guidance is not None:
+        task.sampling.guidance_scale = args.guidance
+
+    options = jobs_pb2.JobOptions(preview_every_n_steps=args.preview_every, label="cli")
+    with _client(args, client_name="cli") as client:
+        try:
+            return _follow(client.run(tasks_pb2.Task(upscale=task), options), args.output, "upscale")
+        except grpc.RpcError as error:
+            print(f"dccbridge upscale: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
 
 
 # -- models and jobs --------------------------------------------------------------------------------
@@ -230,21 +532,23 @@ def _models_parser(commands) -> None:
     p.add_argument("--models", type=Path, help="catalog TOML (default: the --preset)")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--server", help="ask a running server instead (HOST:PORT)")
+    _connection_flags(p)
     p.set_defaults(handler=_models)
 
 
 def _models(args) -> int:
     if args.server:
-        from .client import Client
         from .v1 import control_pb2
 
-        with Client(args.server) as client:
+        with _client(args) as client:
             caps = client.capabilities()
         for model in caps.models:
             types = ", ".join(control_pb2.ControlType.Name(t).removeprefix("CONTROL_TYPE_").lower()
                               for t in model.control_types)
             default = " (default)" if model.is_default else ""
             print(f"{model.id}{default}\t{model.family}\tcontrolnets: {types or '-'}")
+        for upscaler in caps.upscalers:
+            print(f"{upscaler.id}\tupscaler\t{upscaler.label}")
         return 0
     from .models import Catalog
 
@@ -258,6 +562,8 @@ def _models(args) -> int:
         default = " (default)" if model_id == catalog.default_id else ""
         types = ", ".join(t.value for t in entry.controlnets)
         print(f"{model_id}{default}\t{entry.family}\t{entry.source}\tcontrolnets: {types or '-'}")
+    for upscaler in catalog.upscalers():
+        print(f"{upscaler.id}\tupscaler ({upscaler.kind})\t{upscaler.source}")
     return 0
 
 
@@ -266,6 +572,7 @@ def _jobs_parser(commands) -> None:
     p.add_argument("action", choices=("list", "fetch", "cancel"))
     p.add_argument("job_id", nargs="?")
     p.add_argument("--server", default=DEFAULT_SERVER)
+    _connection_flags(p)
     p.add_argument("-o", "--output", type=Path, help="fetch: output PNG")
     p.set_defaults(handler=_jobs)
 
@@ -273,10 +580,9 @@ def _jobs_parser(commands) -> None:
 def _jobs(args) -> int:
     import grpc
 
-    from .client import Client
     from .v1 import jobs_pb2
 
-    with Client(args.server) as client:
+    with _client(args) as client:
         try:
             if args.action == "list":
                 for job in client.list_jobs().jobs:

@@ -30,14 +30,27 @@ CONTROL_TYPES = {
 
 
 class Client:
-    def __init__(self, address: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, client_name: str = ""):
+    """token: sent as `authorization: Bearer <token>`. TLS: root_certificates (PEM bytes) trusts that CA;
+    tls=True alone trusts the system's CAs."""
+
+    def __init__(self, address: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, client_name: str = "",
+                 token: str | None = None, root_certificates: bytes | None = None, tls: bool = False):
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
-        self.channel = grpc.insecure_channel(address, options=options)
+        if tls or root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self.channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
         self.stub = service_pb2_grpc.DccBridgeServiceStub(self.channel)
-        self.metadata = (("dccbridge-client", client_name),) if client_name else ()
+        metadata = []
+        if client_name:
+            metadata.append(("dccbridge-client", client_name))
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        self.metadata = tuple(metadata)
 
     def close(self) -> None:
         self.channel.close()

@@ -272,7 +272,7 @@ class JobOptions:
 
 @dataclass
 class OutputImage:
-    """One image an op produced. pixels: uint8 HxWx3 (RGB) or HxWx4 (RGBA)."""
+    """One image an op produced. pixels: uint8 HxWx3 (RGB), HxWx4 (RGBA) or HxW (gray, e.g. a height map)."""
 
     pixels: np.ndarray
     role: str = "image"

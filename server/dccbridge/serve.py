@@ -12,6 +12,9 @@ from pathlib import Path
 from . import __version__
 from .api.capabilities import build_capabilities
 from .api.grpc_server import GrpcFace
+from .api.http_server import HttpFace
+from .api.security import BearerToken, TlsFiles, require_token_off_loopback
+from .api.service import DccBridgeService
 from .api.servicer import DccBridgeServicer
 from .jobs import Engine, EngineLimits, JobStore
 from .models import Catalog, ModelManager
@@ -21,7 +24,6 @@ from .ops import Limits, OpEnv, Ops
 log = logging.getLogger("dccbridge")
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def default_data_dir() -> Path:
@@ -33,6 +35,11 @@ def default_data_dir() -> Path:
 class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 50051
+    http_port: int | None = 50052  # the HTTP/1.1 face (Connect, gRPC-Web); None = off
+    token: str | None = None  # required as "authorization: Bearer <token>" on both faces when set
+    tls_cert: Path | None = None  # PEM; with tls_key, both faces speak TLS only
+    tls_key: Path | None = None
+    cors_origins: tuple[str, ...] = ("*",)
     models: Path | None = None   # a catalog TOML; None = the preset
     preset: str = "tiny"
     data_dir: Path = field(default_factory=default_data_dir)
@@ -45,10 +52,15 @@ class ServeConfig:
 
 
 class Server:
-    """One process: the engine with its worker, and the gRPC face. Used by the CLI, tests and benchmarks."""
+    """One process: the engine with its worker, the gRPC face and the HTTP face over one service.
+    Used by the CLI, tests and benchmarks."""
 
     def __init__(self, config: ServeConfig):
+        require_token_off_loopback(config.host, config.token)
+        if (config.tls_cert is None) != (config.tls_key is None):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
         self.config = config
+        self.tls = TlsFiles(config.tls_cert, config.tls_key) if config.tls_cert else None
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
@@ -56,9 +68,12 @@ class Server:
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
         self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
-        servicer = DccBridgeServicer(self.engine, self.capabilities)
-        self.grpc = GrpcFace(servicer, config.max_message_bytes)
+        service = DccBridgeService(self.engine, self.capabilities, BearerToken(config.token))
+        self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)
+        self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins)
+                     if config.http_port is not None else None)
         self.port = 0
+        self.http_port = 0
         self.ready = threading.Event()    # the default model is loaded: SERVING
         self.settled = threading.Event()  # the default model loaded or failed (load_error)
         self.load_error: Exception | None = None
@@ -68,11 +83,23 @@ class Server:
                                   self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators)
 
     def start(self) -> "Server":
-        self.port = self.grpc.bind(self.config.host, self.config.port)
+        self.port = self.grpc.bind(self.config.host, self.config.port, self.tls)
+        if self.http is not None:
+            self.http_port = self.http.bind(self.config.host, self.config.http_port, self.tls)
         self.engine.start()
         self.grpc.start()
+        if self.http is not None:
+            self.http.start()
         threading.Thread(target=self._load_default_model, name="dccbridge-loader", daemon=True).start()
         return self
+
+    def listening(self) -> str:
+        """Where each face listens, e.g. '127.0.0.1:50051 (gRPC), 127.0.0.1:50052 (HTTP: Connect, gRPC-Web)'."""
+        faces = [f"{self.config.host}:{self.port} (gRPC)"]
+        if self.http is not None:
+            faces.append(f"{self.config.host}:{self.http_port} (HTTP: Connect, gRPC-Web)")
+        notes = [note for note, on in (("TLS", self.tls), ("token required", self.config.token)) if on]
+        return ", ".join(faces) + (f"; {', '.join(notes)}" if notes else "")
 
     def _load_default_model(self) -> None:
         """Health says NOT_SERVING until the default model is loaded."""
@@ -94,6 +121,8 @@ class Server:
         self.grpc.health.enter_graceful_shutdown()
         self.engine.shutdown(grace)
         self.grpc.stop(2.0)
+        if self.http is not None:
+            self.http.stop()
         self.store.close()
 
 
@@ -108,8 +137,8 @@ def serve_forever(config: ServeConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # Tests and scripts parse this line to find an ephemeral port.
-    print(f"dccbridge {__version__} listening on {config.host}:{server.port} (gRPC)", flush=True)
+    # Tests and scripts parse this line to find ephemeral ports; the gRPC port comes first.
+    print(f"dccbridge {__version__} listening on {server.listening()}", flush=True)
     stop.wait()
     server.stop()
     print("dccbridge stopped", flush=True)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from .. import API_VERSION, __version__
-from ..domain import Preprocessor
+from ..domain import ControlType, Preprocessor
 from ..v1 import service_pb2
 from .convert import CONTROL_TYPE_TO_PROTO, PREPROCESSOR_TO_PROTO
 
 GENERATE_TASKS = (service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG, service_pb2.TASK_TYPE_INPAINT)
+# Models of these families can run the tiled diffusion upscale (img2img per tile, ops/upscale.py).
+UPSCALE_FAMILIES = ("sd15",)
+# sd2-depth models are depth2img pipelines and nothing else; sd15 models run depth2img through their depth
+# ControlNet, and textures (ops/depth2img.py, ops/texture.py).
+DEPTH2IMG_FAMILIES = ("sd2-depth",)
+TEXTURE_FAMILIES = ("sd15",)
+UPSCALER_KIND_LABELS = {"esrgan": "ESRGAN", "sd_x4": "SD x4"}
 FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet")
 # Preprocessors that need no weights; others appear when an estimator for them is configured.
 BUILTIN_PREPROCESSORS = (Preprocessor.CANNY,)
@@ -42,7 +49,7 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         response.models.add(
             id=entry.id,
             family=entry.family,
-            tasks=list(GENERATE_TASKS) + [service_pb2.TASK_TYPE_PREPROCESS],
+            tasks=model_tasks(entry),
             control_types=[CONTROL_TYPE_TO_PROTO[t] for t in entry.controlnets],
             is_default=entry.id == catalog.default_id,
             loaded=manager.is_loaded(entry.id),
@@ -55,7 +62,25 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         )
     for scheduler_id, label in scheduler_options:
         response.schedulers.add(id=scheduler_id, label=label)
+    for upscaler in catalog.upscalers():
+        # The label names the kind, which decides the method: esrgan -> ESRGAN, sd_x4 -> SD_X4.
+        response.upscalers.add(id=upscaler.id, label=f"{upscaler.id} ({UPSCALER_KIND_LABELS[upscaler.kind]})",
+                               description=upscaler.description)
     available = set(BUILTIN_PREPROCESSORS) | set(getattr(estimators, "available", ()) or ())
     response.preprocessors.extend(PREPROCESSOR_TO_PROTO[p] for p in Preprocessor if p in available)
     return response
+
+
+def model_tasks(entry) -> list[int]:
+    """The TASK_TYPE_* a catalog model runs, in the enum's order."""
+    if entry.family in DEPTH2IMG_FAMILIES:
+        return [service_pb2.TASK_TYPE_DEPTH2IMG]
+    tasks = [*GENERATE_TASKS, service_pb2.TASK_TYPE_PREPROCESS]
+    if entry.family in TEXTURE_FAMILIES:
+        tasks.append(service_pb2.TASK_TYPE_TEXTURE)
+        if ControlType.DEPTH in entry.controlnets:
+            tasks.append(service_pb2.TASK_TYPE_DEPTH2IMG)
+    if entry.family in UPSCALE_FAMILIES:
+        tasks.append(service_pb2.TASK_TYPE_UPSCALE)
+    return sorted(tasks)
 

@@ -1,4 +1,5 @@
-"""The gRPC face: the v1 service, standard health and reflection, raised message limits."""
+"""The gRPC face: the v1 service, standard health and reflection (both open without a token), raised message
+limits, optional TLS."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..v1 import service_pb2, service_pb2_grpc
+from .security import TlsFiles
 from .servicer import DccBridgeServicer
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["DccBridgeService"].full_name
@@ -34,9 +36,13 @@ class GrpcFace:
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.set_serving(False)
 
-    def bind(self, host: str, port: int) -> int:
+    def bind(self, host: str, port: int, tls: TlsFiles | None = None) -> int:
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        bound = self.server.add_insecure_port(address)
+        if tls is None:
+            bound = self.server.add_insecure_port(address)
+        else:
+            cert, key = tls.read()
+            bound = self.server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
         if not bound:
             raise OSError(f"cannot listen on {address} (port in use or address not local)")
         return bound

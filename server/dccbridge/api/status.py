@@ -1,12 +1,20 @@
-"""Domain errors -> gRPC status, through the one table in errors.STATUS_BY_ERROR."""
+"""Domain errors -> statuses on both faces, through the one table in errors.STATUS_BY_ERROR.
+
+gRPC gets the table's code and the message, with `dccbridge-field` / `retry-after-ms` trailers; Connect and
+gRPC-Web get the same code (Connect spells it in lower case), message and trailers.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
+from dataclasses import dataclass
 
 import grpc
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from connectrpc.request import RequestContext
 
 from ..errors import DccError, QueueFull, status_name
 
@@ -16,25 +24,41 @@ FIELD_TRAILER = "dccbridge-field"
 RETRY_TRAILER = "retry-after-ms"
 
 
-def abort(context: grpc.ServicerContext, error: BaseException):
-    """End the RPC with the status the table gives; a bug becomes INTERNAL and is logged."""
+@dataclass(frozen=True)
+class ErrorStatus:
+    code: str  # a gRPC status code name, e.g. "INVALID_ARGUMENT"
+    message: str
+    trailers: tuple[tuple[str, str], ...]
+
+
+def error_status(error: BaseException) -> ErrorStatus:
+    """The status the table gives; a bug becomes INTERNAL and is logged."""
     if isinstance(error, DccError):
-        code, message = grpc.StatusCode[status_name(error)], error.message
+        code, message = status_name(error), error.message
     else:
         log.exception("internal error in an RPC", exc_info=error)
-        code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+        code, message = "INTERNAL", f"internal error: {type(error).__name__}: {error}"
     trailers = []
     if getattr(error, "field", ""):
         trailers.append((FIELD_TRAILER, error.field))
     if isinstance(error, QueueFull):
         trailers.append((RETRY_TRAILER, str(int(error.retry_after_s * 1000))))
-    if trailers:
-        context.set_trailing_metadata(tuple(trailers))
-    context.abort(code, message)
+    return ErrorStatus(code, message, tuple(trailers))
+
+
+# -- gRPC -------------------------------------------------------------------------------------------
+
+
+def abort(context: grpc.ServicerContext, error: BaseException):
+    """End the gRPC call with the error's status."""
+    status = error_status(error)
+    if status.trailers:
+        context.set_trailing_metadata(status.trailers)
+    context.abort(grpc.StatusCode[status.code], status.message)
 
 
 def mapped_errors(method):
-    """Decorator for servicer methods (unary or streaming) that turns raised errors into statuses."""
+    """Decorator for gRPC servicer methods (unary or streaming) that turns raised errors into statuses."""
     if inspect.isgeneratorfunction(method):
 
         @functools.wraps(method)
@@ -54,3 +78,20 @@ def mapped_errors(method):
             abort(context, error)
 
     return unary
+
+
+# -- Connect and gRPC-Web ---------------------------------------------------------------------------
+
+
+def connect_code(grpc_name: str) -> Code:
+    """Connect's codes are gRPC's names in lower case; only CANCELLED is spelt 'canceled'."""
+    return Code.CANCELED if grpc_name == "CANCELLED" else Code(grpc_name.lower())
+
+
+def connect_error(error: BaseException, ctx: RequestContext) -> ConnectError:
+    """The ConnectError to raise for an error; its trailers go on the response (connectrpc writes them as
+    `trailer-*` headers for unary calls, in the end message for streams)."""
+    status = error_status(error)
+    for key, value in status.trailers:
+        ctx.response_trailers[key] = value
+    return ConnectError(connect_code(status.code), status.message)

@@ -23,17 +23,20 @@ from ..domain import (
 from ..errors import InvalidInput, Unsupported
 from ..imaging import decode_image, resize
 from .canny import canny_map
-from .depth import PNG_MAGIC, decode_depth_pass, depth_to_control_map
+from .depth import PNG_MAGIC, decode_depth_pass, depth_to_control_map, depth_to_level, level_to_rgb8
 from .openpose import draw_pose_rig
 
 __all__ = [
     "DEFAULT_PREPROCESSOR",
     "Estimators",
     "canny_map",
+    "check_source",
     "decode_depth_pass",
+    "depth_pass_level",
     "depth_to_control_map",
     "draw_pose_rig",
-    "needs_estimator",
+    "estimator_preprocessor",
+    "level_to_rgb8",
     "prepare_control_map",
     "source_size",
 ]
@@ -49,6 +52,8 @@ DEFAULT_PREPROCESSOR = {
 
 class Estimators(Protocol):
     """Weight-backed preprocessors: rgb (uint8 HxWx3) -> control map (uint8 HxW or HxWx3)."""
+
+    available: tuple[Preprocessor, ...]  # the preprocessors it can run
 
     def run(self, preprocessor: Preprocessor, rgb: np.ndarray) -> np.ndarray: ...
 
@@ -103,12 +108,38 @@ def _preprocess(
     return resize(control, width, height)
 
 
-def needs_estimator(unit: ControlUnitSpec) -> bool:
-    """True when the unit's map comes from a weight-backed estimator (too costly to run just to validate)."""
+def depth_pass_level(source: DepthPassInput, width: int, height: int, field: str) -> np.ndarray:
+    """A host depth pass as float32 levels in [0, 1] (near = 1) at width x height: the depth2img models' input,
+    normalised exactly as the depth control map is (see control/depth.py)."""
+    depth = decode_depth_pass(source, field)
+    return depth_to_level(depth, source.encoding, source.near, source.far, width, height, field)
+
+
+def estimator_preprocessor(unit: ControlUnitSpec) -> Preprocessor | None:
+    """The weight-backed preprocessor the unit's map comes from, or None (ready map, depth pass, pose rig, canny)."""
     source = unit.source
     if not isinstance(source, PreprocessInput):
-        return False
-    return (source.preprocessor or DEFAULT_PREPROCESSOR.get(unit.control_type)) not in (None, Preprocessor.CANNY)
+        return None
+    preprocessor = source.preprocessor or DEFAULT_PREPROCESSOR.get(unit.control_type)
+    return None if preprocessor in (None, Preprocessor.CANNY) else preprocessor
+
+
+def check_source(
+    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None
+) -> None:
+    """Validate a unit's source before a job is queued. Cheap maps are computed (bad bytes, NaN depth, keypoints
+    off the canvas); for one that needs an estimator (too costly to run just to validate) the image is decoded
+    and the estimator's availability checked."""
+    preprocessor = estimator_preprocessor(unit)
+    if preprocessor is None:
+        prepare_control_map(unit, width, height, field)
+        return
+    decode_image(unit.source.image.data, f"{field}.preprocess.image")
+    if preprocessor not in getattr(estimators, "available", ()):
+        raise Unsupported(
+            f"{field}.preprocess: this server has no '{preprocessor.value}' estimator; send a ready map, a depth "
+            "pass or a pose rig instead (GetCapabilities lists the preprocessors it has)"
+        )
 
 
 def source_size(unit: ControlUnitSpec) -> tuple[int, int] | None:

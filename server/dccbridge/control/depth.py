@@ -131,6 +131,22 @@ def depth_to_control_map(
     field: str,
 ) -> np.ndarray:
     """Depth values (HxW) -> uint8 height x width x 3 control map; see the module docstring."""
+    return level_to_rgb8(depth_to_level(depth, encoding, near, far, width, height, field))
+
+
+def depth_to_level(
+    depth: np.ndarray,
+    encoding: DepthEncoding,
+    near: float,
+    far: float,
+    width: int,
+    height: int,
+    field: str,
+) -> np.ndarray:
+    """Depth values (HxW) -> float32 height x width levels in [0, 1], near = 1, before quantisation.
+
+    The control map is this level written to 8 bits; depth2img models take it as a float plane.
+    """
     _check_clip_range(near, far, field)
     if np.isnan(depth).any():
         raise InvalidInput(field, "contains NaN values; mark background with +inf or a depth >= far")
@@ -151,7 +167,7 @@ def depth_to_control_map(
     else:  # INVERSE
         background = ~np.isfinite(values) | (values <= 0)
         level = _normalise_foreground(np.where(background, 0.0, values), background)
-    return _to_rgb8(_resize_float(level.astype(np.float32), width, height))
+    return _resize_float(level.astype(np.float32), width, height)
 
 
 def _normalise_foreground(inverse: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -181,6 +197,7 @@ def _resize_float(level: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(level, (width, height), interpolation=interpolation)
 
 
-def _to_rgb8(level: np.ndarray) -> np.ndarray:
+def level_to_rgb8(level: np.ndarray) -> np.ndarray:
+    """Float levels in [0, 1] -> the uint8 three-channel map ControlNet depth models take."""
     gray = np.rint(np.clip(level, 0.0, 1.0) * 255.0).astype(np.uint8)
     return np.repeat(gray[:, :, None], 3, axis=2)

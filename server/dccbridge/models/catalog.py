@@ -46,6 +46,15 @@ MODEL_KEYS = {
     "default_steps", "default_guidance_scale", "default_scheduler",
 }
 
+# What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
+# or a diffusers StableDiffusionUpscalePipeline (SD x4).
+UPSCALER_KINDS = ("esrgan", "sd_x4")
+UPSCALER_KEYS = {"kind", "source", "description"}
+# [estimators.KIND] tables: the weights behind server-side preprocessors (a transformers depth model, or a folder
+# of controlnet_aux annotator files).
+ESTIMATOR_KINDS = ("depth", "openpose", "lineart", "softedge")
+ESTIMATOR_KEYS = {"source"}
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -62,6 +71,14 @@ class ModelEntry:
     # For single .safetensors files: a local diffusers folder (or cached hub id) whose configs describe the
     # components. Empty: the family's reference repo in the local Hugging Face cache.
     config: str = ""
+
+
+@dataclass(frozen=True)
+class UpscalerEntry:
+    id: str
+    kind: str    # one of UPSCALER_KINDS
+    source: str  # "builtin:NAME", an absolute path, or a hub repo id
+    description: str = ""
 
 
 def classify_source(source: str) -> SourceKind:
@@ -85,7 +102,9 @@ def classify_source(source: str) -> SourceKind:
 
 
 class Catalog:
-    def __init__(self, entries: list[ModelEntry], default_id: str = "", origin: str = "<catalog>"):
+    def __init__(self, entries: list[ModelEntry], default_id: str = "", origin: str = "<catalog>",
+                 upscalers: tuple[UpscalerEntry, ...] | list[UpscalerEntry] = (),
+                 estimators: dict[str, str] | None = None):
         if not entries:
             raise ValueError(f"{origin}: the catalog has no models; add a [models.NAME] table")
         self._entries = {entry.id: entry for entry in entries}
@@ -95,6 +114,8 @@ class Catalog:
                 f"{origin}: default = '{self.default_id}' is not one of the models: {', '.join(self._entries)}"
             )
         self.origin = origin
+        self._upscalers = {entry.id: entry for entry in upscalers}
+        self.estimators: dict[str, str] = dict(estimators or {})  # kind (ESTIMATOR_KINDS) -> source
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Catalog:
@@ -118,9 +139,10 @@ class Catalog:
 
     @classmethod
     def from_dict(cls, document: dict, base_dir: Path, origin: str) -> Catalog:
-        unknown = set(document) - {"default", "models"}
+        unknown = set(document) - {"default", "models", "upscalers", "estimators"}
         if unknown:
-            raise ValueError(f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected 'default' and [models.*]")
+            raise ValueError(f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected 'default', [models.*], "
+                             "[upscalers.*] and [estimators.*]")
         default_id = document.get("default", "")
         if not isinstance(default_id, str):
             raise ValueError(f"{origin}: 'default' must be a model id string")
@@ -129,7 +151,13 @@ class Catalog:
             raise ValueError(f"{origin}: 'models' must be tables like [models.my-model]")
         entries = [_parse_entry(model_id, table, base_dir, f"{origin}: models.{model_id}")
                    for model_id, table in models.items()]
-        return cls(entries, default_id, origin)
+        upscaler_tables = document.get("upscalers", {})
+        if not isinstance(upscaler_tables, dict):
+            raise ValueError(f"{origin}: 'upscalers' must be tables like [upscalers.my-upscaler]")
+        upscalers = [_parse_upscaler(upscaler_id, table, base_dir, f"{origin}: upscalers.{upscaler_id}")
+                     for upscaler_id, table in upscaler_tables.items()]
+        estimators = _parse_estimators(document.get("estimators", {}), base_dir, f"{origin}: estimators")
+        return cls(entries, default_id, origin, upscalers, estimators)
 
     def ids(self) -> list[str]:
         return list(self._entries)
@@ -142,6 +170,15 @@ class Catalog:
         entry = self._entries.get(model_id or self.default_id)
         if entry is None:
             raise ModelNotFound(model_id, self.ids())
+        return entry
+
+    def upscalers(self) -> list[UpscalerEntry]:
+        return list(self._upscalers.values())
+
+    def upscaler(self, upscaler_id: str) -> UpscalerEntry:
+        entry = self._upscalers.get(upscaler_id)
+        if entry is None:
+            raise ModelNotFound(upscaler_id, list(self._upscalers), kind="upscaler")
         return entry
 
 
@@ -173,6 +210,39 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         default_scheduler=scheduler,
         config=_resolve_source(config, base_dir) if config else "",
     )
+
+
+def _parse_upscaler(upscaler_id: str, table, base_dir: Path, where: str) -> UpscalerEntry:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table")
+    unknown = set(table) - UPSCALER_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(UPSCALER_KEYS))}")
+    kind = table.get("kind")
+    if kind not in UPSCALER_KINDS:
+        raise ValueError(f"{where}.kind: must be one of {', '.join(UPSCALER_KINDS)}, got {kind!r}")
+    return UpscalerEntry(
+        id=upscaler_id,
+        kind=kind,
+        source=_resolve_source(_string(table, "source", where), base_dir),
+        description=_string(table, "description", where, default=""),
+    )
+
+
+def _parse_estimators(tables, base_dir: Path, where: str) -> dict[str, str]:
+    if not isinstance(tables, dict):
+        raise ValueError(f"{where}: must be tables like [estimators.depth]")
+    estimators = {}
+    for kind, table in tables.items():
+        if kind not in ESTIMATOR_KINDS:
+            raise ValueError(f"{where}.{kind}: unknown estimator kind; choose from: {', '.join(ESTIMATOR_KINDS)}")
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}.{kind}: must be a table with a source")
+        unknown = set(table) - ESTIMATOR_KEYS
+        if unknown:
+            raise ValueError(f"{where}.{kind}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(ESTIMATOR_KEYS)}")
+        estimators[kind] = _resolve_source(_string(table, "source", f"{where}.{kind}"), base_dir)
+    return estimators
 
 
 def _parse_controlnets(table, base_dir: Path, where: str) -> dict[ControlType, str]:

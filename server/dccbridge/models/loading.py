@@ -11,18 +11,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import ControlNetModel, StableDiffusionPipeline
+from diffusers import (
+    ControlNetModel,
+    StableDiffusionDepth2ImgPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionUpscalePipeline,
+)
 from huggingface_hub import snapshot_download
+from safetensors.torch import load_file
+from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+from spandrel import ImageModelDescriptor, ModelLoader, canonicalize_state_dict
 
 from ..domain import ControlType
 from ..errors import DccError, ModelUnavailable, Unsupported
-from .catalog import BUILTIN_PREFIX, PICKLE_SUFFIXES, ModelEntry, classify_source
-from .tiny import build_tiny_controlnet, build_tiny_sd15, tiny_fingerprint
+from .catalog import BUILTIN_PREFIX, PICKLE_SUFFIXES, ModelEntry, UpscalerEntry, classify_source
+from .tiny import (
+    TINY_ESRGANS,
+    build_tiny_controlnet,
+    build_tiny_depth2img,
+    build_tiny_dpt,
+    build_tiny_esrgan_state_dict,
+    build_tiny_sd15,
+    build_tiny_sd_x4,
+    tiny_fingerprint,
+)
 from .weights_hash import WeightsHasher
 
-LOADABLE_FAMILIES = ("sd15",)
-BUILTIN_PIPELINES = ("tiny",)
+LOADABLE_FAMILIES = ("sd15", "sd2-depth")
+# What LoadedModel.pipeline is for each family: sd15 models are views for every mode (from_pipe); an sd2-depth
+# model is the depth2img pipeline, whose UNet takes the depth as a fifth input channel.
+PIPELINE_CLASSES = {"sd15": StableDiffusionPipeline, "sd2-depth": StableDiffusionDepth2ImgPipeline}
+BUILTIN_PIPELINES = {
+    "tiny": ("sd15", lambda: StableDiffusionPipeline(**build_tiny_sd15(), requires_safety_checker=False)),
+    "tiny-depth2img": ("sd2-depth", lambda: StableDiffusionDepth2ImgPipeline(**build_tiny_depth2img())),
+}
+BUILTIN_DEPTH_ESTIMATORS = ("tiny-dpt",)
+# controlnet_aux detectors per estimator kind, each with the files (as in lllyasviel/Annotators) its
+# from_pretrained(folder) reads; the first whose files are all in the folder is used.
+ANNOTATORS = {
+    "openpose": (("OpenposeDetector", ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth")),),
+    "lineart": (("LineartDetector", ("sk_model.pth", "sk_model2.pth")),),
+    "softedge": (("HEDdetector", ("ControlNetHED.pth",)), ("PidiNetDetector", ("table5_pidinet.pth",))),
+}
 BUILTIN_CONTROLNET_PREFIX = "tiny-"
+BUILTIN_SD_X4 = ("tiny-sd-x4",)
 # Single-file checkpoints carry weights only; the component configs come from this diffusers repo.
 FAMILY_REFERENCE_REPOS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 NO_SAFETY_CHECKER = dict(safety_checker=None, requires_safety_checker=False)
@@ -35,7 +67,8 @@ class Placement:
     allow_pickle: bool = False
 
 
-def load_pipeline(entry: ModelEntry, placement: Placement) -> StableDiffusionPipeline:
+def load_pipeline(entry: ModelEntry, placement: Placement):
+    """The entry's pipeline (PIPELINE_CLASSES[entry.family]) on the device."""
     if entry.family not in LOADABLE_FAMILIES:
         raise Unsupported(
             f"model '{entry.id}' is of family '{entry.family}', which this server cannot load yet; "
@@ -44,17 +77,17 @@ def load_pipeline(entry: ModelEntry, placement: Placement) -> StableDiffusionPip
     kind = _source_kind(entry.source, f"model '{entry.id}'")
     with _as_model_unavailable(f"model '{entry.id}'", entry.source):
         if kind == "builtin":
-            pipeline = _builtin_pipeline(entry.source)
+            pipeline = _builtin_pipeline(entry)
         elif kind == "single_file" or kind == "pickle_file":
             pipeline = _single_file_pipeline(entry, placement, kind)
         else:
             folder = _local_folder(entry.source, kind, f"model '{entry.id}'", placement.allow_pickle)
-            pipeline = StableDiffusionPipeline.from_pretrained(
+            pipeline = PIPELINE_CLASSES[entry.family].from_pretrained(
                 folder,
                 dtype=placement.dtype,
                 use_safetensors=None if placement.allow_pickle else True,
                 local_files_only=True,
-                **NO_SAFETY_CHECKER,
+                **(NO_SAFETY_CHECKER if entry.family == "sd15" else {}),
             )
     _place_pipeline(pipeline, placement)
     pipeline.set_progress_bar_config(disable=True)
@@ -90,6 +123,113 @@ def load_controlnet(source: str, unet, placement: Placement, owner: str) -> Cont
     return _place_module(controlnet, placement).eval()
 
 
+def load_upscaler(entry: UpscalerEntry, placement: Placement):
+    """An upscaler on the device: a spandrel ImageModelDescriptor (esrgan) or a StableDiffusionUpscalePipeline."""
+    owner = f"upscaler '{entry.id}'"
+    kind = _source_kind(entry.source, owner)
+    with _as_model_unavailable(owner, entry.source):
+        if entry.kind == "esrgan":
+            return _load_esrgan(entry.source, kind, placement, owner)
+        return _load_sd_x4(entry.source, kind, placement, owner)
+
+
+def _load_esrgan(source: str, kind: str, placement: Placement, owner: str) -> ImageModelDescriptor:
+    if kind == "builtin":
+        name = source.removeprefix(BUILTIN_PREFIX)
+        if name not in TINY_ESRGANS:
+            raise ModelUnavailable(f"{owner}: unknown builtin ESRGAN '{source}'; builtins: "
+                                   + ", ".join(BUILTIN_PREFIX + n for n in TINY_ESRGANS))
+        state = build_tiny_esrgan_state_dict(name)
+    elif kind == "single_file" or kind == "pickle_file":
+        _refuse_pickle(source, kind, placement.allow_pickle)
+        _require_exists(source, owner)
+        if kind == "single_file":
+            state = load_file(source)
+        else:  # not spandrel's own .pth reader (a restricted unpickler): weights_only=True is the rule for models
+            state = torch.load(source, map_location="cpu", weights_only=True)
+    else:
+        raise ModelUnavailable(f"{owner}: '{source}' is not a weights file; an esrgan upscaler's source is one "
+                               ".safetensors file (e.g. RealESRGAN_x4plus.safetensors)")
+    descriptor = ModelLoader().load_from_state_dict(canonicalize_state_dict(state))
+    if not isinstance(descriptor, ImageModelDescriptor) or descriptor.input_channels != 3 \
+            or descriptor.output_channels != 3:
+        raise ModelUnavailable(f"{owner}: '{source}' is a {descriptor.architecture.name} model, not an RGB "
+                               "image-to-image model")
+    supported = {torch.float16: descriptor.supports_half, torch.bfloat16: descriptor.supports_bfloat16}
+    dtype = placement.dtype if supported.get(placement.dtype, True) else torch.float32
+    return descriptor.to(placement.device, dtype).eval()
+
+
+def _load_sd_x4(source: str, kind: str, placement: Placement, owner: str) -> StableDiffusionUpscalePipeline:
+    if kind == "builtin":
+        if source.removeprefix(BUILTIN_PREFIX) not in BUILTIN_SD_X4:
+            raise ModelUnavailable(f"{owner}: unknown builtin SD x4 upscaler '{source}'; builtins: "
+                                   + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_SD_X4))
+        pipeline = StableDiffusionUpscalePipeline(**build_tiny_sd_x4())
+    elif kind == "single_file" or kind == "pickle_file":
+        raise ModelUnavailable(f"{owner}: '{source}' is a single file; an sd_x4 upscaler's source is a diffusers "
+                               "folder or a cached hub repo id (stabilityai/stable-diffusion-x4-upscaler)")
+    else:
+        pipeline = StableDiffusionUpscalePipeline.from_pretrained(
+            _local_folder(source, kind, owner, placement.allow_pickle),
+            dtype=placement.dtype,
+            use_safetensors=None if placement.allow_pickle else True,
+            local_files_only=True,
+            safety_checker=None,
+            watermarker=None,
+        )
+    _place_pipeline(pipeline, placement)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def load_estimator(kind: str, source: str, placement: Placement):
+    """A server-side preprocessor's weights on the device: for "depth" a (transformers depth model, its image
+    processor) pair, else a controlnet_aux detector. Estimators stay float32: they are small, and DPT-Hybrid's
+    batch norms misbehave in half precision."""
+    owner = f"{kind} estimator"
+    source_kind = _source_kind(source, owner)
+    with _as_model_unavailable(owner, source):
+        if kind == "depth":
+            return _load_depth_estimator(source, source_kind, placement, owner)
+        return _load_annotator(kind, source, source_kind, placement, owner)
+
+
+def _load_depth_estimator(source: str, kind: str, placement: Placement, owner: str):
+    if kind == "builtin":
+        if source.removeprefix(BUILTIN_PREFIX) not in BUILTIN_DEPTH_ESTIMATORS:
+            raise ModelUnavailable(f"{owner}: unknown builtin '{source}'; builtins: "
+                                   + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DEPTH_ESTIMATORS))
+        model, processor = build_tiny_dpt()
+    elif kind == "single_file" or kind == "pickle_file":
+        raise ModelUnavailable(f"{owner}: '{source}' is a single file; a depth estimator's source is a transformers "
+                               "folder or a cached hub repo id (e.g. Intel/dpt-hybrid-midas, "
+                               "depth-anything/Depth-Anything-V2-Small-hf)")
+    else:
+        folder = _local_folder(source, kind, owner, placement.allow_pickle)
+        model = AutoModelForDepthEstimation.from_pretrained(
+            folder, local_files_only=True, use_safetensors=None if placement.allow_pickle else True
+        )
+        processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+    return model.to(placement.device, torch.float32).eval(), processor
+
+
+def _load_annotator(kind: str, source: str, source_kind: str, placement: Placement, owner: str):
+    if source_kind not in ("folder", "hub"):
+        raise ModelUnavailable(f"{owner}: '{source}' must be a folder (or a cached hub repo id such as "
+                               "lllyasviel/Annotators) holding controlnet_aux's weight files")
+    folder = _local_folder(source, source_kind, owner, placement.allow_pickle)
+    for class_name, files in ANNOTATORS[kind]:
+        if all((folder / name).is_file() for name in files):
+            import controlnet_aux  # imports timm and more: only when an annotator is configured and used
+
+            # controlnet_aux reads these with torch.load, whose default is weights_only=True.
+            return getattr(controlnet_aux, class_name).from_pretrained(str(folder)).to(placement.device)
+    wanted = " or ".join(", ".join(files) for _, files in ANNOTATORS[kind])
+    raise ModelUnavailable(f"{owner}: '{folder}' lacks the weights: it needs {wanted} "
+                           "(controlnet_aux's files, as in the lllyasviel/Annotators repository)")
+
+
 def source_sha256(source: str, hasher: WeightsHasher, owner: str) -> str:
     """The full sha256 identifying a source's weights (see weights_hash for how files are hashed)."""
     kind = classify_source(source)
@@ -102,12 +242,15 @@ def source_sha256(source: str, hasher: WeightsHasher, owner: str) -> str:
     return hasher.folder_sha256(source)
 
 
-def _builtin_pipeline(source: str) -> StableDiffusionPipeline:
-    name = source.removeprefix(BUILTIN_PREFIX)
+def _builtin_pipeline(entry: ModelEntry):
+    name = entry.source.removeprefix(BUILTIN_PREFIX)
     if name not in BUILTIN_PIPELINES:
-        raise ModelUnavailable(f"unknown builtin model '{source}'; builtins: "
+        raise ModelUnavailable(f"unknown builtin model '{entry.source}'; builtins: "
                                + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_PIPELINES))
-    return StableDiffusionPipeline(**build_tiny_sd15(), requires_safety_checker=False)
+    family, build = BUILTIN_PIPELINES[name]
+    if family != entry.family:
+        raise ModelUnavailable(f"model '{entry.id}': '{entry.source}' is a {family} model; set family = \"{family}\"")
+    return build()
 
 
 def _builtin_controlnet(source: str, unet) -> ControlNetModel:
@@ -122,6 +265,9 @@ def _builtin_controlnet(source: str, unet) -> ControlNetModel:
 
 
 def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str) -> StableDiffusionPipeline:
+    if entry.family != "sd15":
+        raise ModelUnavailable(f"model '{entry.id}': single-file {entry.family} checkpoints cannot be loaded; point "
+                               "`source` at a diffusers folder or a cached hub repo id")
     _refuse_pickle(entry.source, kind, placement.allow_pickle)
     _require_exists(entry.source, f"model '{entry.id}'")
     # Passing a local config folder keeps diffusers from trying to download configs: when they are not

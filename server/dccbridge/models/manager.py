@@ -6,6 +6,7 @@ import gc
 import os
 import platform
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,8 +14,9 @@ from diffusers import ControlNetModel, StableDiffusionPipeline
 
 from ..domain import ControlType
 from ..errors import ModelNotFound, Unsupported
-from .catalog import Catalog, ModelEntry
-from .loading import Placement, load_controlnet, load_pipeline, source_sha256
+from .catalog import Catalog, ModelEntry, UpscalerEntry
+from .estimators import ServerEstimators
+from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
 from .weights_hash import WeightsHasher, short_hash
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -104,6 +106,13 @@ class LoadedModel:
         return source
 
 
+@dataclass(frozen=True)
+class LoadedUpscaler:
+    entry: UpscalerEntry
+    model: object  # spandrel ImageModelDescriptor (kind esrgan) or StableDiffusionUpscalePipeline (kind sd_x4)
+    weights_hash: str
+
+
 class ModelManager:
     def __init__(self, catalog: Catalog, device: str = "auto", allow_pickle: bool = False,
                  dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None):
@@ -112,6 +121,9 @@ class ModelManager:
         self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle)
         self._hasher = WeightsHasher(hash_cache_file)
         self._loaded: dict[str, LoadedModel] = {}
+        self._upscalers: dict[str, LoadedUpscaler] = {}
+        # Server-side preprocessors (depth estimation, pose/lineart/softedge detection), loaded per kind on first use.
+        self.estimators = ServerEstimators(catalog.estimators, self._placement)
         # One lock for all loads: loading two large models at once would only compete for memory and disk.
         self._load_lock = threading.Lock()
 
@@ -156,9 +168,30 @@ class ModelManager:
     def is_loaded(self, model_id: str) -> bool:
         return (model_id or self.catalog.default_id) in self._loaded
 
+    def upscaler(self, upscaler_id: str) -> LoadedUpscaler:
+        """A catalog upscaler on the device, loaded on first use."""
+        entry = self.catalog.upscaler(upscaler_id)
+        loaded = self._upscalers.get(entry.id)
+        if loaded is not None:
+            return loaded
+        with self._load_lock:
+            loaded = self._upscalers.get(entry.id)
+            if loaded is None:
+                model = load_upscaler(entry, self._placement)
+                # Hashed now rather than on first use: every upscale result records it (cached on disk after once).
+                sha256 = source_sha256(entry.source, self._hasher, f"upscaler '{entry.id}'")
+                loaded = LoadedUpscaler(entry, model, short_hash(sha256))
+                self._upscalers[entry.id] = loaded
+        return loaded
+
+    def is_upscaler_loaded(self, upscaler_id: str) -> bool:
+        return upscaler_id in self._upscalers
+
     def unload_all(self) -> None:
         with self._load_lock:
             self._loaded.clear()
+            self._upscalers.clear()
+        self.estimators.unload()
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()

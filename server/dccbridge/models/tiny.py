@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import torch
-from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from diffusers import (
+    AutoencoderKL,
+    ControlNetModel,
+    DDIMScheduler,
+    DDPMScheduler,
+    UNet2DConditionModel,
+    UniPCMultistepScheduler,
+)
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    DPTConfig,
+    DPTForDepthEstimation,
+    DPTImageProcessor,
+)
 
 from ..domain import ControlType
 
@@ -170,6 +185,135 @@ def build_tiny_controlnet(unet: UNet2DConditionModel, control_type: ControlType)
     return _seeded(seed, construct).eval()
 
 
+# -- depth2img and depth estimation ----------------------------------------------------------------
+
+DEPTH2IMG_UNET_SEED = 5001
+DPT_SEED = 5002
+# stabilityai/stable-diffusion-2-depth in miniature: the UNet sees 4 latent channels + 1 depth channel.
+DEPTH2IMG_UNET_CONFIG = dict(UNET_CONFIG, in_channels=5)
+# A ViT-backed DPT (Intel/dpt-large's architecture) small enough to build in milliseconds. The larger
+# initializer range makes the depth head's output vary over the image instead of collapsing to ~0.
+DPT_CONFIG = dict(
+    image_size=64, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+    intermediate_size=37, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 64, 64],
+    fusion_hidden_size=32, reassemble_factors=[4, 2, 1, 0.5], initializer_range=0.2,
+)
+DPT_PROCESSOR_CONFIG = dict(
+    size={"height": 64, "width": 64}, keep_aspect_ratio=False, image_mean=[0.5] * 3, image_std=[0.5] * 3
+)
+
+
+def build_tiny_dpt() -> tuple[DPTForDepthEstimation, DPTImageProcessor]:
+    """A random float32 CPU depth estimator and its image processor (relative inverse depth, like MiDaS)."""
+    model = _seeded(DPT_SEED, lambda: DPTForDepthEstimation(DPTConfig(**DPT_CONFIG))).eval()
+    return model, DPTImageProcessor(**DPT_PROCESSOR_CONFIG)
+
+
+def build_tiny_depth2img() -> dict:
+    """Components for `StableDiffusionDepth2ImgPipeline(**components)`, float32 on the CPU; like the real
+    SD2-depth repository it carries its own depth estimator."""
+    shared = {k: v for k, v in build_tiny_sd15().items() if k in ("vae", "text_encoder", "tokenizer", "scheduler")}
+    depth_estimator, feature_extractor = build_tiny_dpt()
+    return dict(
+        shared,
+        unet=_seeded(DEPTH2IMG_UNET_SEED, lambda: UNet2DConditionModel(**DEPTH2IMG_UNET_CONFIG)).eval(),
+        depth_estimator=depth_estimator,
+        feature_extractor=feature_extractor,
+    )
+
+# -- upscalers -------------------------------------------------------------------------------------
+
+# Builtin ESRGAN-family upscalers as state dicts in the key layouts real files use, so that spandrel's
+# architecture and scale detection runs on them: BasicSR RRDBNet (Real-ESRGAN x4plus, UltraSharp) and
+# SRVGGNet compact (realesr-general-x4v3). spandrel's RRDBNet fixes the growth channels at 32.
+TINY_ESRGANS = {
+    "tiny-esrgan-x4": dict(layout="rrdb", seed=3001, num_feat=16, num_block=1, num_grow_ch=32, scale=4),
+    "tiny-esrgan-x2": dict(layout="compact", seed=3002, num_feat=16, num_conv=2, scale=2),
+}
+ESRGAN_HIDDEN_GAIN = 0.7   # keeps activations from exploding through the dense blocks
+ESRGAN_OUTPUT_GAIN = 0.2   # with the 0.5 output bias: outputs spread around mid-grey instead of clipping
+PRELU_SLOPE = 0.25
+
+
+def build_tiny_esrgan_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """The random-weight state dict of a builtin ESRGAN (a key of TINY_ESRGANS), the same in every process."""
+    config = TINY_ESRGANS[name]
+    generator = torch.Generator().manual_seed(config["seed"])
+    state: dict[str, torch.Tensor] = {}
+
+    def conv(key: str, in_channels: int, out_channels: int, gain: float = ESRGAN_HIDDEN_GAIN) -> None:
+        std = gain * math.sqrt(2.0 / (in_channels * 9))  # He initialisation, scaled
+        state[f"{key}.weight"] = torch.randn(out_channels, in_channels, 3, 3, generator=generator) * std
+        state[f"{key}.bias"] = torch.zeros(out_channels)
+
+    feat = config["num_feat"]
+    if config["layout"] == "rrdb":
+        growth = config["num_grow_ch"]
+        conv("conv_first", 3, feat)
+        for block in range(config["num_block"]):
+            for rdb in (1, 2, 3):
+                for index in range(1, 6):
+                    out_channels = growth if index < 5 else feat
+                    conv(f"body.{block}.rdb{rdb}.conv{index}", feat + (index - 1) * growth, out_channels)
+        conv("conv_body", feat, feat)
+        for index in range(1, int(math.log2(config["scale"])) + 1):
+            conv(f"conv_up{index}", feat, feat)
+        conv("conv_hr", feat, feat)
+        conv("conv_last", feat, 3, ESRGAN_OUTPUT_GAIN)
+        state["conv_last.bias"] += 0.5
+    else:  # compact: conv, PReLU, (conv, PReLU) x num_conv, conv to 3 * scale^2 channels, pixel shuffle
+        conv("body.0", 3, feat)
+        state["body.1.weight"] = torch.full((feat,), PRELU_SLOPE)
+        for index in range(2, 2 + 2 * config["num_conv"], 2):
+            conv(f"body.{index}", feat, feat)
+            state[f"body.{index + 1}.weight"] = torch.full((feat,), PRELU_SLOPE)
+        conv(f"body.{2 + 2 * config['num_conv']}", feat, 3 * config["scale"] ** 2, ESRGAN_OUTPUT_GAIN)
+    return state
+
+
+SD_X4_UNET_SEED = 4001
+SD_X4_VAE_SEED = 4002
+SD_X4_TEXT_ENCODER_SEED = 4003
+SD_X4_MAX_NOISE_LEVEL = 350
+
+# stabilityai/stable-diffusion-x4-upscaler in miniature: the UNet sees 4 latent + 3 low-res image channels and
+# the noise level as a class label; the VAE has three blocks (4x, not 8x), so the latents are at the low-res
+# image's size and decode to 4x.
+SD_X4_UNET_CONFIG = dict(
+    UNET_CONFIG,
+    sample_size=32,
+    in_channels=7,
+    num_class_embeds=1000,
+)
+SD_X4_VAE_CONFIG = dict(
+    VAE_CONFIG,
+    block_out_channels=(32, 64, 64),
+    down_block_types=("DownEncoderBlock2D",) * 3,
+    up_block_types=("UpDecoderBlock2D",) * 3,
+    sample_size=128,
+    scaling_factor=0.08333,  # the x4 upscaler's; its pipeline insists on it
+)
+SD_X4_LOW_RES_SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="scaled_linear"
+)
+SD_X4_SCHEDULER_CONFIG = dict(SCHEDULER_CONFIG, prediction_type="v_prediction", clip_sample=False)
+
+
+def build_tiny_sd_x4() -> dict:
+    """Components for `StableDiffusionUpscalePipeline(**components)`, float32 on the CPU."""
+    tokenizer = build_tiny_tokenizer()
+    text_config = _text_encoder_config(tokenizer)
+    return dict(
+        unet=_seeded(SD_X4_UNET_SEED, lambda: UNet2DConditionModel(**SD_X4_UNET_CONFIG)).eval(),
+        vae=_seeded(SD_X4_VAE_SEED, lambda: AutoencoderKL(**SD_X4_VAE_CONFIG)).eval(),
+        text_encoder=_seeded(SD_X4_TEXT_ENCODER_SEED, lambda: CLIPTextModel(text_config)).eval(),
+        tokenizer=tokenizer,
+        low_res_scheduler=DDPMScheduler(**SD_X4_LOW_RES_SCHEDULER_CONFIG),
+        scheduler=DDIMScheduler(**SD_X4_SCHEDULER_CONFIG),
+        max_noise_level=SD_X4_MAX_NOISE_LEVEL,
+    )
+
+
 def tiny_fingerprint(name: str) -> str:
     """sha256 of what determines a builtin's weights: its configs, seeds and the preset version."""
     description = dict(
@@ -181,5 +325,9 @@ def tiny_fingerprint(name: str) -> str:
         scheduler=SCHEDULER_CONFIG,
         tokenizer=TOKENIZER_MERGES,
         controlnet=(CONTROLNET_SEED_BASE, ZERO_CONV_STD),
+        depth2img=(DEPTH2IMG_UNET_SEED, DEPTH2IMG_UNET_CONFIG, DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG),
+        esrgan=(TINY_ESRGANS, ESRGAN_HIDDEN_GAIN, ESRGAN_OUTPUT_GAIN, PRELU_SLOPE),
+        sd_x4=(SD_X4_UNET_SEED, SD_X4_UNET_CONFIG, SD_X4_VAE_SEED, SD_X4_VAE_CONFIG, SD_X4_TEXT_ENCODER_SEED,
+               SD_X4_LOW_RES_SCHEDULER_CONFIG, SD_X4_SCHEDULER_CONFIG, SD_X4_MAX_NOISE_LEVEL),
     )
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=list).encode()).hexdigest()

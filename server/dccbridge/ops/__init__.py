@@ -13,7 +13,10 @@ from .limits import Limits
 # Task type -> the op module that runs it (imported on first use, so importing dccbridge.ops stays light).
 OP_MODULES = {
     TaskType.GENERATE: "generate",
+    TaskType.DEPTH2IMG: "depth2img",
+    TaskType.TEXTURE: "texture",
     TaskType.PREPROCESS: "preprocess",
+    TaskType.UPSCALE: "upscale",
 }
 
 

@@ -1,4 +1,4 @@
-"""What ops share: the model manager, the limits, optional estimators."""
+"""What ops share: the model manager (with its estimators) and the limits."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from .limits import Limits
 class OpEnv:
     manager: object  # models.ModelManager (kept untyped so this module stays import-light)
     limits: Limits
-    estimators: object | None = None  # runs server-side preprocessors that need weights
 
     @property
     def catalog(self):
         return self.manager.catalog
+
+    @property
+    def estimators(self):
+        """Server-side preprocessors that need weights (control.Estimators), loaded lazily by the manager."""
+        return self.manager.estimators

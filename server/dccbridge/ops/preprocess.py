@@ -30,6 +30,7 @@ def check_inputs(req: PreprocessRequest, env: OpEnv) -> None:
     for name, value, maximum in (("width", width, env.limits.max_width), ("height", height, env.limits.max_height)):
         if not 1 <= value <= maximum:
             raise InvalidInput(name, f"must be between 1 and {maximum}, got {value}")
+    control.check_source(req.unit, width, height, FIELD, env.estimators)
 
 
 def run(req: PreprocessRequest, env: OpEnv, ctx: OpContext) -> OpOutput:

@@ -1,0 +1,59 @@
+"""Security for both faces: bearer-token auth, the rule that keeps a server without a token on loopback,
+and the TLS key pair."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Unauthenticated
+
+BEARER = "Bearer "
+
+
+class BearerToken:
+    """Checks the `authorization: Bearer <token>` header. No token configured: every caller is let in."""
+
+    def __init__(self, token: str | None):
+        self._expected = (BEARER + token).encode() if token else None
+
+    @property
+    def required(self) -> bool:
+        return self._expected is not None
+
+    def check(self, authorization: str) -> None:
+        """Raise Unauthenticated unless the header carries the token. Missing and wrong get the same answer,
+        and the comparison takes the same time whatever the header holds."""
+        if self._expected is not None and not hmac.compare_digest(authorization.encode(), self._expected):
+            raise Unauthenticated()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def require_token_off_loopback(host: str, token: str | None) -> None:
+    """Anyone who can reach a non-loopback address could run jobs and read every result: demand a token."""
+    if not token and not is_loopback(host):
+        raise ValueError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could run jobs and read "
+            "results. Set --token-file PATH (or --token, or DCCBRIDGE_TOKEN), or listen on 127.0.0.1."
+        )
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A PEM certificate (chain) and its private key; both faces serve TLS with them."""
+
+    cert: Path
+    key: Path
+
+    def read(self) -> tuple[bytes, bytes]:
+        return Path(self.cert).read_bytes(), Path(self.key).read_bytes()

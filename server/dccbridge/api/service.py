@@ -1,0 +1,116 @@
+"""The v1 service, once, for every face: gRPC (servicer.py) and Connect / gRPC-Web (connect_servicer.py).
+
+Each method takes the request proto and a Caller, returns a proto or an iterator of events, and raises domain
+errors; the faces translate transport to Caller and errors to statuses (status.py). Calls block (long-polls,
+streams), so a face runs them on threads.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Protocol
+
+from ..errors import InvalidInput
+from ..jobs import Engine
+from ..v1 import jobs_pb2, service_pb2
+from . import convert
+from .security import BearerToken
+
+MAX_WAIT_MS = 60_000
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+CLIENT_HEADER = "dccbridge-client"
+
+
+class Caller(Protocol):
+    """Who is calling, and whether they are still there. Each face builds one per call."""
+
+    client: str  # the queue's fairness lane
+    authorization: str  # the `authorization` header, "" when absent
+
+    def is_active(self) -> bool: ...
+
+    def on_disconnect(self, callback: Callable[[], None]) -> None:
+        """Run callback when the client goes away. gRPC also runs it after a normal end: it must be harmless then."""
+
+
+def client_name(declared: str, address: str) -> str:
+    """The name a client gives itself (the dccbridge-client header), else its address without the port."""
+    if declared:
+        return declared[:64]
+    return address.rsplit(":", 1)[0] if ":" in address else address or "anonymous"
+
+
+class DccBridgeService:
+    def __init__(self, engine: Engine, capabilities: Callable[[], service_pb2.GetCapabilitiesResponse],
+                 token: BearerToken):
+        self.engine = engine
+        self._capabilities = capabilities
+        self._token = token
+
+    def get_capabilities(self, request: service_pb2.GetCapabilitiesRequest,
+                         caller: Caller) -> service_pb2.GetCapabilitiesResponse:
+        self._token.check(caller.authorization)
+        return self._capabilities()
+
+    def submit(self, request: service_pb2.SubmitRequest, caller: Caller) -> service_pb2.SubmitResponse:
+        self._token.check(caller.authorization)
+        return service_pb2.SubmitResponse(job=convert.job_to_proto(self._submit(request, caller)))
+
+    def run(self, request: service_pb2.SubmitRequest, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
+        self._token.check(caller.authorization)
+        job = self._submit(request, caller)
+        if job.options.cancel_on_disconnect:
+            caller.on_disconnect(lambda: self._cancel_if_running(job.job_id))
+        yield from self._events(job.job_id, 0, caller)
+
+    def watch(self, request: service_pb2.WatchRequest, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
+        self._token.check(caller.authorization)
+        yield from self._events(request.job_id, request.after_sequence, caller)
+
+    def get_job(self, request: service_pb2.GetJobRequest, caller: Caller) -> service_pb2.GetJobResponse:
+        self._token.check(caller.authorization)
+        if request.wait_ms > MAX_WAIT_MS:
+            raise InvalidInput("wait_ms", f"must be at most {MAX_WAIT_MS}, got {request.wait_ms}")
+        if request.wait_ms:
+            job = self.engine.wait(request.job_id, request.after_sequence, request.wait_ms / 1000)
+        else:
+            job = self.engine.get(request.job_id)
+        return service_pb2.GetJobResponse(job=convert.job_to_proto(job, include_images=not request.omit_image_data))
+
+    def cancel(self, request: service_pb2.CancelRequest, caller: Caller) -> service_pb2.CancelResponse:
+        self._token.check(caller.authorization)
+        return service_pb2.CancelResponse(job=convert.job_to_proto(self.engine.cancel(request.job_id), False))
+
+    def list_jobs(self, request: service_pb2.ListJobsRequest, caller: Caller) -> service_pb2.ListJobsResponse:
+        self._token.check(caller.authorization)
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        if size > MAX_PAGE_SIZE:
+            raise InvalidInput("page_size", f"must be at most {MAX_PAGE_SIZE}, got {size}")
+        try:
+            offset = int(request.page_token or "0")
+        except ValueError:
+            raise InvalidInput("page_token", "is not a token from a previous ListJobs response") from None
+        jobs = self.engine.list(size + 1, offset, convert.job_states(request.states))
+        response = service_pb2.ListJobsResponse(jobs=[convert.job_to_proto(j, False) for j in jobs[:size]])
+        if len(jobs) > size:
+            response.next_page_token = str(offset + size)
+        return response
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _submit(self, request: service_pb2.SubmitRequest, caller: Caller):
+        return self.engine.submit(
+            convert.task_to_request(request.task),
+            convert.job_options(request.options),
+            convert.task_json(request.task),
+            client=caller.client,
+        )
+
+    def _events(self, job_id: str, after_sequence: int, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
+        include_images = not self.engine.get(job_id).options.omit_image_data
+        for event in self.engine.watch(job_id, after_sequence, is_active=caller.is_active):
+            yield convert.event_to_proto(event, include_images)
+
+    def _cancel_if_running(self, job_id: str) -> None:
+        if not self.engine.get(job_id).state.finished:
+            self.engine.cancel(job_id, "the client went away (cancel_on_disconnect)")

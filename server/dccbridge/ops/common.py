@@ -1,0 +1,312 @@
+"""What the diffusion ops (generate, depth2img, texture) share: the checks of prompt, sampling, strength, size
+and ControlNet units; the sampling plan (steps, guidance, scheduler, seeds); a pipeline view over a model's
+shared components; denoising with progress, previews and cancel within a step; and provenance.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import (
+    StableDiffusionControlNetImg2ImgPipeline,
+    StableDiffusionControlNetInpaintPipeline,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+)
+from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+from PIL import Image
+
+from .. import control, imaging
+from ..domain import ControlUnitSpec, ImageInput, Sampling
+from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported
+from ..models.schedulers import SCHEDULERS, make_scheduler
+from .context import OpContext, raise_if_cancelled
+from .env import OpEnv
+from .limits import Limits, check_range
+
+DEFAULT_STRENGTH = 0.75
+MAX_GUIDANCE = 30.0
+MAX_SEED = 2**63 - 1
+
+# sd15 pipelines by mode: (without ControlNet, with ControlNet).
+PIPELINE_BY_MODE = {
+    "txt2img": (StableDiffusionPipeline, StableDiffusionControlNetPipeline),
+    "img2img": (StableDiffusionImg2ImgPipeline, StableDiffusionControlNetImg2ImgPipeline),
+    "inpaint": (StableDiffusionInpaintPipeline, StableDiffusionControlNetInpaintPipeline),
+}
+
+# Linear map from SD latents to RGB: a cheap preview without running the VAE decoder.
+SD15_LATENT_RGB = torch.tensor(
+    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+)
+
+
+# -- checks (cheap, load nothing) -------------------------------------------------------------------
+
+
+def check_prompt(prompt: str, limits: Limits) -> None:
+    if len(prompt) > limits.max_prompt_chars:
+        raise InvalidInput("prompt", f"must be at most {limits.max_prompt_chars} characters, got {len(prompt)}")
+
+
+def check_sampling(s: Sampling, limits: Limits) -> None:
+    if s.num_inference_steps is not None and not 1 <= s.num_inference_steps <= limits.max_steps:
+        raise InvalidInput("sampling.num_inference_steps",
+                           f"must be between 1 and {limits.max_steps}, got {s.num_inference_steps}")
+    if s.guidance_scale is not None:
+        check_range("sampling.guidance_scale", s.guidance_scale, 0.0, MAX_GUIDANCE)
+    if s.scheduler and s.scheduler not in SCHEDULERS:
+        raise InvalidInput("sampling.scheduler",
+                           f"unknown scheduler '{s.scheduler}'; choose one of: {', '.join(SCHEDULERS)}")
+    if s.seed is not None and not -1 <= s.seed <= MAX_SEED:
+        raise InvalidInput("sampling.seed", f"must be -1 (random) or between 0 and {MAX_SEED}, got {s.seed}")
+    if not 1 <= s.num_images_per_prompt <= limits.max_batch:
+        raise InvalidInput("sampling.num_images_per_prompt",
+                           f"must be between 1 and {limits.max_batch}, got {s.num_images_per_prompt}")
+
+
+def check_strength(strength: float | None, init_image: ImageInput | None) -> None:
+    if strength is None:
+        return
+    if init_image is None:
+        raise InvalidInput("strength", "applies only with init_image (img2img / inpaint)")
+    check_range("strength", strength, 0.0, 1.0, low_open=True)
+
+
+def resolve_size(width: int, height: int, init_image: ImageInput | None,
+                 fallback: tuple[int, int]) -> tuple[int, int]:
+    """Explicit size, else the init image's size rounded down to a multiple of 8, else `fallback`."""
+    if bool(width) != bool(height):
+        raise InvalidInput("width" if not width else "height", "set both width and height, or neither (0)")
+    if width:
+        return width, height
+    if init_image is not None:
+        h, w = imaging.decode_image(init_image.data, "init_image").shape[:2]
+        return max(8, w // 8 * 8), max(8, h // 8 * 8)
+    return fallback
+
+
+def check_control_units(units: tuple[ControlUnitSpec, ...], entry, width: int, height: int, env: OpEnv,
+                        field: str = "control_units") -> None:
+    if len(units) > env.limits.max_control_units:
+        raise InvalidInput(field, f"at most {env.limits.max_control_units} units, got {len(units)}")
+    for i, unit in enumerate(units):
+        check_unit(unit, f"{field}[{i}]", entry, width, height, env)
+
+
+def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int, env: OpEnv) -> None:
+    if unit.control_type not in entry.controlnets and not unit.controlnet_id:
+        have = ", ".join(t.value for t in entry.controlnets) or "none"
+        raise Unsupported(f"{field}: model '{entry.id}' has no ControlNet for '{unit.control_type.value}' "
+                          f"(it has: {have})")
+    check_range(f"{field}.controlnet_conditioning_scale", unit.conditioning_scale, 0.0, 2.0)
+    check_range(f"{field}.control_guidance_start", unit.guidance_start, 0.0, 1.0)
+    check_range(f"{field}.control_guidance_end", unit.guidance_end, 0.0, 1.0)
+    if unit.guidance_start >= unit.guidance_end:
+        raise InvalidInput(f"{field}.control_guidance_end",
+                           f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
+                           f"got {unit.guidance_end:g}")
+    control.check_source(unit, width, height, field, env.estimators)
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """A request's sampling with the model's defaults filled in and the seed drawn."""
+
+    steps: int
+    guidance: float
+    scheduler_id: str
+    seed: int
+    count: int
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.count)]  # image i of a batch gets seed + i
+
+    def pipeline_kwargs(self) -> dict:
+        # CPU generators make a seed give the same image on every device.
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in self.seeds]
+        return dict(num_inference_steps=self.steps, guidance_scale=self.guidance,
+                    num_images_per_prompt=self.count, generator=generators)
+
+
+def plan_sampling(s: Sampling, entry) -> SamplingPlan:
+    return SamplingPlan(
+        steps=s.num_inference_steps or entry.default_steps,
+        guidance=entry.default_guidance_scale if s.guidance_scale is None else s.guidance_scale,
+        scheduler_id=s.scheduler or entry.default_scheduler,
+        seed=s.seed if s.seed is not None and s.seed >= 0 else secrets.randbelow(2**32),
+        count=s.num_images_per_prompt,
+    )
+
+
+def load_model(env: OpEnv, model_id: str, ctx: OpContext):
+    """The catalog model (lazily loaded, shared across jobs); a 'load' stage is reported when it must load."""
+    if not env.manager.is_loaded(model_id or env.catalog.default_id):
+        ctx.report("load", 0, 1)
+    return env.manager.load(model_id)
+
+
+def load_init_image(image: ImageInput, width: int, height: int) -> Image.Image:
+    return Image.fromarray(imaging.resize(imaging.decode_image(image.data, "init_image"), width, height))
+
+
+def control_images(units: tuple[ControlUnitSpec, ...], width: int, height: int, env: OpEnv, ctx: OpContext,
+                   field: str = "control_units") -> list[Image.Image]:
+    images = []
+    for i, unit in enumerate(units):
+        ctx.report("preprocess", i, len(units))
+        images.append(Image.fromarray(
+            control.prepare_control_map(unit, width, height, f"{field}[{i}]", env.estimators)
+        ))
+    return images
+
+
+def pipeline_view(pipeline_cls, model, plan: SamplingPlan, controlnets=()):
+    """A pipeline of `pipeline_cls` over the model's shared components (never copies), with a fresh scheduler."""
+    if controlnets:
+        controlnet = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(list(controlnets))
+        pipe = pipeline_cls.from_pipe(model.pipeline, controlnet=controlnet, dtype=model.pipeline.dtype)
+    else:
+        pipe = pipeline_cls.from_pipe(model.pipeline, dtype=model.pipeline.dtype)
+    pipe.scheduler = make_scheduler(plan.scheduler_id, model.pipeline.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def sd15_pipeline_call(model, plan: SamplingPlan, *, prompt: str, negative_prompt: str, width: int, height: int,
+                       init: Image.Image | None = None, strength: float | None = None,
+                       mask: Image.Image | None = None, units: tuple[ControlUnitSpec, ...] = (), controlnets=(),
+                       control_maps: list[Image.Image] = ()) -> tuple[object, dict, float | None]:
+    """The sd15 pipeline for the mode -- txt2img, img2img with `init`, inpaint with `mask` too; with ControlNets
+    when given -- and its call's arguments. Returns (pipeline, kwargs, the strength used or None for txt2img)."""
+    mode = "inpaint" if mask is not None else "txt2img" if init is None else "img2img"
+    plain_cls, control_cls = PIPELINE_BY_MODE[mode]
+    pipe = pipeline_view(control_cls if controlnets else plain_cls, model, plan, controlnets)
+    kwargs = dict(prompt=prompt, negative_prompt=negative_prompt or None, **plan.pipeline_kwargs())
+    if init is None:
+        strength = None
+        kwargs.update(width=width, height=height)
+    else:
+        strength = DEFAULT_STRENGTH if strength is None else strength
+        kwargs.update(image=init, strength=strength)
+        if mask is not None:
+            kwargs.update(mask_image=mask, width=width, height=height)
+    if controlnets:
+        kwargs.update(_controlnet_kwargs(units, control_maps, "image" if init is None else "control_image"))
+    return pipe, kwargs, strength
+
+
+def _controlnet_kwargs(units: tuple[ControlUnitSpec, ...], maps: list[Image.Image], image_key: str) -> dict:
+    """The ControlNet arguments of a diffusers call; image_key is "image" (txt2img) or "control_image"."""
+    single = len(units) == 1
+    return {
+        "controlnet_conditioning_scale": units[0].conditioning_scale if single
+        else [u.conditioning_scale for u in units],
+        "control_guidance_start": [u.guidance_start for u in units],
+        "control_guidance_end": [u.guidance_end for u in units],
+        image_key: maps[0] if single else maps,
+    }
+
+
+def expected_steps(steps: int, strength: float | None) -> int:
+    """Denoising steps a pipeline runs: all of them from noise, a `strength` share of them from an image."""
+    return steps if strength is None else max(1, int(steps * strength))
+
+
+def denoise(pipe, ctx: OpContext, total_steps: int, **kwargs) -> np.ndarray:
+    """Run the pipeline with progress, previews and cancel within one step; uint8 N x H x W x 3."""
+    ctx.report("denoise", 0, total_steps)
+    try:
+        with torch.inference_mode():
+            images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx)).images
+    except torch.cuda.OutOfMemoryError as error:
+        torch.cuda.empty_cache()
+        raise OutOfMemory(str(error).splitlines()[0]) from None
+    raise_if_cancelled(ctx)
+    return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def step_callback(ctx: OpContext):
+    """diffusers' callback_on_step_end: progress, previews, and cancel within one step."""
+
+    def on_step_end(pipe, step, timestep, callback_kwargs):
+        if ctx.cancelled:
+            # Raising (rather than setting pipe._interrupt) skips the remaining steps *and* the VAE decode.
+            raise Cancelled()
+        done = step + 1
+        preview = None
+        if ctx.preview_every and done % ctx.preview_every == 0:
+            preview = latents_to_preview(callback_kwargs["latents"])
+        ctx.report("denoise", done, pipe.num_timesteps, preview)
+        return callback_kwargs
+
+    return on_step_end
+
+
+def latents_to_preview(latents: torch.Tensor) -> np.ndarray:
+    """First image of the batch, RGB uint8 at latent resolution x 2 (cheap linear approximation)."""
+    latent = latents[-1].float().cpu()  # with CFG the batch is [uncond, cond]; any image will do
+    rgb = torch.einsum("chw,cr->hwr", latent[:4], SD15_LATENT_RGB)
+    rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    h, w = rgb.shape[:2]
+    return imaging.resize(rgb, w * 2, h * 2)
+
+
+# -- provenance -------------------------------------------------------------------------------------
+
+
+def provenance(model, plan: SamplingPlan, width: int, height: int, **fields) -> dict:
+    """The metadata every diffusion result records (merged into the PNG's provenance JSON)."""
+    return {
+        "model_id": model.entry.id,
+        "model_family": model.entry.family,
+        "model_hash": model.weights_hash,
+        "seed": plan.seed,
+        "seeds": plan.seeds,
+        "num_inference_steps": plan.steps,
+        "guidance_scale": plan.guidance,
+        "scheduler": plan.scheduler_id,
+        "width": width,
+        "height": height,
+        **fields,
+    }
+
+
+def a1111_parameters(prompt: str, negative_prompt: str, model, plan: SamplingPlan, seed: int, width: int,
+                     height: int, *, strength: float | None = None, units: tuple[ControlUnitSpec, ...] = (),
+                     extra: tuple[str, ...] = ()) -> str:
+    """The 'parameters' text A1111-compatible tools read from a PNG; `extra` adds "Key: value" fields."""
+    lines = [prompt]
+    if negative_prompt:
+        lines.append(f"Negative prompt: {negative_prompt}")
+    spec = SCHEDULERS.get(plan.scheduler_id)
+    fields = [
+        f"Steps: {plan.steps}",
+        f"Sampler: {spec.label if spec else plan.scheduler_id}",
+        f"CFG scale: {plan.guidance:g}",
+        f"Seed: {seed}",
+        f"Size: {width}x{height}",
+        f"Model hash: {model.weights_hash}",
+        f"Model: {model.entry.id}",
+    ]
+    if strength is not None:
+        fields.append(f"Denoising strength: {strength:g}")
+    for i, unit in enumerate(units):
+        source = type(unit.source).__name__.replace("Input", "")
+        fields.append(
+            f'ControlNet {i}: "Module: {source}, Model: {unit.controlnet_id or unit.control_type.value}, '
+            f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.guidance_start:g}, "
+            f'Guidance End: {unit.guidance_end:g}"'
+        )
+    fields.extend(extra)
+    lines.append(", ".join(fields))
+    return "\n".join(lines)
