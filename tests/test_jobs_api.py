@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -84,9 +83,12 @@ def test_batch_uses_consecutive_seeds(client):
 
 
 @pytest.mark.parametrize("scheduler", ["unipc", "euler_a", "dpmpp_2m", "ddim"])
-def test_each_scheduler_runs(client, scheduler):
+def test_each_scheduler_runs_and_is_recorded(client, scheduler):
+    from dccbridge.models.schedulers import SCHEDULERS
+
     result = result_of(run_to_end(client, generate_task(scheduler=scheduler)))
-    assert f"Sampler: " in result.images[0].parameters
+    assert json.loads(result.metadata_json)["scheduler"] == scheduler
+    assert f"Sampler: {SCHEDULERS[scheduler].label}," in result.images[0].parameters
 
 
 def test_submit_then_long_poll_get_job_sees_progress_and_result(client):

@@ -428,7 +428,7 @@ def test_single_file_loads_offline_with_a_config_folder(tmp_path, pipe, saved, h
     save_file(original_sd_checkpoint(pipe), tmp_path / "tiny.safetensors")
     config_only = tmp_path / "config"
     shutil.copytree(saved / "sd15", config_only, ignore=_keep_only(("*.json", "*.txt")))
-    manager = manager_for(tmp_path, f"""
+    manager = manager_for(tmp_path, """
 [models.with-config]
 source = "tiny.safetensors"
 config = "config"

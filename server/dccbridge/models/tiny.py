@@ -315,19 +315,24 @@ def build_tiny_sd_x4() -> dict:
 
 
 def tiny_fingerprint(name: str) -> str:
-    """sha256 of what determines a builtin's weights: its configs, seeds and the preset version."""
-    description = dict(
-        name=name,
-        version=TINY_VERSION,
-        unet=(UNET_SEED, UNET_CONFIG),
-        vae=(VAE_SEED, VAE_CONFIG),
-        text_encoder=TEXT_ENCODER_SEED,
-        scheduler=SCHEDULER_CONFIG,
-        tokenizer=TOKENIZER_MERGES,
-        controlnet=(CONTROLNET_SEED_BASE, ZERO_CONV_STD),
-        depth2img=(DEPTH2IMG_UNET_SEED, DEPTH2IMG_UNET_CONFIG, DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG),
-        esrgan=(TINY_ESRGANS, ESRGAN_HIDDEN_GAIN, ESRGAN_OUTPUT_GAIN, PRELU_SLOPE),
-        sd_x4=(SD_X4_UNET_SEED, SD_X4_UNET_CONFIG, SD_X4_VAE_SEED, SD_X4_VAE_CONFIG, SD_X4_TEXT_ENCODER_SEED,
-               SD_X4_LOW_RES_SCHEDULER_CONFIG, SD_X4_SCHEDULER_CONFIG, SD_X4_MAX_NOISE_LEVEL),
-    )
+    """sha256 of what determines one builtin's weights: its own configs and seeds and the preset version,
+    so adding a builtin leaves the others' hashes (and the provenance of old results) unchanged."""
+    base = dict(unet=(UNET_SEED, UNET_CONFIG), vae=(VAE_SEED, VAE_CONFIG), text_encoder=TEXT_ENCODER_SEED,
+                scheduler=SCHEDULER_CONFIG, tokenizer=TOKENIZER_MERGES)
+    dpt = (DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG)
+    if name == "tiny":
+        parts = base
+    elif name == "tiny-depth2img":
+        parts = dict(base, unet=(DEPTH2IMG_UNET_SEED, DEPTH2IMG_UNET_CONFIG), depth_estimator=dpt)
+    elif name == "tiny-dpt":
+        parts = dict(depth_estimator=dpt)
+    elif name in TINY_ESRGANS:
+        parts = dict(esrgan=(TINY_ESRGANS[name], ESRGAN_HIDDEN_GAIN, ESRGAN_OUTPUT_GAIN, PRELU_SLOPE))
+    elif name == "tiny-sd-x4":
+        parts = dict(sd_x4=(SD_X4_UNET_SEED, SD_X4_UNET_CONFIG, SD_X4_VAE_SEED, SD_X4_VAE_CONFIG,
+                            SD_X4_TEXT_ENCODER_SEED, SD_X4_LOW_RES_SCHEDULER_CONFIG, SD_X4_SCHEDULER_CONFIG,
+                            SD_X4_MAX_NOISE_LEVEL))
+    else:  # a ControlNet: built from the base UNet with its own seed
+        parts = dict(base, controlnet=(CONTROLNET_SEED_BASE, ZERO_CONV_STD))
+    description = dict(name=name, version=TINY_VERSION, **parts)
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=list).encode()).hexdigest()

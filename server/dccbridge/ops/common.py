@@ -5,7 +5,9 @@ shared components; denoising with progress, previews and cancel within a step; a
 
 from __future__ import annotations
 
+import logging
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +172,17 @@ def control_images(units: tuple[ControlUnitSpec, ...], width: int, height: int, 
     return images
 
 
+class _DropEmptyFloat32Notice(logging.Filter):
+    """from_pipe(dtype=...) casts every shared component to the dtype it already has, and diffusers then warns
+    that "modules ... should be kept in float32: []" -- an empty list, on every job. Drop just that notice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
+logging.getLogger("diffusers.models.modeling_utils").addFilter(_DropEmptyFloat32Notice())
+
+
 def pipeline_view(pipeline_cls, model, plan: SamplingPlan, controlnets=()):
     """A pipeline of `pipeline_cls` over the model's shared components (never copies), with a fresh scheduler."""
     if controlnets:
@@ -217,6 +230,16 @@ def _controlnet_kwargs(units: tuple[ControlUnitSpec, ...], maps: list[Image.Imag
     }
 
 
+@contextmanager
+def out_of_memory_as_error():
+    """A CUDA out-of-memory becomes the user-facing OutOfMemory (smaller size or batch), and the cache is freed."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as error:
+        torch.cuda.empty_cache()
+        raise OutOfMemory(str(error).splitlines()[0]) from None
+
+
 def expected_steps(steps: int, strength: float | None) -> int:
     """Denoising steps a pipeline runs: all of them from noise, a `strength` share of them from an image."""
     return steps if strength is None else max(1, int(steps * strength))
@@ -225,12 +248,8 @@ def expected_steps(steps: int, strength: float | None) -> int:
 def denoise(pipe, ctx: OpContext, total_steps: int, **kwargs) -> np.ndarray:
     """Run the pipeline with progress, previews and cancel within one step; uint8 N x H x W x 3."""
     ctx.report("denoise", 0, total_steps)
-    try:
-        with torch.inference_mode():
-            images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx)).images
-    except torch.cuda.OutOfMemoryError as error:
-        torch.cuda.empty_cache()
-        raise OutOfMemory(str(error).splitlines()[0]) from None
+    with out_of_memory_as_error(), torch.inference_mode():
+        images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx)).images
     raise_if_cancelled(ctx)
     return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 

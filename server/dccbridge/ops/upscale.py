@@ -11,7 +11,6 @@ exact output size · 6 package with provenance.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import cv2
@@ -26,7 +25,7 @@ from PIL import Image
 
 from .. import imaging
 from ..domain import ControlType, OpOutput, OutputImage, UpscaleMethod, UpscaleRequest
-from ..errors import InvalidInput, OutOfMemory, Unsupported
+from ..errors import InvalidInput, Unsupported
 from ..models.catalog import Catalog, ModelEntry, UpscalerEntry
 from ..models.schedulers import make_scheduler
 from . import common
@@ -219,7 +218,7 @@ def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         model = common.load_model(env, plan.model.id, ctx)
 
     # 4. upscale tile by tile (all the tiles of a job count towards one progress total)
-    with _device_errors(), torch.inference_mode():
+    with common.out_of_memory_as_error(), torch.inference_mode():
         if plan.method == UpscaleMethod.LANCZOS:
             ctx.report(STAGE, 0, 1)
             upscaled = Upscaled(resize_exact(rgb, out_w, out_h))
@@ -260,15 +259,6 @@ def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     parameters = upscaled.parameters or _postprocess_parameters(metadata)
     image = OutputImage(pixels, role="image", seed=metadata.get("seed", 0), index=0, parameters=parameters)
     return OpOutput([image], metadata)
-
-
-@contextmanager
-def _device_errors():
-    try:
-        yield
-    except torch.cuda.OutOfMemoryError as error:
-        torch.cuda.empty_cache()
-        raise OutOfMemory(str(error).splitlines()[0]) from None
 
 
 def _count(passes: list[list[Tile]]) -> int:
