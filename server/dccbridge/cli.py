@@ -488,25 +488,19 @@ def _upscale_parser(commands) -> None:
 
 
 def _upscale(args) -> int:
-    import grpc
-
     from .client import image_message
-    from .v1 import jobs_pb2, tasks_pb2
+    from .v1 import tasks_pb2
 
     method = {
         "auto": tasks_pb2.UPSCALE_METHOD_UNSPECIFIED, "lanczos": tasks_pb2.UPSCALE_METHOD_LANCZOS,
         "esrgan": tasks_pb2.UPSCALE_METHOD_ESRGAN, "sd_x4": tasks_pb2.UPSCALE_METHOD_SD_X4,
         "tiled": tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
     }[args.method]
-    try:
-        task = tasks_pb2.UpscaleTask(
-            image=image_message(args.input), method=method, upscaler_id=args.upscaler, model_id=args.model,
-            prompt=args.prompt, negative_prompt=args.negative, tile_size=args.tile, tile_overlap=args.overlap,
-            sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed),
-        )
-    except OSError as error:
-        print(f"dccbridge upscale: {error}", file=sys.stderr)
-        return 2
+    task = tasks_pb2.UpscaleTask(
+        image=image_message(args.input), method=method, upscaler_id=args.upscaler, model_id=args.model,
+        prompt=args.prompt, negative_prompt=args.negative, tile_size=args.tile, tile_overlap=args.overlap,
+        sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed),
+    )
     for field, value in (("scale", args.scale), ("strength", args.strength)):
         if value is not None:
             setattr(task, field, value)
@@ -514,14 +508,7 @@ def _upscale(args) -> int:
         task.sampling.num_inference_steps = args.steps
     if args.guidance is not None:
         task.sampling.guidance_scale = args.guidance
-
-    options = jobs_pb2.JobOptions(preview_every_n_steps=args.preview_every, label="cli")
-    with _client(args, client_name="cli") as client:
-        try:
-            return _follow(client.run(tasks_pb2.Task(upscale=task), options), args.output, "upscale")
-        except grpc.RpcError as error:
-            print(f"dccbridge upscale: {error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+    return _run_task(args, tasks_pb2.Task(upscale=task), "upscale", args.preview_every)
 
 
 # -- models and jobs --------------------------------------------------------------------------------
