@@ -14,6 +14,7 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+command -v blender >/dev/null && [ ! -d .blender-deps/grpc ] && { .venv/bin/python -m pip install --quiet --only-binary :all: --python-version "$(blender -b --factory-startup --python-expr 'import sys; print("PYVER=%d.%d" % sys.version_info[:2])' 2>/dev/null | sed -n 's/^PYVER=//p')" --target .blender-deps grpcio protobuf numpy || echo "note: could not install grpcio/protobuf/numpy for Blender's Python into .blender-deps"; }  # Blender add-on tests
 # The real Connect web client for tests/test_http_face.py (pinned in tests/node/package-lock.json).
 if command -v node >/dev/null && command -v npm >/dev/null; then
   if [ ! tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ]; then
@@ -21,5 +22,13 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   fi
 else
   echo "note: node/npm not found; the connect-web test in tests/test_http_face.py will be skipped"
+fi
+# The Photoshop UXP plugin's packages (connect-web, protobuf-es, fast-png, esbuild; pinned in its package-lock.json).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! clients/photoshop_uxp/node_modules/.package-lock.json -nt clients/photoshop_uxp/package-lock.json ]; then
+    (cd clients/photoshop_uxp && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "note: node/npm not found; tests/test_photoshop_plugin.py will be skipped (and fails under CI=true)"
 fi
 .venv/bin/python -c "import dccbridge, torch, diffusers; print('dccbridge', dccbridge.__version__, '| torch', torch.__version__, '| diffusers', diffusers.__version__)"

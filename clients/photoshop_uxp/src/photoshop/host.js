@@ -1,0 +1,184 @@
+// The only module that calls Photoshop (`photoshop`: app, core.executeAsModal, imaging, action.batchPlay).
+// Everything else gets a `host` with this contract (test/fakes/memory_host.js implements the same one in
+// memory for the tests and the headless panel):
+//
+//   activeDocument()            -> {id, title, width, height, resolution} | null      (pixels, ppi)
+//   documentOpen(docId)         -> boolean
+//   layers(docId)               -> [{id, name, visible, bounds: rect}]  pixel layers, top first
+//   activeLayerId(docId)        -> id | null
+//   selectionBounds(docId)      -> rect | null       (cheap: for the panel's display)
+//   selection(docId)            -> {bounds: rect, data: Uint8Array (bounds.width*bounds.height, 0..255)} | null
+//   readPixels(docId, {layerId | null (merged visible), rect}) -> {bounds: rect, buffer: RGBA} | null
+//                                  (bounds may be smaller than rect: a layer's pixels, the canvas)
+//   apply(edit, onProgress)     -> {docId, layerIds, groupId}
+//        edit = {docId | newDocument: {title, width, height, resolution}, label, group: name | null,
+//                layers: [{name, bounds: rect, rgba: buffer, mask: 1-channel buffer | null, hidden}]}
+//        ONE executeAsModal scope and ONE history step; on any error the step is reverted (the document is
+//        left as it was) and the error rethrown.
+//
+// All rects are in document pixels. Photoshop reports bounds as unit descriptors; boundsToRect converts them
+// with the document's resolution (a 300 ppi document is not 72 ppi: points are not pixels).
+import { action, app, core, imaging } from "photoshop";
+
+import { boundsToRect, rect } from "../math/region.js";
+
+const pixelBounds = (r) => ({ left: r.left, top: r.top, right: r.left + r.width, bottom: r.top + r.height });
+
+function findDocument(docId) {
+  const doc = app.documents.find((d) => d.id === docId);
+  if (!doc) throw new Error(`document ${docId} is not open`);
+  return doc;
+}
+
+function allLayers(layers, out = []) {
+  for (const layer of layers) {
+    if (layer.kind === "group" || layer.layers?.length) allLayers(layer.layers ?? [], out);
+    else out.push(layer);
+  }
+  return out;
+}
+
+/** Reads need a modal scope in some Photoshop versions; a read-only scope adds no history state. */
+const readModal = (name, fn) => core.executeAsModal(fn, { commandName: name });
+
+async function getData(imageData) {
+  try {
+    return await imageData.getData({ chunky: true });
+  } finally {
+    imageData.dispose?.();
+  }
+}
+
+function toRGBA(data, components, width, height) {
+  if (components === 4) return data instanceof Uint8Array ? data : Uint8Array.from(data);
+  const out = new Uint8Array(width * height * 4);
+  for (let i = 0; i < width * height; i++) {
+    if (components === 3) out.set([data[i * 3], data[i * 3 + 1], data[i * 3 + 2], 255], i * 4);
+    else out.set([data[i], data[i], data[i], 255], i * 4);
+  }
+  return out;
+}
+
+export function createHost() {
+  return {
+    isFake: false,
+
+    async activeDocument() {
+      const doc = app.activeDocument;
+      if (!doc) return null;
+      // UXP's Document.width/height are pixels; resolution is ppi.
+      return { id: doc.id, title: doc.title ?? doc.name, width: Math.round(doc.width), height: Math.round(doc.height), resolution: doc.resolution };
+    },
+
+    async documentOpen(docId) {
+      return app.documents.some((d) => d.id === docId);
+    },
+
+    async layers(docId) {
+      const doc = findDocument(docId);
+      return allLayers(doc.layers).map((l) => ({
+        id: l.id, name: l.name, visible: l.visible,
+        bounds: boundsToRect(l.boundsNoEffects ?? l.bounds, doc.resolution),
+      }));
+    },
+
+    async activeLayerId(docId) {
+      return findDocument(docId).activeLayers?.[0]?.id ?? null;
+    },
+
+    async selectionBounds(docId) {
+      const doc = findDocument(docId);
+      const [answer] = await action.batchPlay([
+        { _obj: "get", _target: [{ _property: "selection" }, { _ref: "document", _id: docId }] },
+      ], {});
+      if (!answer?.selection?.bottom) return null;
+      const bounds = boundsToRect(answer.selection, doc.resolution);
+      return bounds.width > 0 && bounds.height > 0 ? bounds : null;
+    },
+
+    async selection(docId) {
+      const bounds = await this.selectionBounds(docId);
+      if (!bounds) return null;
+      return readModal("Read selection", async () => {
+        const { imageData, sourceBounds } = await imaging.getSelection({ documentID: docId, sourceBounds: pixelBounds(bounds) });
+        const data = await getData(imageData);
+        const got = sourceBounds ? rect(sourceBounds.left, sourceBounds.top, sourceBounds.right - sourceBounds.left, sourceBounds.bottom - sourceBounds.top) : bounds;
+        return { bounds: got, data: data instanceof Uint8Array ? data : Uint8Array.from(data) };
+      });
+    },
+
+    async readPixels(docId, { layerId, rect: area }) {
+      return readModal("Read pixels", async () => {
+        const options = { documentID: docId, sourceBounds: pixelBounds(area), componentSize: 8, applyAlpha: false, colorSpace: "RGB" };
+        if (layerId != null) options.layerID = layerId;
+        let answer;
+        try {
+          answer = await imaging.getPixels(options);
+        } catch (error) {
+          if (/empty|no pixels/i.test(String(error?.message))) return null; // an empty layer over the area
+          throw error;
+        }
+        const { imageData, sourceBounds } = answer;
+        const width = imageData.width, height = imageData.height, components = imageData.components;
+        const data = toRGBA(await getData(imageData), components, width, height);
+        const bounds = rect(sourceBounds.left, sourceBounds.top, width, height);
+        return { bounds, buffer: { width, height, channels: 4, data } };
+      });
+    },
+
+    async apply(edit, onProgress) {
+      return core.executeAsModal(async (executionContext) => {
+        let doc;
+        if (edit.docId == null) {
+          doc = await app.documents.add({
+            width: edit.newDocument.width, height: edit.newDocument.height, resolution: edit.newDocument.resolution ?? 72,
+            mode: "RGBColorMode", fill: "transparent", name: edit.newDocument.title,
+          });
+        } else {
+          doc = findDocument(edit.docId);
+        }
+        const hostControl = executionContext.hostControl;
+        const suspension = await hostControl.suspendHistory({ documentID: doc.id, name: `dccbridge: ${edit.label}` });
+        try {
+          const created = [];
+          for (const [i, layer] of edit.layers.entries()) {
+            executionContext.reportProgress({ value: i / edit.layers.length, commandName: `Placing ${layer.name}` });
+            onProgress?.(i / edit.layers.length, `placing ${layer.name}`);
+            const target = doc.createPixelLayer ? await doc.createPixelLayer({ name: layer.name }) : await doc.createLayer({ name: layer.name });
+            const imageData = await imaging.createImageDataFromBuffer(layer.rgba.data, {
+              width: layer.rgba.width, height: layer.rgba.height, components: 4, chunky: true, colorSpace: "RGB",
+            });
+            // targetBounds takes the top-left in document pixels: the layer lands exactly on layer.bounds.
+            await imaging.putPixels({ documentID: doc.id, layerID: target.id, imageData, replace: true, targetBounds: { left: layer.bounds.left, top: layer.bounds.top } });
+            imageData.dispose();
+            if (layer.mask) {
+              await action.batchPlay([{
+                _obj: "make", new: { _class: "channel" }, at: { _ref: "channel", _enum: "channel", _value: "mask" },
+                using: { _enum: "userMaskEnabled", _value: "hideAll" },
+              }], {});
+              const maskData = await imaging.createImageDataFromBuffer(layer.mask.data, {
+                width: layer.mask.width, height: layer.mask.height, components: 1, chunky: true, colorSpace: "Grayscale",
+              });
+              await imaging.putLayerMask({ documentID: doc.id, layerID: target.id, imageData: maskData, replace: true, targetBounds: { left: layer.bounds.left, top: layer.bounds.top } });
+              maskData.dispose();
+            }
+            if (layer.hidden) target.visible = false;
+            created.push(target);
+          }
+          let groupId = null;
+          if (edit.group) {
+            const group = await doc.createLayerGroup({ name: edit.group, fromLayers: created });
+            groupId = group.id;
+          }
+          await hostControl.resumeHistory(suspension, true);
+          onProgress?.(1, "done");
+          return { docId: doc.id, layerIds: created.map((l) => l.id), groupId };
+        } catch (error) {
+          await hostControl.resumeHistory(suspension, false); // revert: the document is as it was
+          if (edit.docId == null) await doc.closeWithoutSaving?.();
+          throw error;
+        }
+      }, { commandName: `dccbridge: ${edit.label}` });
+    },
+  };
+}

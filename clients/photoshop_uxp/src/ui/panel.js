@@ -1,0 +1,183 @@
+// The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
+// controllers; it never talks to the network or to Photoshop itself.
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else if (key === "value") node.value = value;
+    else if (key === "checked") node.checked = Boolean(value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child != null) node.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+// UXP's DOM is a subset: stick to appendChild/removeChild and attributes (no replaceChildren, no dataset).
+function setChildren(node, children) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  for (const child of children) node.appendChild(child);
+}
+
+const field = (label, control, hint) => el("label", { class: "field" }, el("span", { class: "label" }, label), control, hint ? el("span", { class: "hint" }, hint) : null);
+const options = (list, selected) => list.map(([value, text]) => el("option", { value, selected: String(value) === String(selected) }, text));
+const section = (title, ...children) => el("section", { class: "section" }, el("h2", {}, title), ...children);
+
+export function mountPanel(root, app) {
+  const { store } = app;
+  const s0 = store.get();
+  // Inputs show the state (settings and form may change from code: loaded, resumed, set by a controller);
+  // the one being edited is left alone.
+  const bindings = [];
+  const bind = (node, read) => {
+    bindings.push([node, read]);
+    return node;
+  };
+  const input = (attrs, read) => bind(el(attrs.tag ?? "input", { ...attrs, tag: null }), read);
+  const form = (key, parse = (v) => v) => (event) => app.updateForm({ [key]: parse(event.target.type === "checkbox" ? event.target.checked : event.target.value) });
+  const num = Number;
+
+  // -- connection -------------------------------------------------------------------------------------------
+  const serverStatus = el("div", { class: "server-status" });
+  const connection = section("Server",
+    field("Server URL", input({ type: "text", value: s0.settings.serverUrl, spellcheck: "false", onchange: (e) => app.updateSettings({ serverUrl: e.target.value.trim() }) }, (s) => s.settings.serverUrl)),
+    field("Token", input({ type: "password", value: s0.settings.token, placeholder: "none", onchange: (e) => app.updateSettings({ token: e.target.value.trim() }) }, (s) => s.settings.token)),
+    el("div", { class: "row" },
+      field("Progress via", bind(el("select", { onchange: (e) => app.updateSettings({ transport: e.target.value }) },
+        options([["longpoll", "Long-poll (GetJob)"], ["stream", "Streaming (Run)"]], s0.settings.transport)), (s) => s.settings.transport)),
+      field("Padding px", input({ type: "number", min: 0, max: 512, step: 8, value: s0.settings.padding, onchange: (e) => app.updateSettings({ padding: num(e.target.value) }) }, (s) => s.settings.padding))),
+    el("div", { class: "row buttons" }, el("button", { class: "secondary", onclick: () => app.testConnection() }, "Test connection")),
+    serverStatus);
+
+  // -- prompt and sampling ------------------------------------------------------------------------------------
+  const modelSelect = bind(el("select", { onchange: form("modelId") }), (s) => s.form.modelId);
+  const schedulerSelect = bind(el("select", { onchange: form("scheduler") }), (s) => s.form.scheduler);
+  const prompt = section("Prompt",
+    bind(el("textarea", { rows: 3, placeholder: "Prompt", value: s0.form.prompt, oninput: form("prompt") }), (s) => s.form.prompt),
+    bind(el("textarea", { rows: 2, class: "negative", placeholder: "Negative prompt", value: s0.form.negativePrompt, oninput: form("negativePrompt") }), (s) => s.form.negativePrompt),
+    el("div", { class: "row" }, field("Model", modelSelect), field("Scheduler", schedulerSelect)),
+    el("div", { class: "row four" },
+      field("Steps", bind(el("input", { type: "number", min: 1, max: 150, value: s0.form.steps, onchange: form("steps", num) }), (s) => s.form.steps)),
+      field("CFG", bind(el("input", { type: "number", min: 0, max: 30, step: 0.5, value: s0.form.guidance, onchange: form("guidance", num) }), (s) => s.form.guidance)),
+      field("Seed", bind(el("input", { type: "number", min: -1, value: s0.form.seed, onchange: form("seed", num) }), (s) => s.form.seed)),
+      field("Batch", bind(el("input", { type: "number", min: 1, max: 8, value: s0.form.batch, onchange: form("batch", num) }), (s) => s.form.batch))));
+
+  // -- image: source, strength, actions ----------------------------------------------------------------------
+  const selectionInfo = el("div", { class: "hint selection-info" });
+  const depthSelect = bind(el("select", { onchange: form("depthLayerId") }), (s) => s.form.depthLayerId);
+  const image = section("Image",
+    el("div", { class: "row" },
+      field("Source", bind(el("select", { onchange: form("source") }, options([["layer", "Active layer"], ["merged", "Merged visible"]], s0.form.source)), (s) => s.form.source)),
+      field("Strength", bind(el("input", { type: "number", min: 0.05, max: 1, step: 0.05, value: s0.form.strength, onchange: form("strength", num) }), (s) => s.form.strength))),
+    selectionInfo,
+    el("div", { class: "row buttons grid" },
+      el("button", { class: "cta", "data-action": "txt2img", onclick: () => app.generate("txt2img") }, "Generate"),
+      el("button", { "data-action": "img2img", onclick: () => app.generate("img2img") }, "Img2img"),
+      el("button", { "data-action": "inpaint", onclick: () => app.generate("inpaint") }, "Inpaint"),
+      el("button", { "data-action": "depth2img", onclick: () => app.depth2img() }, "Depth2Img")),
+    field("Depth map layer (Depth2Img)", depthSelect, "near = bright; none: the server estimates depth"));
+
+  // -- ControlNet units ---------------------------------------------------------------------------------------
+  const unitList = el("div", { class: "units" });
+  const control = section("ControlNet", unitList,
+    el("div", { class: "row buttons" }, el("button", { class: "secondary", onclick: () => app.addUnit() }, "+ Add unit")));
+
+  // -- upscale and texture ------------------------------------------------------------------------------------
+  const upscalerSelect = bind(el("select", { onchange: form("upscalerId") }), (s) => s.form.upscalerId);
+  const upscale = section("Upscale",
+    el("div", { class: "row" },
+      field("Scope", bind(el("select", { onchange: form("upscaleScope") }, options([["document", "Document → new document"], ["layer", "Active layer → new layer"]], s0.form.upscaleScope)), (s) => s.form.upscaleScope)),
+      field("Method", bind(el("select", { onchange: form("upscaleMethod") }, options([["esrgan", "ESRGAN"], ["sd_x4", "SD x4"], ["tiled", "Tiled diffusion"], ["lanczos", "Lanczos"], ["auto", "Auto"]], s0.form.upscaleMethod)), (s) => s.form.upscaleMethod))),
+    el("div", { class: "row" },
+      field("Upscaler", upscalerSelect),
+      field("Scale", bind(el("input", { type: "number", min: 1, max: 8, step: 0.5, value: s0.form.upscaleScale, onchange: form("upscaleScale", num) }), (s) => s.form.upscaleScale))),
+    el("div", { class: "row buttons" }, el("button", { "data-action": "upscale", onclick: () => app.upscale() }, "Upscale")));
+  const texture = section("Seamless texture",
+    el("div", { class: "row" },
+      field("Tiling", bind(el("select", { onchange: form("tiling") }, options([["both", "X and Y"], ["x", "X only"], ["y", "Y only"], ["none", "None"]], s0.form.tiling)), (s) => s.form.tiling)),
+      field("Size px", bind(el("input", { type: "number", min: 64, max: 2048, step: 64, value: s0.form.textureSize, onchange: form("textureSize", num) }), (s) => s.form.textureSize))),
+    el("label", { class: "check" }, bind(el("input", { type: "checkbox", checked: s0.form.pbr, onchange: form("pbr") }), (s) => s.form.pbr), "PBR maps (height, normal, roughness, AO) as extra layers"),
+    el("div", { class: "row buttons" }, el("button", { "data-action": "texture", onclick: () => app.texture() }, "Make texture")));
+
+  // -- progress -----------------------------------------------------------------------------------------------
+  const bar = el("div", { class: "bar-fill" });
+  const stage = el("span", { class: "stage" });
+  const preview = el("img", { class: "preview", alt: "" });
+  const cancelButton = el("button", { class: "secondary", onclick: () => app.cancel() }, "Cancel");
+  const status = el("div", { class: "status", role: "status" });
+  const progress = el("section", { class: "section progress" },
+    el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
+
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, image, control, upscale, texture, progress, status)]);
+
+  // -- bindings -----------------------------------------------------------------------------------------------
+  let lastUnitsKey = "";
+  function renderUnits(s) {
+    const layers = s.doc?.layers ?? [];
+    const key = JSON.stringify([s.units, layers.map((l) => [l.id, l.name])]);
+    if (key === lastUnitsKey) return;
+    lastUnitsKey = key;
+    const layerOptions = (selected) => options(layers.map((l) => [l.id, l.name]), selected);
+    setChildren(unitList, s.units.length ? s.units.map((u, i) => {
+      const set = (k, parse = (v) => v) => (e) => app.updateUnit(u.id, { [k]: parse(e.target.value) });
+      return el("div", { class: "unit" },
+        el("div", { class: "row unit-head" }, el("strong", {}, `Unit ${i + 1}`),
+          el("button", { class: "quiet", title: "Preview the map as a hidden layer", onclick: () => app.previewControl(u.id) }, "Preview map"),
+          el("button", { class: "quiet", title: "Remove", onclick: () => app.removeUnit(u.id) }, "✕")),
+        el("div", { class: "row" },
+          field("Layer", el("select", { onchange: (e) => app.updateUnit(u.id, { layerId: layers.find((l) => String(l.id) === e.target.value)?.id ?? "" }) }, layerOptions(u.layerId))),
+          field("Type", el("select", { onchange: set("type") }, options([["canny", "Canny"], ["depth", "Depth"], ["openpose", "Pose"]], u.type)))),
+        el("div", { class: "row four unit-params" },
+          field("Input", el("select", { onchange: set("source") }, options([["preprocess", "Preprocess"], ["map", "Ready map"]], u.source))),
+          field("Weight", el("input", { type: "number", min: 0, max: 2, step: 0.05, value: u.weight, onchange: set("weight", Number) })),
+          field("Start", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.start, onchange: set("start", Number) })),
+          field("End", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.end, onchange: set("end", Number) }))));
+    }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth or pose).")]);
+  }
+
+  function fill(select, list, selected, emptyText) {
+    const key = JSON.stringify([list, selected]);
+    if (select.getAttribute("data-options") === key) return;
+    select.setAttribute("data-options", key);
+    setChildren(select, options([["", emptyText], ...list], selected));
+  }
+
+  function render(s) {
+    serverStatus.className = `server-status ${s.server.status}`;
+    serverStatus.textContent = s.server.status === "connected"
+      ? `● ${s.server.message} · models: ${s.server.models.map((m) => m.id).join(", ")}`
+      : s.server.status === "connecting" ? "Connecting…" : s.server.status === "error" ? `● ${s.server.message}` : "Not connected";
+    fill(modelSelect, s.server.models.map((m) => [m.id, `${m.id} (${m.family})`]), s.form.modelId, "Server default");
+    fill(schedulerSelect, s.server.schedulers.map((o) => [o.id, o.label]), s.form.scheduler, "Model default");
+    fill(upscalerSelect, s.server.upscalers.map((o) => [o.id, o.label]), s.form.upscalerId, "Default for method");
+    fill(depthSelect, (s.doc?.layers ?? []).map((l) => [l.id, l.name]), s.form.depthLayerId, "None (estimate)");
+    const sel = s.doc?.selection;
+    selectionInfo.textContent = !s.doc ? "No document open"
+      : sel ? `Selection ${sel.width} × ${sel.height} px at (${sel.left}, ${sel.top}) · result placed exactly there, masked by the selection`
+        : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
+    renderUnits(s);
+    for (const [node, read] of bindings) {
+      if (node === document.activeElement) continue;
+      const value = read(s);
+      if (node.type === "checkbox") node.checked = Boolean(value);
+      else if (node.value !== String(value ?? "")) node.value = value ?? "";
+    }
+    const { job } = s;
+    progress.className = job.busy ? "section progress busy" : "section progress";
+    bar.style.width = `${Math.round((job.busy ? job.fraction : 0) * 100)}%`;
+    stage.textContent = job.busy
+      ? `${job.label}: ${job.state === "queued" ? `queued (position ${job.queuePosition})` : job.stage || job.state}${job.total ? ` ${job.step}/${job.total}` : ""}${job.jobId ? ` · job ${job.jobId.slice(0, 8)}` : ""}`
+      : s.pending.length ? `${s.pending.length} job(s) waiting to be placed` : "Idle";
+    if (job.previewUrl && job.busy) preview.src = job.previewUrl;
+    preview.style.display = job.busy && job.previewUrl ? "block" : "none";
+    cancelButton.disabled = !job.busy;
+    for (const button of root.querySelectorAll("button[data-action]")) button.disabled = job.busy;
+    status.className = `status ${s.status.kind}`;
+    status.textContent = s.status.text;
+  }
+  store.subscribe(render);
+  render(store.get());
+  return { render };
+}

@@ -1,0 +1,257 @@
+// Window → DCC Bridge. The UI only binds to state: captures go through Editor/Capture, results through
+// Editor/Apply, jobs through JobRunner; nothing here blocks on the network.
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading.Tasks;
+using DccBridge.Core;
+using DccBridge.Editor.Apply;
+using DccBridge.Editor.Capture;
+using DccBridge.Editor.Jobs;
+using UnityEditor;
+using UnityEngine;
+
+namespace DccBridge.Editor
+{
+    public sealed class DccBridgeWindow : EditorWindow
+    {
+        [SerializeField] private string _model = "";
+        [SerializeField] private string _prompt = "";
+        [SerializeField] private string _negative = "";
+        [SerializeField] private int _width = 512, _height = 512, _steps = 20;
+        [SerializeField] private float _guidance = 7.5f;
+        [SerializeField] private long _seed = -1;
+        [SerializeField] private bool _useSceneView = true;
+        [SerializeField] private Camera _camera;
+        [SerializeField] private bool _depthUnit = true, _poseUnit, _cannyUnit;
+        [SerializeField] private float _depthWeight = 1f, _poseWeight = 1f, _cannyWeight = 0.8f;
+        [SerializeField] private TilingAxes _tiling = TilingAxes.Both;
+        [SerializeField] private bool _pbr = true;
+        [SerializeField] private float _strength = 0.75f, _upscale = 2f;
+        [SerializeField] private Vector2 _scroll;
+
+        private string[] _models = new string[0];
+        private string _connection = "";
+        private Texture2D _preview;
+        private byte[] _previewBytes;
+
+        [MenuItem("Window/DCC Bridge")]
+        public static void Open() { GetWindow<DccBridgeWindow>("DCC Bridge"); }
+
+        private void OnEnable() { JobRunner.Changed += Repaint; }
+        private void OnDisable() { JobRunner.Changed -= Repaint; }
+
+        private void OnGUI()
+        {
+            _scroll = EditorGUILayout.BeginScrollView(_scroll);
+            EditorGUILayout.LabelField("Server", EditorStyles.boldLabel);
+            Settings.ServerUrl = EditorGUILayout.TextField("Server URL", Settings.ServerUrl);
+            Settings.Token = EditorGUILayout.PasswordField("Token", EditorPrefs.GetString("DccBridge.Token", ""));
+            using (new EditorGUILayout.HorizontalScope())
+            {
+                if (GUILayout.Button("Test connection", GUILayout.Width(130))) TestConnection();
+                EditorGUILayout.LabelField(_connection, EditorStyles.wordWrappedMiniLabel);
+            }
+
+            EditorGUILayout.Space();
+            EditorGUILayout.LabelField("Prompt", EditorStyles.boldLabel);
+            if (_models.Length > 0)
+            {
+                int index = Math.Max(0, Array.IndexOf(_models, _model));
+                _model = _models[EditorGUILayout.Popup("Model", index, _models)];
+            }
+            else _model = EditorGUILayout.TextField("Model (empty = default)", _model);
+            _prompt = EditorGUILayout.TextField("Prompt", _prompt);
+            _negative = EditorGUILayout.TextField("Negative", _negative);
+            using (new EditorGUILayout.HorizontalScope())
+            {
+                _width = EditorGUILayout.IntField("Size", _width);
+                _height = EditorGUILayout.IntField(_height);
+            }
+            _steps = EditorGUILayout.IntSlider("Steps", _steps, 1, 150);
+            _guidance = EditorGUILayout.Slider("Guidance", _guidance, 1f, 20f);
+            _seed = EditorGUILayout.LongField("Seed (-1 = random)", _seed);
+
+            EditorGUILayout.Space();
+            EditorGUILayout.LabelField("Capture", EditorStyles.boldLabel);
+            _useSceneView = EditorGUILayout.Toggle("Scene view camera", _useSceneView);
+            using (new EditorGUI.DisabledScope(_useSceneView))
+                _camera = (Camera)EditorGUILayout.ObjectField("Camera", _camera, typeof(Camera), true);
+            UnitRow("Depth (linear, float plane)", ref _depthUnit, ref _depthWeight);
+            UnitRow("Pose (Humanoid characters)", ref _poseUnit, ref _poseWeight);
+            UnitRow("Canny (from the colour render)", ref _cannyUnit, ref _cannyWeight);
+
+            EditorGUILayout.Space();
+            EditorGUILayout.LabelField("Create", EditorStyles.boldLabel);
+            if (GUILayout.Button("Generate image from camera (ControlNet)")) Run(ResultApplier.Generate);
+            _strength = EditorGUILayout.Slider("Depth2img strength", _strength, 0.05f, 1f);
+            if (GUILayout.Button("Depth2img from camera")) Run(ResultApplier.Depth2Img);
+            _tiling = (TilingAxes)EditorGUILayout.EnumPopup("Seamless", _tiling);
+            _pbr = EditorGUILayout.Toggle("PBR maps", _pbr);
+            if (GUILayout.Button("Seamless PBR texture → material on selection")) Run(ResultApplier.Texture);
+            if (GUILayout.Button("Project from camera → material on selection")) Run(ResultApplier.Projection);
+            _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
+            if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
+
+            EditorGUILayout.Space();
+            EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
+            EditorGUILayout.LabelField(JobRunner.Status, EditorStyles.wordWrappedLabel);
+            foreach (var pending in JobRunner.Pending())
+                using (new EditorGUILayout.HorizontalScope())
+                {
+                    bool polling = JobRunner.ActiveJobIds().Contains(pending.JobId);
+                    EditorGUILayout.LabelField(pending.Kind + "  " + pending.JobId.Substring(0, Math.Min(8, pending.JobId.Length)) + (polling ? "" : "  (not polling)"));
+                    if (GUILayout.Button(polling ? "Cancel" : "Forget", GUILayout.Width(70))) JobRunner.Cancel(pending.JobId);
+                }
+            if (GUILayout.Button("Resume pending jobs")) JobRunner.ResumePending();
+            DrawPreview();
+            EditorGUILayout.EndScrollView();
+        }
+
+        private static void UnitRow(string label, ref bool on, ref float weight)
+        {
+            using (new EditorGUILayout.HorizontalScope())
+            {
+                on = EditorGUILayout.ToggleLeft(label, on);
+                using (new EditorGUI.DisabledScope(!on)) weight = EditorGUILayout.Slider(weight, 0f, 2f, GUILayout.Width(160));
+            }
+        }
+
+        private void DrawPreview()
+        {
+            if (JobRunner.LastPreviewJpeg != null && JobRunner.LastPreviewJpeg != _previewBytes)
+            {
+                _previewBytes = JobRunner.LastPreviewJpeg;
+                if (_preview == null) _preview = new Texture2D(2, 2) { hideFlags = HideFlags.HideAndDontSave };
+                _preview.LoadImage(_previewBytes);
+            }
+            if (_preview != null) GUILayout.Label(_preview, GUILayout.MaxHeight(256), GUILayout.MaxWidth(256));
+        }
+
+        /// <summary>Runs on the main thread; the await resumes there (Unity's synchronization context) while the
+        /// core's own awaits stay on the thread pool, so the editor never waits on the network.</summary>
+        private async void TestConnection()
+        {
+            _connection = "connecting...";
+            try
+            {
+                using (var client = new DccBridgeClient(Settings.ServerUrl, Settings.Token))
+                {
+                    var caps = await client.GetCapabilitiesAsync();
+                    _models = new[] { "" }.Concat(caps.Models.Select(m => m.Id)).ToArray();
+                    _connection = "OK: dccbridge " + caps.ServerVersion + " (" + caps.ApiVersion + ") on " + caps.DeviceType + " " +
+                                  caps.DeviceName + ", " + caps.Models.Count + " model(s), default " + caps.DefaultModelId;
+                }
+            }
+            catch (Exception e)
+            {
+                _connection = e.Message;
+            }
+            Repaint();
+        }
+
+        // -- building requests from captures (main thread), submitting through JobRunner ------------------
+
+        private void Run(string kind)
+        {
+            try
+            {
+                var job = new PendingJob { Kind = kind, Label = string.IsNullOrEmpty(_prompt) ? kind : _prompt };
+                Func<DccBridgeClient, Task<JobInfo>> submit = Build(kind, job);
+                if (submit != null) JobRunner.Submit(Settings.ServerUrl, Settings.Token, job, submit);
+            }
+            catch (Exception e)
+            {
+                EditorUtility.DisplayDialog("DCC Bridge", e.Message, "OK");
+            }
+        }
+
+        private Func<DccBridgeClient, Task<JobInfo>> Build(string kind, PendingJob job)
+        {
+            var options = new JobOptions { PreviewEveryNSteps = 5, Label = "unity: " + job.Label };
+            if (kind == ResultApplier.Upscale)
+            {
+                var texture = Selection.activeObject as Texture2D;
+                if (texture == null) throw new InvalidOperationException("Select a Texture2D asset to upscale.");
+                job.Target = AssetDatabase.GetAssetPath(texture);
+                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt };
+                return c => c.SubmitAsync(up, options);
+            }
+
+            if (kind == ResultApplier.Texture)
+            {
+                // No camera units: a seamless texture's control maps would have to tile themselves.
+                job.Target = Targets.Of(SelectedRenderers());
+                var texture = Fill(new TextureRequest { Tiling = _tiling, PbrMaps = _pbr });
+                return c => c.SubmitAsync(texture, options);
+            }
+
+            bool temporary;
+            var camera = CameraCapture.Resolve(_camera, _useSceneView, out temporary);
+            try
+            {
+                if (kind == ResultApplier.Projection)
+                {
+                    var renderers = SelectedRenderers();
+                    if (renderers.Count == 0) throw new InvalidOperationException("Select the objects to project onto.");
+                    job.Target = Targets.Projection(renderers, CameraCapture.Projection(camera, _width, _height));
+                    var projection = Fill(new TextureRequest { Tiling = TilingAxes.None, PbrMaps = _pbr });
+                    projection.ProjectionDepth = CameraCapture.DepthPass(camera, _width, _height);
+                    projection.ProjectionViewPng = _cannyUnit ? CameraCapture.RenderColorPng(camera, _width, _height) : null;
+                    projection.ProjectionCamera = CameraCapture.Describe(camera, _width, _height);
+                    return c => c.SubmitAsync(projection, options);
+                }
+                if (kind == ResultApplier.Depth2Img)
+                {
+                    var d2i = Fill(new Depth2ImgRequest { Strength = _strength });
+                    d2i.InitImagePng = CameraCapture.RenderColorPng(camera, _width, _height);
+                    d2i.DepthPass = CameraCapture.DepthPass(camera, _width, _height);
+                    return c => c.SubmitAsync(d2i, options);
+                }
+                var generate = Fill(new GenerateRequest());
+                generate.ControlUnits.AddRange(Units(camera));
+                return c => c.SubmitAsync(generate, options);
+            }
+            finally
+            {
+                CameraCapture.Release(camera, temporary);
+            }
+        }
+
+        private T Fill<T>(T p) where T : DiffusionParams
+        {
+            p.ModelId = _model;
+            p.Prompt = _prompt;
+            p.NegativePrompt = _negative;
+            p.Width = _width;
+            p.Height = _height;
+            p.Steps = _steps;
+            p.GuidanceScale = _guidance;
+            if (_seed >= 0) p.Seed = _seed;
+            return p;
+        }
+
+        private List<ControlUnitSpec> Units(Camera camera)
+        {
+            var units = new List<ControlUnitSpec>();
+            if (_depthUnit) units.Add(ControlUnitSpec.Depth(CameraCapture.DepthPass(camera, _width, _height), _depthWeight));
+            if (_poseUnit)
+            {
+                var rig = HumanoidCapture.Rig(HumanoidCapture.FindCharacters(Selection.gameObjects), CameraCapture.Projection(camera, _width, _height));
+                if (rig.People.Count == 0) Debug.LogWarning("DCC Bridge: no Humanoid character is in view; the pose unit is left out.");
+                else units.Add(ControlUnitSpec.Pose(rig, _poseWeight));
+            }
+            if (_cannyUnit) units.Add(ControlUnitSpec.CannyFrom(CameraCapture.RenderColorPng(camera, _width, _height), _cannyWeight));
+            return units;
+        }
+
+        private static List<Renderer> SelectedRenderers()
+        {
+            var list = new List<Renderer>();
+            foreach (var go in Selection.gameObjects)
+                foreach (var r in go.GetComponentsInChildren<Renderer>())
+                    if (!list.Contains(r)) list.Add(r);
+            return list;
+        }
+    }
+}

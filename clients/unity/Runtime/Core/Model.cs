@@ -1,0 +1,207 @@
+// Plain domain types the editor binds to. No UnityEngine, no wire details: WireFormat.cs converts.
+using System;
+using System.Collections.Generic;
+
+namespace DccBridge.Core
+{
+    public enum ControlType { Canny = 1, Depth = 2, Openpose = 3, Lineart = 4, Softedge = 5, Scribble = 6, Normal = 7, Tile = 8 }
+    public enum DepthEncoding { Linear = 1, Inverse = 2, Normalized = 3 }
+    public enum JobState { Unspecified = 0, Queued = 1, Running = 2, Succeeded = 3, Failed = 4, Cancelled = 5 }
+    public enum TilingAxes { None = 1, X = 2, Y = 3, Both = 4 }
+    public enum UpscaleMethod { Auto = 0, Lanczos = 1, Esrgan = 2, SdX4 = 3, TiledDiffusion = 4 }
+
+    public sealed class ModelInfo
+    {
+        public string Id = "";
+        public string Family = "";
+        public List<string> Tasks = new List<string>();         // "TXT2IMG", "TEXTURE", ...
+        public List<ControlType> ControlTypes = new List<ControlType>();
+        public bool IsDefault;
+        public int DefaultWidth, DefaultHeight, DefaultSteps;
+        public float DefaultGuidanceScale;
+        public string Description = "";
+    }
+
+    public sealed class Capabilities
+    {
+        public string ServerVersion = "";
+        public string ApiVersion = "";
+        public string DeviceType = "";
+        public string DeviceName = "";
+        public List<ModelInfo> Models = new List<ModelInfo>();
+        public string DefaultModelId = "";
+        public List<string> Schedulers = new List<string>();
+        public List<string> Upscalers = new List<string>();
+        public List<string> Features = new List<string>();
+        public int MaxWidth, MaxHeight, MaxSteps, MaxControlUnits, SizeMultiple;
+        public long MaxPixels, MaxMessageBytes;
+    }
+
+    /// <summary>A float depth plane, top row first (see DepthPlane for building one from a Unity texture).</summary>
+    public sealed class DepthPassData
+    {
+        public byte[] Float32Le;
+        public int Width, Height;
+        public DepthEncoding Encoding = DepthEncoding.Linear;
+        public float Near, Far;
+    }
+
+    public struct Keypoint
+    {
+        public float X, Y;       // canvas pixels, origin top-left, y down
+        public bool Visible;
+        public Keypoint(float x, float y, bool visible) { X = x; Y = y; Visible = visible; }
+        public override string ToString() { return Visible ? "(" + X + ", " + Y + ")" : "(hidden)"; }
+    }
+
+    public sealed class PoseRigData
+    {
+        public int CanvasWidth, CanvasHeight;
+        /// <summary>One entry per person, each exactly 18 keypoints in COCO-18 order.</summary>
+        public List<Keypoint[]> People = new List<Keypoint[]>();
+    }
+
+    public sealed class ControlUnitSpec
+    {
+        public ControlType Type;
+        public float? Weight;               // controlnet_conditioning_scale
+        public float? GuidanceStart, GuidanceEnd;
+        public string ControlnetId = "";
+        // Exactly one source:
+        public byte[] ImagePng;             // a ready control map
+        public byte[] PreprocessPng;        // an image for the server to preprocess (canny from a render)
+        public int? CannyLow, CannyHigh;
+        public DepthPassData DepthPass;
+        public PoseRigData PoseRig;
+
+        public static ControlUnitSpec Depth(DepthPassData depth, float? weight = null)
+        { return new ControlUnitSpec { Type = ControlType.Depth, DepthPass = depth, Weight = weight }; }
+        public static ControlUnitSpec Pose(PoseRigData rig, float? weight = null)
+        { return new ControlUnitSpec { Type = ControlType.Openpose, PoseRig = rig, Weight = weight }; }
+        public static ControlUnitSpec CannyFrom(byte[] png, float? weight = null)
+        { return new ControlUnitSpec { Type = ControlType.Canny, PreprocessPng = png, Weight = weight }; }
+    }
+
+    /// <summary>What every diffusion task shares.</summary>
+    public class DiffusionParams
+    {
+        public string ModelId = "";
+        public string Prompt = "";
+        public string NegativePrompt = "";
+        public int Width, Height;           // 0 = server/model default
+        public int? Steps;
+        public float? GuidanceScale;
+        public string Scheduler = "";
+        public long? Seed;                  // null or -1 = random
+        public int? BatchSize;
+    }
+
+    public sealed class GenerateRequest : DiffusionParams
+    {
+        public byte[] InitImagePng;
+        public float? Strength;
+        public byte[] MaskPng;
+        public List<ControlUnitSpec> ControlUnits = new List<ControlUnitSpec>();
+    }
+
+    public sealed class Depth2ImgRequest : DiffusionParams
+    {
+        public byte[] InitImagePng;
+        public float? Strength;
+        public DepthPassData DepthPass;
+    }
+
+    /// <summary>The camera a projection texture is made for (Unity world space, camera-to-world row-major).</summary>
+    public sealed class CameraData
+    {
+        public float[] CameraToWorld = new float[16];
+        public bool Orthographic;
+        public float FovYDegrees, OrthoHeight, Near, Far;
+        public int Width, Height;
+        public string Host = "unity";
+    }
+
+    public sealed class TextureRequest : DiffusionParams
+    {
+        public TilingAxes Tiling = TilingAxes.Both;
+        public bool PbrMaps = true;
+        public byte[] InitImagePng;
+        public float? Strength;
+        public List<ControlUnitSpec> ControlUnits = new List<ControlUnitSpec>();
+        // Projection from a camera (optional): depth and/or the colour view, and the camera (required then).
+        public DepthPassData ProjectionDepth;
+        public byte[] ProjectionViewPng;
+        public CameraData ProjectionCamera;
+    }
+
+    public sealed class UpscaleRequest
+    {
+        public byte[] ImagePng;
+        public UpscaleMethod Method = UpscaleMethod.Auto;
+        public string UpscalerId = "";
+        public float? Scale;
+        public string ModelId = "", Prompt = "", NegativePrompt = "";
+        public int? Steps;
+        public long? Seed;
+        public float? Strength;
+    }
+
+    public sealed class JobOptions
+    {
+        public int PreviewEveryNSteps;
+        public int PreviewMaxSize;
+        public string Label = "";
+        public bool OmitImageData;
+    }
+
+    public sealed class ProgressInfo
+    {
+        public string Stage = "";
+        public int Step, Total;
+        public byte[] PreviewJpeg;
+        /// <summary>0..1 within the stage (0 when the total is unknown).</summary>
+        public float Fraction { get { return Total > 0 ? Math.Min(1f, (float)Step / Total) : 0f; } }
+    }
+
+    public sealed class ResultImage
+    {
+        public byte[] Data;
+        public string MimeType = "";
+        public int Width, Height;
+        public string Role = "image";
+        public long Seed;
+        public int Index;
+        public string Parameters = "";
+        public string ServerPath = "";
+    }
+
+    public sealed class JobResult
+    {
+        public List<ResultImage> Images = new List<ResultImage>();
+        public string MetadataJson = "";
+        public string ExtraJson = "";
+    }
+
+    public sealed class JobFailure
+    {
+        public string Code = "";            // lower-case Connect spelling, e.g. "invalid_argument"
+        public string Message = "";
+        public string Field = "";
+    }
+
+    public sealed class JobInfo
+    {
+        public string JobId = "";
+        public JobState State;
+        public string TaskType = "";
+        public string ModelId = "";
+        public string Label = "";
+        public int QueuePosition;
+        public long Sequence;
+        public ProgressInfo Progress;
+        public JobResult Result;
+        public JobFailure Failure;
+        public string CancelReason;
+        public bool IsFinished { get { return State == JobState.Succeeded || State == JobState.Failed || State == JobState.Cancelled; } }
+    }
+}

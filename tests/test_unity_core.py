@@ -1,0 +1,146 @@
+"""The Unity package's core (clients/unity/Runtime/Core) under Debian's Mono: compiled with mcs at C# 7.2 (the
+subset Unity and Mono both compile), then its NUnit tests (clients/unity/Tests/Runtime) run with nunit-console
+against a real server on the tiny preset, over the HTTP face, with a token. The core's pure functions (JSON, depth
+plane, humanoid -> COCO-18, PBR packing, pending jobs) are tested there too. Without mcs the test is skipped,
+unless CI=true, where it fails."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITY = ROOT / "clients" / "unity"
+TOKEN = "unity-core-token"
+MCS = ["mcs", "-langversion:7.2", "-nologo", "-warnaserror+", "-debug-"]
+REFERENCES = ["-r:System.Net.Http.dll", "-r:System.Core.dll"]
+
+
+def _tools_or_skip() -> None:
+    missing = [tool for tool in ("mcs", "mono", "nunit-console") if shutil.which(tool) is None]
+    if not missing:
+        return
+    message = (f"{', '.join(missing)} not on PATH; install with: apt-get install -y mono-devel nunit-console "
+               "libnunit-cil-dev (scripts/setup_system.sh does it as root)")
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _sources(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*.cs"))
+
+
+def _compile(out: Path, sources: list[str], *extra: str) -> None:
+    run = subprocess.run([*MCS, "-target:library", *REFERENCES, *extra, f"-out:{out}", *sources],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"mcs failed:\n{run.stdout}\n{run.stderr}"
+
+
+def _summary(xml_path: Path) -> tuple[int, int, int, list[str]]:
+    """(passed, failed, not run, failure descriptions) from nunit-console's TestResult.xml."""
+    passed = failed = not_run = 0
+    failures = []
+    for case in ET.parse(xml_path).getroot().iter("test-case"):
+        if case.get("executed") != "True":
+            not_run += 1
+        elif case.get("success") == "True":
+            passed += 1
+        else:
+            failed += 1
+            message = case.find("./failure/message")
+            failures.append(f"{case.get('name')}: {(message.text or '').strip() if message is not None else ''}")
+    return passed, failed, not_run, failures
+
+
+def test_unity_core_compiles_with_mono_and_passes_its_nunit_tests_against_a_real_server(tmp_path):
+    _tools_or_skip()
+    started = time.monotonic()
+    core_sources = _sources(UNITY / "Runtime" / "Core")
+    assert core_sources, "no C# sources under clients/unity/Runtime/Core"
+    # The core alone: no NUnit, no UnityEngine — what a Unity project compiles into DccBridge.Core.
+    _compile(tmp_path / "DccBridge.Core.dll", core_sources)
+    for source in core_sources:
+        assert not re.search(r"^\s*using\s+Unity", Path(source).read_text(), re.M), f"{source} uses a Unity namespace"
+    _compile(tmp_path / "DccBridge.Tests.dll", core_sources + _sources(UNITY / "Tests" / "Runtime"), "-pkg:nunit")
+
+    with running_server(tmp_path / "data", http_port=0, token=TOKEN) as server:
+        env = {**os.environ, "DCCBRIDGE_HTTP_URL": f"http://127.0.0.1:{server.http_port}",
+               "DCCBRIDGE_TOKEN": TOKEN}
+        run = subprocess.run(["nunit-console", "-nologo", "-labels", f"-xml={tmp_path / 'TestResult.xml'}",
+                              str(tmp_path / "DccBridge.Tests.dll")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+    passed, failed, not_run, failures = _summary(tmp_path / "TestResult.xml")
+    print(f"{passed} passed, {failed} failed, {not_run} not run ({time.monotonic() - started:.1f} s)")
+    assert failed == 0 and run.returncode == 0, "\n".join(failures) + "\n" + run.stdout[-4000:] + run.stderr[-2000:]
+    assert passed > 0 and not_run == 0, run.stdout[-4000:]
+    assert re.search(rf"Tests run: {passed}, Errors: 0, Failures: 0", run.stdout), run.stdout[-2000:]
+
+
+def test_editor_code_compiles_against_stubs_of_the_unity_api(tmp_path):
+    """The Editor/, Tests/Editor and sample code need Unity to run; here they are at least compiled (C# 7.2, against
+    tests/unity/UnityApiStubs.cs), so a type error or an ambiguous name does not wait for someone's editor."""
+    _tools_or_skip()
+    sources = (_sources(UNITY / "Runtime" / "Core") + _sources(UNITY / "Editor") + _sources(UNITY / "Tests" / "Editor")
+               + _sources(UNITY / "Samples~") + [str(ROOT / "tests" / "unity" / "UnityApiStubs.cs")])
+    _compile(tmp_path / "DccBridge.Editor.StubCheck.dll", sources, "-pkg:nunit", "-nowarn:67,649")
+
+
+# -- the package's shape (no Mono needed) -----------------------------------------------------------
+
+
+def test_package_layout_manifest_and_assembly_definitions():
+    import json
+
+    manifest = json.loads((UNITY / "package.json").read_text())
+    assert manifest["name"] == "com.dccbridge.unity" and manifest["unity"] == "2021.3"
+    assert all((UNITY / sample["path"]).is_dir() for sample in manifest["samples"])
+    for folder in ("Runtime", "Editor", "Tests/Runtime", "Tests/Editor", "Samples~", "Documentation~"):
+        assert (UNITY / folder).is_dir(), folder
+    for name in ("README.md", "CHANGELOG.md", "Documentation~/index.md"):
+        assert (UNITY / name).is_file(), name
+
+    def asmdef(path: str) -> dict:
+        return json.loads((UNITY / path).read_text())
+
+    core = asmdef("Runtime/DccBridge.Core.asmdef")
+    assert core["noEngineReferences"] is True and core["references"] == []
+    editor = asmdef("Editor/DccBridge.Editor.asmdef")
+    assert editor["includePlatforms"] == ["Editor"] and editor["references"] == ["DccBridge.Core"]
+    for path in ("Tests/Runtime/DccBridge.Tests.Runtime.asmdef", "Tests/Editor/DccBridge.Tests.Editor.asmdef"):
+        tests = asmdef(path)
+        assert "UNITY_INCLUDE_TESTS" in tests["defineConstraints"] and "nunit.framework.dll" in tests["precompiledReferences"]
+    assert asmdef("Tests/Editor/DccBridge.Tests.Editor.asmdef")["includePlatforms"] == ["Editor"]
+
+
+def test_every_asset_has_a_meta_file_with_a_unique_guid():
+    """A git-URL package is immutable in a project: Unity ignores files without .meta files."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_meta", ROOT / "tests" / "unity" / "make_meta.py")
+    make_meta = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_meta)
+    assert make_meta.problems() == [], "run: python tests/unity/make_meta.py"
+    guids = [re.search(r"^guid: (\w+)$", meta.read_text(), re.M).group(1) for meta in UNITY.rglob("*.meta")]
+    assert len(guids) == len(set(guids)) > 0
+
+
+def test_only_the_core_talks_to_the_network_and_only_capture_and_apply_render_or_write_assets():
+    editor = UNITY / "Editor"
+    for source in editor.rglob("*.cs"):
+        text = source.read_text()
+        rel = source.relative_to(editor).as_posix()
+        assert "System.Net" not in text and "HttpClient" not in text, f"{rel}: network code belongs in Runtime/Core"
+        if not rel.startswith(("Capture/", "Apply/")):
+            for api in ("Graphics.", ".Render(", "ReadPixels", "AssetDatabase.CreateAsset", "File.WriteAll",
+                        "TextureImporter", "GetBoneTransform", "sharedMaterial"):
+                assert api not in text, f"{rel} calls {api}: keep it in Editor/Capture or Editor/Apply"
