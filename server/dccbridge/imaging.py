@@ -78,7 +78,11 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compressi
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
     elif pixels.ndim == 3 and pixels.shape[2] == 4:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    # Run-length matching only (zlib's Z_RLE): much faster than full LZ77 at level 1 and, on rendered images
+    # with grain, no larger -- see docs/benchmarks.md. Level 9 (docs figures) keeps the default strategy.
+    strategy = cv2.IMWRITE_PNG_STRATEGY_RLE if compression <= 1 else cv2.IMWRITE_PNG_STRATEGY_DEFAULT
+    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression,
+                                            cv2.IMWRITE_PNG_STRATEGY, strategy])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     png = buf.tobytes()
