@@ -1,0 +1,3 @@
+from .main import CLASSES, draw_status_bar
+
+__all__ = ["CLASSES", "draw_status_bar"]

@@ -1,0 +1,208 @@
+"""The 3D View sidebar ("DCC Bridge" tab) and the Image Editor panel. They only draw state and call operators."""
+
+import bpy
+
+from .. import capture, jobs
+
+
+class _Sidebar:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "DCC Bridge"
+
+
+class DCCBRIDGE_PT_main(_Sidebar, bpy.types.Panel):
+    bl_label = "DCC Bridge"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        rt = context.window_manager.dccbridge
+        row = layout.row(align=True)
+        row.label(text=(f"{rt.server_version} · {rt.device}" if rt.server_version else "Not connected"),
+                  icon="LINKED" if rt.server_version else "UNLINKED")
+        row.operator("dccbridge.test_connection", text="", icon="FILE_REFRESH")
+        layout.prop_search(settings, "model", rt, "models", icon="NODE_MATERIAL")
+        layout.prop(settings, "prompt", text="", icon="SORTALPHA")
+        layout.prop(settings, "negative_prompt", text="", icon="REMOVE")
+        col = layout.column(align=True)
+        col.operator("dccbridge.generate", icon="RENDER_STILL")
+        _status(layout, rt)
+
+
+def _status(layout, rt):
+    if rt.busy or rt.status:
+        box = layout.box()
+        row = box.row()
+        row.label(text=rt.status or "working…", icon="TIME" if rt.busy else "INFO")
+        if rt.busy:
+            row.operator("dccbridge.cancel", text="", icon="CANCEL")
+            box.prop(rt, "progress", text="Progress", slider=True)
+        if rt.preview_image is not None and rt.busy:
+            box.template_icon(icon_value=box.icon(rt.preview_image), scale=8.0)
+    if rt.error:
+        box = layout.box()
+        box.alert = True
+        for line in _wrap(rt.error, 48):
+            box.label(text=line, icon="ERROR" if line is _wrap(rt.error, 48)[0] else "BLANK1")
+        row = box.row(align=True)
+        if rt.retry_job_id:
+            row.operator("dccbridge.fetch_job", text="Retry (fetch result)", icon="FILE_REFRESH").job_id = rt.retry_job_id
+        else:
+            row.operator("dccbridge.test_connection", text="Retry connection", icon="FILE_REFRESH")
+
+
+def _wrap(text, width):
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > width and line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
+
+
+class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
+    bl_label = "Size & sampling"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        rt = context.window_manager.dccbridge
+        layout.prop(settings, "use_render_size")
+        row = layout.row(align=True)
+        if settings.use_render_size:
+            w, h = capture.request_size(context.scene, settings)
+            row.label(text=f"{w} × {h} px (render resolution)")
+        else:
+            row.prop(settings, "width")
+            row.prop(settings, "height")
+        col = layout.column(align=True)
+        col.prop(settings, "steps")
+        col.prop(settings, "guidance")
+        layout.prop_search(settings, "scheduler", rt, "schedulers")
+        row = layout.row(align=True)
+        row.prop(settings, "seed_mode", expand=True)
+        row = layout.row(align=True)
+        row.active = settings.seed_mode == "FIXED"
+        row.prop(settings, "seed")
+        layout.label(text=f"Last seed: {settings.last_seed}" if settings.last_seed >= 0 else "Last seed: —")
+        col = layout.column(align=True)
+        col.prop(settings, "capture_engine")
+        col.prop(settings, "capture_samples")
+
+
+def _unit(layout, settings, unit, title, key, icon):
+    box = layout.box()
+    row = box.row()
+    row.prop(unit, "enabled", text=title, icon=icon)
+    row.operator("dccbridge.show_control_map", text="", icon="IMAGE_DATA").unit = key
+    if not unit.enabled:
+        return box
+    col = box.column(align=True)
+    col.prop(unit, "weight")
+    row = col.row(align=True)
+    row.prop(unit, "start")
+    row.prop(unit, "end")
+    return box
+
+
+class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
+    bl_label = "Control units"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        _unit(layout, settings, settings.unit_depth, "Depth (camera depth pass)", "depth", "MOD_DISPLACE")
+        box = _unit(layout, settings, settings.unit_pose, "Pose (selected armatures)", "openpose", "ARMATURE_DATA")
+        if settings.unit_pose.enabled:
+            box.prop(settings, "pose_preset")
+            if settings.pose_preset == "TEXT":
+                box.prop(settings, "pose_text")
+            box.operator("dccbridge.copy_pose_preset", icon="TEXT")
+        box = _unit(layout, settings, settings.unit_canny, "Canny (camera render)", "canny", "MOD_EDGESPLIT")
+        if settings.unit_canny.enabled:
+            row = box.row(align=True)
+            row.prop(settings, "canny_low")
+            row.prop(settings, "canny_high")
+
+
+class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
+    bl_label = "Materials, Depth2Img, Animation"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        col = layout.column(align=True)
+        col.prop(settings, "strength")
+        col.operator("dccbridge.depth2img", icon="MOD_DISPLACE")
+        layout.separator()
+        row = layout.row(align=True)
+        row.prop(settings, "texture_tiling", expand=True)
+        layout.prop(settings, "texture_pbr")
+        col = layout.column(align=True)
+        col.operator("dccbridge.texture_material", icon="MATERIAL")
+        col.operator("dccbridge.project_material", icon="OUTLINER_OB_CAMERA")
+        layout.separator()
+        layout.prop(settings, "anim_use_scene_range")
+        if not settings.anim_use_scene_range:
+            row = layout.row(align=True)
+            row.prop(settings, "anim_start")
+            row.prop(settings, "anim_end")
+        layout.operator("dccbridge.animation", icon="RENDER_ANIMATION")
+
+
+class DCCBRIDGE_PT_jobs(_Sidebar, bpy.types.Panel):
+    bl_label = "Jobs"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        items = list(context.scene.dccbridge.jobs)[-8:]
+        if not items:
+            layout.label(text="No jobs yet")
+        for item in reversed(items):
+            row = layout.row(align=True)
+            row.label(text=f"{item.kind} {item.job_id[:8]} {item.state}",
+                      icon="CHECKMARK" if item.applied else "QUESTION")
+            op = row.operator("dccbridge.fetch_job", text="", icon="IMPORT")
+            op.job_id = item.job_id
+
+
+class DCCBRIDGE_PT_image(bpy.types.Panel):
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "DCC Bridge"
+    bl_label = "DCC Bridge"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        rt = context.window_manager.dccbridge
+        image = getattr(context.space_data, "image", None)
+        if image is not None and "dccbridge_seed" in image:
+            box = layout.box()
+            box.label(text=f"Seed {image['dccbridge_seed']} · {image.get('dccbridge_model', '')}")
+            box.label(text=str(image.get("dccbridge_prompt", ""))[:60])
+        col = layout.column(align=True)
+        col.prop(settings, "upscale_method")
+        col.prop(settings, "upscale_scale")
+        col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER")
+        _status(layout, rt)
+
+
+def draw_status_bar(self, context):
+    """Progress in the status bar while a job runs."""
+    rt = getattr(context.window_manager, "dccbridge", None)
+    if rt is not None and rt.busy:
+        self.layout.label(text=f"DCC Bridge: {rt.status}  {int(rt.progress * 100)}%  (Esc cancels)", icon="TIME")
+
+
+CLASSES = (DCCBRIDGE_PT_main, DCCBRIDGE_PT_sampling, DCCBRIDGE_PT_control, DCCBRIDGE_PT_tools, DCCBRIDGE_PT_jobs,
+           DCCBRIDGE_PT_image)

@@ -1,0 +1,7 @@
+"""Property groups: per-scene settings (what to generate) and per-window-manager runtime state (what is happening)."""
+
+from .scene import (DCCBRIDGE_PG_job, DCCBRIDGE_PG_name, DCCBRIDGE_PG_runtime, DCCBRIDGE_PG_settings,
+                    DCCBRIDGE_PG_unit, attach, detach)
+
+CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_job, DCCBRIDGE_PG_settings, DCCBRIDGE_PG_runtime)
+__all__ = ["CLASSES", "attach", "detach"]

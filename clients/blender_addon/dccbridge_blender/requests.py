@@ -1,0 +1,125 @@
+"""Building v1 requests from plain data (dicts the capture step produced). No bpy.
+
+Everything the scene gives is already plain: floats, bytes, lists. This module only knows the wire.
+"""
+
+from __future__ import annotations
+
+from .proto import control_pb2, jobs_pb2, media_pb2, tasks_pb2
+
+CONTROL_TYPES = {"depth": control_pb2.CONTROL_TYPE_DEPTH, "openpose": control_pb2.CONTROL_TYPE_OPENPOSE,
+                 "canny": control_pb2.CONTROL_TYPE_CANNY}
+TILING = {"NONE": tasks_pb2.TILING_AXES_NONE, "X": tasks_pb2.TILING_AXES_X, "Y": tasks_pb2.TILING_AXES_Y,
+          "BOTH": tasks_pb2.TILING_AXES_BOTH}
+UPSCALE_METHODS = {"AUTO": tasks_pb2.UPSCALE_METHOD_UNSPECIFIED, "LANCZOS": tasks_pb2.UPSCALE_METHOD_LANCZOS,
+                   "ESRGAN": tasks_pb2.UPSCALE_METHOD_ESRGAN, "SD_X4": tasks_pb2.UPSCALE_METHOD_SD_X4,
+                   "TILED_DIFFUSION": tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION}
+
+
+def sampling(params: dict) -> tasks_pb2.Sampling:
+    s = tasks_pb2.Sampling(scheduler=params.get("scheduler", ""))
+    if params.get("steps"):
+        s.num_inference_steps = int(params["steps"])
+    if params.get("guidance") is not None:
+        s.guidance_scale = float(params["guidance"])
+    s.seed = int(params["seed"]) if params.get("seed") is not None else -1
+    return s
+
+
+def image(data: bytes, mime: str = "image/png") -> media_pb2.Image:
+    return media_pb2.Image(data=data, mime_type=mime)
+
+
+def depth_pass(depth: dict) -> media_pb2.DepthPass:
+    """depth: {"data": float32_le bytes, "width", "height", "near", "far"} (linear distance from the camera)."""
+    return media_pb2.DepthPass(float32_le=depth["data"], width=depth["width"], height=depth["height"],
+                               encoding=media_pb2.DEPTH_ENCODING_LINEAR, near=depth["near"], far=depth["far"])
+
+
+def pose_rig(pose: dict) -> media_pb2.PoseRig:
+    """pose: {"width", "height", "people": [[(x, y, visible) * 18], ...]}."""
+    rig = media_pb2.PoseRig(canvas_width=pose["width"], canvas_height=pose["height"])
+    for person in pose["people"]:
+        rig.people.add(body=[media_pb2.Keypoint(x=x, y=y, visible=bool(v)) for x, y, v in person])
+    return rig
+
+
+def control_unit(unit: dict) -> control_pb2.ControlUnit:
+    """unit: {"type": "depth"|"openpose"|"canny", "weight", "start", "end", and "depth" | "pose" | "image"
+    (+ "low", "high" for canny)}."""
+    msg = control_pb2.ControlUnit(control_type=CONTROL_TYPES[unit["type"]],
+                                  controlnet_conditioning_scale=float(unit.get("weight", 1.0)),
+                                  control_guidance_start=float(unit.get("start", 0.0)),
+                                  control_guidance_end=float(unit.get("end", 1.0)))
+    if unit["type"] == "depth":
+        msg.depth_pass.CopyFrom(depth_pass(unit["depth"]))
+    elif unit["type"] == "openpose":
+        msg.pose_rig.CopyFrom(pose_rig(unit["pose"]))
+    else:
+        msg.preprocess.image.CopyFrom(image(unit["image"]))
+        msg.preprocess.preprocessor = control_pb2.PREPROCESSOR_CANNY
+        if unit.get("low") is not None:
+            msg.preprocess.canny.low_threshold = int(unit["low"])
+        if unit.get("high") is not None:
+            msg.preprocess.canny.high_threshold = int(unit["high"])
+    return msg
+
+
+def generate_task(params: dict, units: list) -> tasks_pb2.Task:
+    task = tasks_pb2.GenerateTask(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
+                                  negative_prompt=params.get("negative_prompt", ""), width=params["width"],
+                                  height=params["height"], sampling=sampling(params),
+                                  control_units=[control_unit(u) for u in units])
+    return tasks_pb2.Task(generate=task)
+
+
+def depth2img_task(params: dict, init_png: bytes, depth: dict | None) -> tasks_pb2.Task:
+    task = tasks_pb2.Depth2ImgTask(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
+                                   negative_prompt=params.get("negative_prompt", ""), width=params["width"],
+                                   height=params["height"], sampling=sampling(params), init_image=image(init_png))
+    if params.get("strength") is not None:
+        task.strength = float(params["strength"])
+    if depth is not None:
+        task.depth_pass.CopyFrom(depth_pass(depth))
+    return tasks_pb2.Task(depth2img=task)
+
+
+def texture_task(params: dict, tiling: str = "BOTH", pbr: bool = True, units=()) -> tasks_pb2.Task:
+    task = tasks_pb2.TextureTask(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
+                                 negative_prompt=params.get("negative_prompt", ""), width=params["width"],
+                                 height=params["height"], sampling=sampling(params), tiling=TILING[tiling],
+                                 pbr_maps=pbr, normal_convention=tasks_pb2.NORMAL_CONVENTION_OPENGL,
+                                 control_units=[control_unit(u) for u in units])
+    return tasks_pb2.Task(texture=task)
+
+
+def projection_task(params: dict, depth: dict, view_png: bytes | None, camera: dict) -> tasks_pb2.Task:
+    """camera: {"camera_to_world": 16 floats row-major, "perspective": bool, "fov_y_degrees", "ortho_height",
+    "near", "far", "width", "height"}."""
+    cam = tasks_pb2.Camera(camera_to_world=camera["camera_to_world"],
+                           projection=(tasks_pb2.CAMERA_PROJECTION_PERSPECTIVE if camera["perspective"]
+                                       else tasks_pb2.CAMERA_PROJECTION_ORTHOGRAPHIC),
+                           fov_y_degrees=camera.get("fov_y_degrees", 0.0), ortho_height=camera.get("ortho_height", 0.0),
+                           near=camera["near"], far=camera["far"], width=camera["width"], height=camera["height"],
+                           host="blender")
+    view = tasks_pb2.ProjectionView(depth_pass=depth_pass(depth), camera=cam)
+    if view_png:
+        view.view_image.CopyFrom(image(view_png))
+    task = texture_task(params, tiling="NONE", pbr=False)
+    task.texture.projection.CopyFrom(view)
+    return task
+
+
+def upscale_task(png: bytes, scale: float, method: str = "AUTO", params: dict | None = None) -> tasks_pb2.Task:
+    params = params or {}
+    task = tasks_pb2.UpscaleTask(image=image(png), method=UPSCALE_METHODS[method], scale=float(scale),
+                                 model_id=params.get("model", ""), prompt=params.get("prompt", ""))
+    return tasks_pb2.Task(upscale=task)
+
+
+def preprocess_task(unit: dict, width: int, height: int) -> tasks_pb2.Task:
+    return tasks_pb2.Task(preprocess=tasks_pb2.PreprocessTask(unit=control_unit(unit), width=width, height=height))
+
+
+def job_options(label: str = "", preview_every: int = 1, preview_size: int = 256) -> jobs_pb2.JobOptions:
+    return jobs_pb2.JobOptions(preview_every_n_steps=preview_every, preview_max_size=preview_size, label=label)

@@ -1,0 +1,245 @@
+"""The network: a gRPC connection and job runner threads. No bpy — runs off Blender's main thread.
+
+A runner submits a task (or picks up an existing job id), watches its events and turns each into a plain dict on
+a queue; the main thread's pump (jobs.py) drains the queue. Streams that break are resumed from the last event
+(Watch after_sequence) a few times, then the runner reports the connection lost — keeping the job id, so the
+result can be fetched again later with GetJob.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from .proto import jobs_pb2, service_pb2, service_pb2_grpc
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNKNOWN)
+TERMINAL_STATES = (jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED)
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str
+    token: str = ""
+    use_tls: bool = False
+    ca_path: str = ""
+    connect_timeout_s: float = 10.0
+    retries: int = 3
+
+
+class Connection:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        if settings.use_tls:
+            root = None
+            if settings.ca_path:
+                with open(settings.ca_path, "rb") as f:
+                    root = f.read()
+            self.channel = grpc.secure_channel(settings.address, grpc.ssl_channel_credentials(root), options=options)
+        else:
+            self.channel = grpc.insecure_channel(settings.address, options=options)
+        self.stub = service_pb2_grpc.DccBridgeServiceStub(self.channel)
+        md = [("dccbridge-client", "blender")]
+        if settings.token:
+            md.append(("authorization", f"Bearer {settings.token}"))
+        self.metadata = tuple(md)
+
+    def close(self):
+        self.channel.close()
+
+    def capabilities(self) -> service_pb2.GetCapabilitiesResponse:
+        return self.stub.GetCapabilities(service_pb2.GetCapabilitiesRequest(), timeout=self.settings.connect_timeout_s,
+                                         metadata=self.metadata)
+
+
+def describe_error(error: BaseException, address: str) -> str:
+    """A message an artist can act on."""
+    if isinstance(error, grpc.RpcError) and hasattr(error, "code"):
+        code, details = error.code(), (error.details() or "")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return f"Cannot reach the server at {address} ({details.splitlines()[0][:160] if details else 'unavailable'}). Is it running? Check the address in the add-on preferences."
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"The server at {address} did not answer in time."
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return "The server refused the token (UNAUTHENTICATED): set the token in the add-on preferences."
+        return f"{code.name}: {details}"
+    if isinstance(error, OSError):
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def capabilities_dict(caps) -> dict:
+    return {
+        "server_version": caps.server_version, "api_version": caps.api_version,
+        "device": f"{caps.device.type} {caps.device.name} {caps.device.dtype}".strip(),
+        "default_model": caps.default_model_id,
+        "models": [{"id": m.id, "family": m.family, "tasks": [service_pb2.TaskType.Name(t) for t in m.tasks],
+                    "default_width": m.default_width, "default_height": m.default_height} for m in caps.models],
+        "schedulers": [s.id for s in caps.schedulers],
+        "upscalers": [u.id for u in caps.upscalers],
+        "features": list(caps.features),
+    }
+
+
+def event_dict(event: jobs_pb2.JobEvent) -> dict:
+    kind = event.WhichOneof("event")
+    out = {"type": kind, "job_id": event.job_id, "sequence": event.sequence}
+    if kind == "queued":
+        out["position"] = event.queued.position
+    elif kind == "progress":
+        p = event.progress
+        out.update(stage=p.stage, step=p.step, total=p.total, preview=bytes(p.preview.data))
+    elif kind == "result":
+        out.update(result_dict(event.result))
+    elif kind == "failed":
+        out.update(code=jobs_pb2.ErrorCode.Name(event.failed.code), message=event.failed.message,
+                   field=event.failed.field)
+    elif kind == "cancelled":
+        out["reason"] = event.cancelled.reason
+    return out
+
+
+def result_dict(result: jobs_pb2.Result) -> dict:
+    return {"images": [{"data": bytes(i.image.data), "role": i.role, "seed": i.seed, "index": i.index,
+                        "parameters": i.parameters, "width": i.image.width, "height": i.image.height}
+                       for i in result.images],
+            "metadata_json": result.metadata_json, "extra_json": result.extra_json}
+
+
+def job_terminal_event(job: jobs_pb2.Job) -> dict | None:
+    """The terminal event a finished job stands for (GetJob after a lost stream)."""
+    base = {"job_id": job.job_id, "sequence": job.sequence}
+    if job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
+        return {"type": "result", **base, **result_dict(job.result)}
+    if job.state == jobs_pb2.JOB_STATE_FAILED:
+        return {"type": "failed", **base, "code": jobs_pb2.ErrorCode.Name(job.failure.code),
+                "message": job.failure.message, "field": job.failure.field}
+    if job.state == jobs_pb2.JOB_STATE_CANCELLED:
+        return {"type": "cancelled", **base, "reason": job.cancelled.reason}
+    return None
+
+
+class JobRunner(threading.Thread):
+    """Submit + Watch (or, with job_id and no task, fetch an existing job) in a daemon thread."""
+
+    def __init__(self, settings: Settings, task=None, options=None, job_id: str = ""):
+        super().__init__(daemon=True, name=f"dccbridge-job-{job_id or 'new'}")
+        self.settings, self.task, self.options = settings, task, options
+        self.job_id = job_id
+        self.events: queue.Queue = queue.Queue()
+        self.sequence = 0
+        self._cancel = threading.Event()
+        self._abandon = threading.Event()
+        self._call = None
+        self.finished = threading.Event()
+
+    # -- main-thread API ----------------------------------------------------------------------------
+    def cancel(self):
+        """Ask the server to cancel; the job's own 'cancelled' event ends the runner."""
+        self._cancel.set()
+        if self.job_id:
+            threading.Thread(target=self._send_cancel, daemon=True).start()
+
+    def abandon(self):
+        """Stop watching locally (the server job goes on; fetch it later by id) — what a dropped connection does."""
+        self._abandon.set()
+        if self._call is not None:
+            self._call.cancel()
+
+    # -- thread ------------------------------------------------------------------------------------
+    def _post(self, event: dict):
+        self.events.put(event)
+
+    def _send_cancel(self):
+        try:
+            conn = Connection(self.settings)
+            try:
+                conn.stub.Cancel(service_pb2.CancelRequest(job_id=self.job_id), timeout=10, metadata=conn.metadata)
+            finally:
+                conn.close()
+        except Exception as error:  # noqa: BLE001 - reported, not raised, off the main thread
+            self._post({"type": "warning", "message": "Cancel failed: " + describe_error(error, self.settings.address)})
+
+    def run(self):
+        conn = None
+        try:
+            conn = Connection(self.settings)
+            if not self.job_id:
+                request = service_pb2.SubmitRequest(task=self.task, options=self.options)
+                job = conn.stub.Submit(request, timeout=self.settings.connect_timeout_s, metadata=conn.metadata).job
+                self.job_id = job.job_id
+                self._post({"type": "submitted", "job_id": job.job_id, "position": job.queue_position})
+                if self._cancel.is_set():
+                    self._send_cancel()
+            else:
+                job = conn.stub.GetJob(service_pb2.GetJobRequest(job_id=self.job_id), timeout=self.settings.connect_timeout_s,
+                                       metadata=conn.metadata).job
+                self._post({"type": "submitted", "job_id": job.job_id, "position": job.queue_position})
+                terminal = job_terminal_event(job)
+                if terminal is not None:
+                    self._post(terminal)
+                    return
+                self.sequence = 0
+            self._watch(conn)
+        except Exception as error:  # noqa: BLE001
+            self._post({"type": "error", "job_id": self.job_id, "message": describe_error(error, self.settings.address),
+                        "retryable": bool(self.job_id)})
+        finally:
+            if conn is not None:
+                conn.close()
+            self.finished.set()
+
+    def _watch(self, conn: Connection):
+        failures = 0
+        while True:
+            try:
+                self._call = conn.stub.Watch(service_pb2.WatchRequest(job_id=self.job_id, after_sequence=self.sequence),
+                                             metadata=conn.metadata)
+                for event in self._call:
+                    self.sequence = event.sequence
+                    failures = 0
+                    data = event_dict(event)
+                    self._post(data)
+                    if data["type"] in ("result", "failed", "cancelled"):
+                        return
+                # The stream ended without a terminal event: ask for the job itself.
+                job = conn.stub.GetJob(service_pb2.GetJobRequest(job_id=self.job_id), timeout=self.settings.connect_timeout_s,
+                                       metadata=conn.metadata).job
+                terminal = job_terminal_event(job)
+                if terminal is not None:
+                    self._post(terminal)
+                    return
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.CANCELLED and self._abandon.is_set():
+                    self._post({"type": "abandoned", "job_id": self.job_id})
+                    return
+                if error.code() not in RETRYABLE or failures >= self.settings.retries:
+                    raise
+                failures += 1
+                self._post({"type": "reconnecting", "attempt": failures,
+                            "message": describe_error(error, self.settings.address)})
+                time.sleep(0.5 * 2 ** (failures - 1))
+
+
+def test_connection(settings: Settings, out: queue.Queue) -> threading.Thread:
+    """GetCapabilities in a thread; puts {"type": "capabilities", ...} or {"type": "error", ...} on `out`."""
+    def work():
+        try:
+            conn = Connection(settings)
+            try:
+                out.put({"type": "capabilities", **capabilities_dict(conn.capabilities())})
+            finally:
+                conn.close()
+        except Exception as error:  # noqa: BLE001
+            out.put({"type": "error", "message": describe_error(error, settings.address)})
+
+    thread = threading.Thread(target=work, daemon=True, name="dccbridge-capabilities")
+    thread.start()
+    return thread

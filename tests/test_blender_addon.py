@@ -1,0 +1,417 @@
+"""The Blender add-on (clients/blender_addon): pure-Python parts here, and real Blender headless against a real
+server on the tiny preset (tests/blender/scenarios.py runs inside Blender, installed from the built zip).
+
+Blender runs need `blender` (Debian's 3.4 works; scripts/setup_system.sh installs it) and grpcio/protobuf/numpy
+for Blender's Python in $DCCBRIDGE_BLENDER_DEPS or .blender-deps/ (scripts/setup.sh). Without them the Blender
+tests skip with the reason — or fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ADDON = ROOT / "clients" / "blender_addon"
+PACKAGE = ADDON / "dccbridge_blender"
+SCENARIOS = ROOT / "tests" / "blender" / "scenarios.py"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def load(name: str, path: pathlib.Path):
+    """Import one add-on module by path, without the package (whose __init__ imports bpy)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+posemap = load("dccbridge_blender_posemap", PACKAGE / "posemap.py")
+imagebuf = load("dccbridge_blender_imagebuf", PACKAGE / "imagebuf.py")
+package = load("dccbridge_blender_package", ADDON / "package.py")
+gen_stubs = load("dccbridge_blender_gen_stubs", ADDON / "tools" / "gen_stubs.py")
+
+
+# -- pure Python: stubs, packaging ---------------------------------------------------------------------------
+
+
+def test_vendored_stubs_are_current():
+    """Fails when protos/ changed and clients/blender_addon/tools/gen_stubs.py was not run."""
+    expected = gen_stubs.generate()
+    assert gen_stubs.stale(expected) == [], "run: python clients/blender_addon/tools/gen_stubs.py"
+    for name, text in expected.items():
+        assert "from dccbridge.v1" not in text, name
+
+
+def test_legacy_zip_layout(addon_zips):
+    legacy, _ = addon_zips
+    names = zipfile.ZipFile(legacy).namelist()
+    assert "dccbridge_blender/__init__.py" in names
+    assert "dccbridge_blender/proto/service_pb2_grpc.py" in names
+    assert {f"dccbridge_blender/rig_presets/{p}.json" for p in ("metarig", "rigify", "mixamo")} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    init = zipfile.ZipFile(legacy).read("dccbridge_blender/__init__.py").decode()
+    assert '"blender": (3, 4, 0)' in init
+
+
+def test_extension_zip_manifest(tmp_path):
+    fake = tmp_path / "grpcio-1.85.3-cp311-cp311-win_amd64.whl"
+    fake.write_bytes(b"not really a wheel")
+    path = package.build_extension(tmp_path, [fake], ["windows-x64"])
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+    assert "__init__.py" in names and "proto/tasks_pb2.py" in names      # the package at the zip root
+    assert manifest["id"] == "dccbridge_blender" and manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert len(manifest["tagline"]) <= 64 and not manifest["tagline"].endswith(".")
+    assert manifest["platforms"] == ["windows-x64"]
+    assert manifest["wheels"] == ["./wheels/" + fake.name] and "wheels/" + fake.name in names
+    assert all(len(v) <= 64 for v in manifest["permissions"].values())
+
+
+# -- pure Python: pose mapping and projection ---------------------------------------------------------------
+
+
+def metarig_bones():
+    """A T-posed metarig facing -Y (Blender's front), the bones the presets use, head bone 0.2 long."""
+    b = {
+        "spine.004": ((0, 0.01, 1.66), (0, -0.01, 1.72)), "spine.006": ((0, -0.02, 1.78), (0, -0.02, 1.98)),
+        "upper_arm.L": ((0.2, 0.03, 1.58), (0.45, 0.03, 1.58)), "upper_arm.R": ((-0.2, 0.03, 1.58), (-0.45, 0.03, 1.58)),
+        "forearm.L": ((0.45, 0.03, 1.58), (0.7, 0.03, 1.58)), "forearm.R": ((-0.45, 0.03, 1.58), (-0.7, 0.03, 1.58)),
+        "hand.L": ((0.7, 0.03, 1.58), (0.8, 0.03, 1.58)), "hand.R": ((-0.7, 0.03, 1.58), (-0.8, 0.03, 1.58)),
+        "thigh.L": ((0.1, 0.01, 1.07), (0.1, 0, 0.54)), "thigh.R": ((-0.1, 0.01, 1.07), (-0.1, 0, 0.54)),
+        "shin.L": ((0.1, 0, 0.54), (0.1, 0.02, 0.09)), "shin.R": ((-0.1, 0, 0.54), (-0.1, 0.02, 0.09)),
+        "foot.L": ((0.1, 0.02, 0.09), (0.1, -0.09, 0.02)), "foot.R": ((-0.1, 0.02, 0.09), (-0.1, -0.09, 0.02)),
+    }
+    return b
+
+
+def test_presets_parse_and_cover_coco18():
+    for key in posemap.PRESETS:
+        table = posemap.parse_mapping(json.dumps(posemap.load_preset(key)))
+        assert set(table["keypoints"]) == set(posemap.COCO18), key
+
+
+def test_metarig_keypoints_and_head_frame_fallback():
+    table = posemap.load_preset("METARIG")
+    points = posemap.keypoints_world(metarig_bones(), table)
+    named = dict(zip(posemap.COCO18, points))
+    assert named["left_wrist"] == (0.7, 0.03, 1.58)
+    assert named["neck"] == (0, 0.01, 1.66)
+    # No face bones: nose/eyes/ears from the head bone's frame: forward = -Y, left = +X, up = +Z, length 0.2.
+    nose, left_eye, right_eye, left_ear = named["nose"], named["left_eye"], named["right_eye"], named["left_ear"]
+    assert nose[1] < -0.02 - 0.15 and abs(nose[0]) < 1e-9            # in front of the face
+    assert left_eye[0] > 0 > right_eye[0]                             # character's left = +X
+    assert math.isclose(left_eye[2], 1.78 + 0.57 * 0.2)
+    assert left_ear[0] > left_eye[0] and left_ear[1] > left_eye[1]    # ears wider and further back than eyes
+
+
+def test_namespace_insensitive_bone_names_for_mixamo():
+    bones = {"mixamorig1:LeftHand": ((1, 2, 3), (1, 2, 4)), "Head": ((0, 0, 1), (0, 0, 2))}
+    assert posemap.resolve_bone(bones, "mixamorig:LeftHand") == ((1, 2, 3), (1, 2, 4))
+    assert posemap.resolve_bone(bones, "mixamorig:Head") == ((0, 0, 1), (0, 0, 2))
+    assert posemap.resolve_bone(bones, "mixamorig:RightHand") is None
+
+
+def test_mixamo_and_rigify_presets_map_every_keypoint():
+    meta = metarig_bones()
+    mixamo_names = {"spine.004": "Neck", "spine.006": "Head", "upper_arm.L": "LeftArm", "upper_arm.R": "RightArm",
+                    "forearm.L": "LeftForeArm", "forearm.R": "RightForeArm", "hand.L": "LeftHand", "hand.R": "RightHand",
+                    "thigh.L": "LeftUpLeg", "thigh.R": "RightUpLeg", "shin.L": "LeftLeg", "shin.R": "RightLeg",
+                    "foot.L": "LeftFoot", "foot.R": "RightFoot"}
+    mixamo = {"mixamorig5:" + mixamo_names[k]: v for k, v in meta.items()}
+    rigify = {"ORG-" + k: v for k, v in meta.items()}
+    reference = posemap.keypoints_world(meta, posemap.load_preset("METARIG"))
+    for bones, key in ((mixamo, "MIXAMO"), (rigify, "RIGIFY")):
+        points = posemap.keypoints_world(bones, posemap.load_preset(key))
+        assert all(p is not None for p in points), key
+        # Same skeleton, same keypoints (the face from the same head-frame offsets).
+        assert all(np.allclose(a, b) for a, b in zip(points, reference)), key
+
+
+def test_unmapped_keypoints_are_invisible_and_bad_tables_rejected():
+    table = posemap.parse_mapping('{"keypoints": {"neck": {"bone": "spine.004"}}}')
+    points = posemap.keypoints_world(metarig_bones(), table)
+    assert points[1] == (0, 0.01, 1.66) and all(p is None for i, p in enumerate(points) if i != 1)
+    with pytest.raises(ValueError, match="unknown keypoint"):
+        posemap.parse_mapping('{"keypoints": {"tail": []}}')
+    with pytest.raises(ValueError, match="needs"):
+        posemap.parse_mapping('{"keypoints": {"nose": [{"joint": "x"}]}}')
+
+
+def perspective(fov_y_deg, aspect, near=0.1, far=100.0):
+    f = 1 / math.tan(math.radians(fov_y_deg) / 2)
+    return [[f / aspect, 0, 0, 0], [0, f, 0, 0], [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+            [0, 0, -1, 0]]
+
+
+def test_projection_centre_edges_behind_and_off_frame():
+    view = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]      # camera at the origin looking down -Z
+    proj = perspective(90, 2.0)
+    x, y, depth = posemap.project((0, 0, -5), view, proj, 200, 100)
+    assert (x, y, depth) == pytest.approx((100, 50, 5))
+    x, y, _ = posemap.project((0, 5, -5), view, proj, 200, 100)             # 45° up = top edge
+    assert (x, y) == pytest.approx((100, 0))
+    x, y, _ = posemap.project((10, 0, -5), view, proj, 200, 100)            # right edge at x = 2·z (aspect 2)
+    assert x == pytest.approx(200)
+    kps = posemap.project_keypoints([(0, 0, -5), (0, 0, 5), (50, 0, -5), None], view, proj, 200, 100)
+    assert [k[2] for k in kps] == [True, False, False, False]               # in view, behind, off-frame, unmapped
+
+
+# -- pure Python: buffers ------------------------------------------------------------------------------------
+
+
+def test_depth_plane_flips_rows_and_cleans_nan():
+    w, h = 3, 2
+    flat = np.zeros((h, w, 4), np.float32)
+    flat[0, :, 0] = [1, 2, 3]          # Blender's first row is the BOTTOM row
+    flat[1, :, 0] = [4, np.nan, 6]
+    plane = imagebuf.depth_plane(flat.ravel(), w, h)
+    assert plane[0].tolist() == [4, np.inf, 6] and plane[1].tolist() == [1, 2, 3]
+    data = imagebuf.depth_bytes(plane)
+    assert len(data) == w * h * 4
+    assert np.array_equal(imagebuf.depth_from_bytes(data, w, h), plane)
+
+
+def test_png_encoder_round_trips_through_pillow():
+    from PIL import Image
+    import io
+
+    rgba = (np.random.default_rng(1).random((5, 7, 4)) * 255).astype(np.uint8)
+    data = imagebuf.encode_png(rgba)
+    assert imagebuf.png_size(data) == (7, 5)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")), rgba)
+    assert imagebuf.round_size(1920 * 0.5, 1080 * 0.5) == (960, 544)
+
+
+# -- real Blender --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def blender_exe():
+    exe = os.environ.get("BLENDER") or shutil.which("blender")
+    if exe is None:
+        if IN_CI:
+            pytest.fail("blender is not installed (CI=true): run scripts/setup_system.sh as root")
+        pytest.skip("blender is not installed (apt-get install blender, or scripts/setup_system.sh)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def blender_deps(blender_exe):
+    path = pathlib.Path(os.environ.get("DCCBRIDGE_BLENDER_DEPS") or ROOT / ".blender-deps")
+    if not (path / "grpc").is_dir() or not (path / "google" / "protobuf").is_dir() or not (path / "numpy").is_dir():
+        message = (f"grpcio/protobuf/numpy for Blender's Python are not in {path}: run scripts/setup.sh "
+                   f"(python3.11 -m pip install --target {path} grpcio protobuf numpy)")
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def addon_zips(tmp_path_factory):
+    out = tmp_path_factory.mktemp("addon-dist")
+    return package.build_legacy(out), package.build_extension(out, [], [])
+
+
+@pytest.fixture(scope="session")
+def run_scenario(blender_exe, blender_deps, addon_zips, tmp_path_factory):
+    legacy, _ = addon_zips
+    timings = {}
+
+    def run(name: str, address: str, timeout: float = 120, during=None) -> dict:
+        """during(out_path): called while Blender runs (for scenarios that wait on the test's side)."""
+        home = tmp_path_factory.mktemp(f"blender-{name}")
+        out = home / "result.json"
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        env.update(BLENDER_USER_SCRIPTS=str(home / "scripts"), BLENDER_USER_CONFIG=str(home / "config"),
+                   DCCBRIDGE_BLENDER_DEPS=str(blender_deps), TMPDIR=str(home))
+        start = time.monotonic()
+        proc = subprocess.Popen([blender_exe, "-b", "--factory-startup", "--python-exit-code", "1", "--python",
+                                 str(SCENARIOS), "--", name, str(legacy), address, str(out)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout = stderr = ""
+        try:
+            if during is not None:
+                during(out)
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+        timings[name] = time.monotonic() - start
+        result = json.loads(out.read_text()) if out.exists() else {}
+        assert proc.returncode == 0 and result.get("ok"), (
+            f"blender scenario {name} failed (rc {proc.returncode}):\n{result.get('traceback', '')}\n"
+            f"--- stdout (tail) ---\n{stdout[-3000:]}\n--- stderr (tail) ---\n{stderr[-3000:]}")
+        return result
+
+    yield run
+    print("\nblender scenario seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+
+
+def test_blender_test_connection(run_scenario, address):
+    r = run_scenario("connection", address)
+    assert r["server_version"] and "cpu" in r["device"]
+    assert "tiny" in r["models"] and "unipc" in r["schedulers"]
+    assert r["addon_file"].endswith("scripts/addons/dccbridge_blender/__init__.py")   # installed from the zip
+
+
+def test_blender_generate_depth_pose_canny(run_scenario, address):
+    r = run_scenario("generate", address)
+    image = r["image"]
+    assert image["name"] == "DCC generate 1234" and image["size"] == [64, 64] and image["packed"]
+    props = image["props"]
+    assert props["dccbridge_prompt"] == "a test scene" and props["dccbridge_seed"] == 1234
+    units = json.loads(props["dccbridge_units"])
+    assert [u["type"] for u in units] == ["depth", "openpose", "canny"]
+    assert units[0]["encoding"] == "linear" and units[0]["far"] == 100.0
+    assert units[1]["armatures"] == ["Rig"] and units[1]["end"] == 0.7
+    assert "ControlNet 2" in props["dccbridge_parameters"] and props["dccbridge_job_id"]
+    assert r["preview"], "no live preview image from progress events"
+    assert r["jobs"][-1]["state"] == "done" and r["jobs"][-1]["applied"] and r["last_seed"] == 1234
+    assert r["refetch_identical"], "fetching the job again by id gave different pixels"
+    assert r["operator_seconds"] < 10
+    maps = r["control_maps"]
+    assert maps["openpose"]["size"] == [64, 64] and maps["canny"]["size"] == [64, 64]
+    assert maps["openpose"]["colorspace"] == "Non-Color"
+    assert 0.005 < r["openpose_map_lit_fraction"] < 0.9          # a skeleton was drawn, not an empty map
+
+
+def test_blender_depth_pass_is_true_linear_depth_of_the_evaluated_scene(run_scenario, address):
+    r = run_scenario("depth", address)
+    d = r["depth"]
+    assert r["dtype"] == "float32" and r["bytes"] == 96 * 64 * 4 and (r["near"], r["far"]) == (pytest.approx(0.1), 100)
+    # Camera at y = -10 looking +Y; cube front faces at y = -3.5 (6.5 away), the plane at y = 0 (10 away).
+    assert d["cube"]["depth"] == pytest.approx(6.5, abs=0.05)
+    assert d["array_copy"]["depth"] == pytest.approx(6.5, abs=0.05)      # geometry only the Array modifier makes
+    assert d["plane"]["depth"] == pytest.approx(10.0, abs=0.05)
+    assert d["background"]["depth"] >= r["far"]                           # Cycles' 1e10 = background
+    # The server's control map from this pass: nearer = brighter, background black.
+    c = r["control_map"]
+    assert c["cube"] > c["plane"] > c["background"] == 0.0
+    assert c["array_copy"] == pytest.approx(c["cube"], abs=0.02)
+    assert r["control_size"] == [96, 64]
+
+
+def test_blender_pose_keypoints_match_world_to_camera_view(run_scenario, address):
+    r = run_scenario("pose", address)
+    assert r["size"] == [80, 64]
+    for name, check in r["checks"].items():
+        (ex, ey), (x, y) = check["expected"], check["got"]
+        assert abs(ex - x) < 1.0 and abs(ey - y) < 1.0, (name, check)
+        assert check["visible"], name
+    assert r["front_visible"] == 18
+    assert r["behind_visible"] == 0                                        # the rig behind the camera
+    assert len(r["openpose"]["people"]) == 2
+
+
+def test_blender_seamless_texture_material(run_scenario, address):
+    r = run_scenario("texture", address)
+    assert r["base_color"] == "ShaderNodeTexImage" and r["roughness"] == "ShaderNodeTexImage"
+    assert r["normal"] == "ShaderNodeNormalMap" and r["displacement"]
+    textures = r["textures"]
+    assert textures["DCC normal"]["colorspace"] == "Non-Color" and textures["DCC albedo"]["colorspace"] == "sRGB"
+    assert all(t["packed"] and t["props"]["dccbridge_seed"] == 1234 for t in textures.values())
+    assert r["props"]["dccbridge_kind"] == "texture" and r["props"]["dccbridge_prompt"] == "a test scene"
+
+
+def test_blender_project_from_camera_material(run_scenario, address):
+    r = run_scenario("projection", address)
+    assert "DCC Projection" in r["uv_layers"] and r["uv_nodes"] == ["DCC Projection"]
+    assert r["uv_max_error"] < 1e-5                                        # UVs = world_to_camera_view
+    assert r["image"]["size"] == [96, 64] and r["image"]["packed"] and r["camera"] == 96
+
+
+def test_blender_upscale(run_scenario, address):
+    r = run_scenario("upscale", address)
+    assert r["image"]["name"] == "Source x2" and r["image"]["size"] == [64, 48] and r["image"]["packed"]
+
+
+def test_blender_animation_two_frames_one_seed(run_scenario, address):
+    r = run_scenario("animation", address)
+    frames = r["frames"]
+    assert len(frames) == 2
+    assert [f["props"]["dccbridge_frame"] for f in frames] == [1, 2]
+    assert frames[0]["props"]["dccbridge_seed"] == frames[1]["props"]["dccbridge_seed"]
+    assert frames[0]["props"]["dccbridge_job_id"] != frames[1]["props"]["dccbridge_job_id"]
+
+
+def test_blender_cancel(run_scenario, address):
+    r = run_scenario("cancel", address)
+    assert r["state"] == "cancelled" and r["images"] == [] and r["recorded"] == ["cancelled"]
+    assert r["cancel_seconds"] < 30
+
+
+def test_blender_lost_server_reports_and_does_not_hang(run_scenario):
+    import socket
+
+    with socket.socket() as s:       # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run_scenario("lost_server", f"127.0.0.1:{port}", timeout=60)
+    assert "Cannot reach the server" in r["connection_error"]
+    assert "Cannot reach the server" in r["generate_error"] and r["status"] == "generate: failed"
+    assert r["images"] == [] and r["seconds"] < 20
+
+
+def test_blender_depth2img_from_render(run_scenario, address):
+    r = run_scenario("depth2img", address)
+    image = r["image"]
+    assert image["size"] == [64, 64] and image["packed"] and image["props"]["dccbridge_kind"] == "depth2img"
+
+
+def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_scenario, tmp_path):
+    """The add-on stops reading a running job's stream (a dropped connection); the job finishes on the server; the
+    server restarts (same port and data directory); Fetch by the job id kept in the scene brings the result in."""
+    import socket
+
+    from dccbridge.client import Client
+    from dccbridge.serve import ServeConfig, Server
+    from dccbridge.v1 import jobs_pb2
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = ServeConfig(port=port, http_port=None, data_dir=tmp_path / "data", device="cpu", grace_s=30)
+    servers = [Server(config).start()]
+    assert servers[0].settled.wait(120)
+
+    def during(out: pathlib.Path):
+        marker = pathlib.Path(str(out) + ".job")
+        deadline = time.monotonic() + 90
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the add-on never reported its job"
+        with Client(f"127.0.0.1:{port}") as client:
+            job = client.wait_result(marker.read_text().strip(), timeout_s=120)
+        assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED
+        servers[0].stop(grace_s=5)
+        servers.append(Server(config).start())
+        assert servers[1].settled.wait(120)
+        pathlib.Path(str(out) + ".restarted").touch()
+
+    try:
+        r = run_scenario("midjob", f"127.0.0.1:{port}", timeout=240, during=during)
+    finally:
+        for server in servers:
+            server.stop(grace_s=1)
+    assert r["first_state"] == "abandoned" and r["recorded"] == [[r["job_id"], False]]
+    assert len(r["images"]) == 1 and r["images"][0]["props"]["dccbridge_job_id"] == r["job_id"]
+    assert r["images"][0]["size"] == [256, 256] and r["final_error"] == ""
+    assert r["final_recorded"] == [[r["job_id"], "done", True]]
