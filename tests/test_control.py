@@ -431,3 +431,18 @@ def test_control_type_without_natural_preprocessor_needs_one():
     with pytest.raises(InvalidInput) as info:
         prepare_control_map(unit, 64, 64, "u")
     assert info.value.field == "u.preprocess.preprocessor"
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 9), (70, 83, 3), (300, 17, 4), (257, 64, 3)])
+def test_fast_png_path_is_lossless_and_readable_by_pil(shape):
+    # The result encoder writes its own IDAT (parallel strips); PIL and OpenCV must read it back exactly.
+    import io
+
+    from PIL import Image
+
+    from dccbridge.imaging import encode_png, read_png_text
+
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    png = encode_png(pixels, {"parameters": "Steps: 2, Seed: 7 — é"})
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), pixels)
+    assert read_png_text(png)["parameters"] == "Steps: 2, Seed: 7 — é"

@@ -6,8 +6,10 @@ inserts text chunks (provenance) by hand, since OpenCV cannot write them.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -70,23 +72,77 @@ def _convert(bgr_any: np.ndarray, mode: str) -> np.ndarray:
 
 
 def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compression: int = 1) -> bytes:
-    """Encode uint8 RGB/RGBA/L pixels as PNG, with optional tEXt/iTXt chunks."""
+    """Encode uint8 RGB/RGBA/L pixels as PNG, with optional text chunks (iTXt, UTF-8).
+
+    compression <= 1 is the fast path every result takes (see docs/benchmarks.md); higher levels (docs figures)
+    go through OpenCV for the smallest files.
+    """
     pixels = np.ascontiguousarray(pixels)
     if pixels.dtype != np.uint8:
         raise ValueError(f"encode_png wants uint8 pixels, got {pixels.dtype}")
-    if pixels.ndim == 3 and pixels.shape[2] == 3:
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels not in PNG_COLOR_TYPE:
+        raise ValueError(f"encode_png wants 1, 3 or 4 channels, got {channels}")
+    if compression <= 1:
+        idat = _deflate_in_parallel(pixels, channels)
+    else:
+        idat = _cv2_png_idat(pixels, channels, compression)
+    height, width = pixels.shape[:2]
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOR_TYPE[channels], 0, 0, 0)
+    text_chunks = b"".join(_text_chunk(key, value) for key, value in (text or {}).items())
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + text_chunks + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOR_TYPE = {1: 0, 3: 2, 4: 6}  # grey, RGB, RGBA
+PNG_FILTER_UP = 2
+# zlib releases the GIL while it compresses, so strips deflate on all cores at once.
+DEFLATE_THREADS = min(8, os.cpu_count() or 1)
+_DEFLATE_POOL = ThreadPoolExecutor(max_workers=DEFLATE_THREADS, thread_name_prefix="dccbridge-png")
+
+
+def _deflate_in_parallel(pixels: np.ndarray, channels: int) -> bytes:
+    """The zlib stream of an IDAT, pigz-style: each strip of rows is deflated on its own thread and ends on a
+    full flush, so the strips concatenate into one valid stream. Rows use PNG's "Up" filter (a vectorised
+    difference with the row above) and zlib's run-length strategy at level 1: several times faster than
+    libpng's adaptive filters with LZ77, and about as small on rendered images with grain."""
+    height = pixels.shape[0]
+    rows = pixels.reshape(height, -1)
+    stride = rows.shape[1] + 1
+    filtered = np.empty((height, stride), np.uint8)
+    filtered[:, 0] = PNG_FILTER_UP
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps, as the filter wants
+    data = memoryview(filtered).cast("B")
+    strips = max(1, min(DEFLATE_THREADS, height // 64))
+    bounds = [height * i // strips * stride for i in range(strips + 1)]
+
+    def deflate(strip: int) -> bytes:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+        body = compressor.compress(data[bounds[strip]:bounds[strip + 1]])
+        return body + compressor.flush(zlib.Z_FINISH if strip == strips - 1 else zlib.Z_FULL_FLUSH)
+
+    deflated = b"".join(_DEFLATE_POOL.map(deflate, range(strips)))
+    return b"\x78\x01" + deflated + struct.pack(">I", zlib.adler32(data))
+
+
+def _cv2_png_idat(pixels: np.ndarray, channels: int, compression: int) -> bytes:
+    """OpenCV's (libpng's) IDAT data at a given level."""
+    if channels == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-    elif pixels.ndim == 3 and pixels.shape[2] == 4:
+    elif channels == 4:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
-    # Run-length matching only (zlib's Z_RLE): much faster than full LZ77 at level 1 and, on rendered images
-    # with grain, no larger -- see docs/benchmarks.md. Level 9 (docs figures) keeps the default strategy.
-    strategy = cv2.IMWRITE_PNG_STRATEGY_RLE if compression <= 1 else cv2.IMWRITE_PNG_STRATEGY_DEFAULT
-    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression,
-                                            cv2.IMWRITE_PNG_STRATEGY, strategy])
+    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     png = buf.tobytes()
-    return insert_png_text(png, text) if text else png
+    idat, pos = [], 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos:pos + 4])
+        if png[pos + 4:pos + 8] == b"IDAT":
+            idat.append(png[pos + 8:pos + 8 + length])
+        pos += 12 + length
+    return b"".join(idat)
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 80) -> bytes:
@@ -101,14 +157,9 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def insert_png_text(png: bytes, text: dict[str, str]) -> bytes:
-    """Insert text chunks right after IHDR (iTXt, UTF-8, uncompressed; A1111 reads 'parameters')."""
-    ihdr_end = 8 + 4 + 4 + 13 + 4
-    chunks = b"".join(
-        _chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8"))
-        for key, value in text.items()
-    )
-    return png[:ihdr_end] + chunks + png[ihdr_end:]
+def _text_chunk(key: str, value: str) -> bytes:
+    """An uncompressed UTF-8 iTXt chunk (A1111-style tools read the 'parameters' key)."""
+    return _chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8"))
 
 
 def read_png_text(png: bytes) -> dict[str, str]:
