@@ -13,7 +13,8 @@ from diffusers.utils import logging as diffusers_logging
 
 from dccbridge.serve import ServeConfig, Server
 
-# The tiny preset's fp32 cast warns once per component; it says nothing about speed and clutters the tables.
+# from_pipe's "should be kept in float32: []" notice (the server filters it only once an op module is imported)
+# says nothing about speed and would clutter the tables.
 diffusers_logging.set_verbosity_error()
 
 SERVER_LOAD_TIMEOUT_S = 300
