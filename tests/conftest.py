@@ -80,3 +80,17 @@ def pixels(png: bytes) -> np.ndarray:
     from dccbridge.imaging import decode_image
 
     return decode_image(png, "test")
+
+
+def assert_invalid_argument(client: Client, address: str, task, field: str, phrase: str | None = None) -> None:
+    """Submit is refused with INVALID_ARGUMENT naming `field` (message and trailer); the server stays SERVING."""
+    with pytest.raises(grpc.RpcError) as error:
+        client.submit(task)
+    status = error.value
+    assert status.code() == grpc.StatusCode.INVALID_ARGUMENT, status.details()
+    assert status.details().startswith(field + ":"), status.details()
+    assert dict(status.trailing_metadata())["dccbridge-field"] == field
+    if phrase:
+        assert phrase in status.details(), status.details()
+    assert health_status(address) == SERVING
+

@@ -13,7 +13,7 @@ from dccbridge.imaging import encode_png
 from dccbridge.ops import OP_MODULES
 from dccbridge.v1 import control_pb2, media_pb2, tasks_pb2
 
-from conftest import SERVING, generate_task, health_status
+from conftest import SERVING, assert_invalid_argument, generate_task, health_status
 from test_generate_modes import t_pose
 
 
@@ -100,15 +100,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_invalid_argument_naming_the_field(client, address, name):
     task, field, phrase = CASES[name]
-    with pytest.raises(grpc.RpcError) as error:
-        client.submit(task)
-    status = error.value
-    assert status.code() == grpc.StatusCode.INVALID_ARGUMENT, status.details()
-    assert status.details().startswith(field + ":"), status.details()
-    assert dict(status.trailing_metadata())["dccbridge-field"] == field
-    if phrase:
-        assert phrase in status.details()
-    assert health_status(address) == SERVING
+    assert_invalid_argument(client, address, task, field, phrase)
 
 
 def test_unknown_model_is_not_found_listing_the_ids(client, address):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import grpc
 import numpy as np
 import pytest
 
@@ -13,7 +12,7 @@ from dccbridge.client import depth_pass_from_array
 from dccbridge.imaging import encode_png, read_png_text
 from dccbridge.v1 import tasks_pb2
 
-from conftest import SERVING, health_status, pixels, result_of, run_to_end
+from conftest import assert_invalid_argument, pixels, result_of, run_to_end
 from test_cli import cli
 from test_generate_modes import SIZE, box_depth, gradient_image, png
 
@@ -32,19 +31,6 @@ def run_depth2img(client, task):
     result = result_of(run_to_end(client, task))
     (image,) = result.images
     return pixels(image.image.data).astype(int), json.loads(result.metadata_json), image
-
-
-def assert_invalid_argument(client, address, task, field, phrase=None):
-    """Submit is refused with INVALID_ARGUMENT naming `field` (message and trailer); the server stays SERVING."""
-    with pytest.raises(grpc.RpcError) as error:
-        client.submit(task)
-    status = error.value
-    assert status.code() == grpc.StatusCode.INVALID_ARGUMENT, status.details()
-    assert status.details().startswith(field + ":"), status.details()
-    assert dict(status.trailing_metadata())["dccbridge-field"] == field
-    if phrase:
-        assert phrase in status.details(), status.details()
-    assert health_status(address) == SERVING
 
 
 def test_sd2_depth_with_a_depth_pass_follows_the_depth(client):

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from dccbridge.client import Client
 from dccbridge.imaging import read_png_text
-from dccbridge.v1 import jobs_pb2, service_pb2, tasks_pb2
+from dccbridge.v1 import jobs_pb2, tasks_pb2
 
 from conftest import (NOT_SERVING, SERVING, generate_task, health_status, pixels, result_of, run_to_end,
                       running_server)

@@ -21,9 +21,8 @@ from dccbridge.ops import common, texture
 from dccbridge.ops.pbr import PBR_ROLES, pbr_maps
 from dccbridge.v1 import control_pb2, jobs_pb2, tasks_pb2
 
-from conftest import generate_task, pixels, result_of, run_to_end
+from conftest import assert_invalid_argument, generate_task, pixels, result_of, run_to_end
 from test_cli import cli
-from test_depth2img import assert_invalid_argument
 from test_generate_modes import box_depth, control_units, gradient_image, png
 
 ROLL_LATENT_PX = 2  # the tiny UNet downsamples once: shifts must be multiples of 2 latent pixels to commute

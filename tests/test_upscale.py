@@ -25,7 +25,7 @@ from dccbridge.ops.context import NullContext
 from dccbridge.ops.tiles import TileCanvas, plan_axis, plan_tiles
 from dccbridge.v1 import jobs_pb2, media_pb2, service_pb2, tasks_pb2
 
-from conftest import SERVING, health_status, pixels, result_of, run_to_end, running_server
+from conftest import assert_invalid_argument, pixels, result_of, run_to_end, running_server
 
 METHODS = {
     "lanczos": tasks_pb2.UPSCALE_METHOD_LANCZOS,
@@ -261,12 +261,7 @@ BAD = {
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_input_is_invalid_argument_naming_the_field(client, address, name):
     task, field, phrase = BAD[name]
-    with pytest.raises(grpc.RpcError) as error:
-        client.submit(task)
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
-    assert error.value.details().startswith(f"{field}: "), error.value.details()
-    assert phrase in error.value.details()
-    assert health_status(address) == SERVING
+    assert_invalid_argument(client, address, task, field, phrase)
 
 
 @pytest.mark.parametrize(("fields", "code", "phrases"), [
