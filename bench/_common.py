@@ -9,6 +9,7 @@ import platform
 import tempfile
 from pathlib import Path
 
+import torch
 from diffusers.utils import logging as diffusers_logging
 
 from dccbridge.serve import ServeConfig, Server
@@ -46,8 +47,6 @@ def running_server(args):
 
 
 def describe_machine(server) -> dict:
-    import torch
-
     device = server.manager.describe_device()
     return {
         "device": device["type"],
@@ -55,6 +54,7 @@ def describe_machine(server) -> dict:
         "dtype": device["dtype"],
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),  # changes CPU figures (docs/benchmarks.md)
         "torch": torch.__version__,
         "python": platform.python_version(),
     }

@@ -10,6 +10,7 @@ job engine, PNG encode + fsync + index, reading the file back, gRPC transfer, cl
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,10 +73,9 @@ def make_task(args, control_unit: control_pb2.ControlUnit | None) -> tasks_pb2.T
 class DirectPath:
     """Plain diffusers over the server's loaded components: what a script without the server would do.
 
-    It runs on one long-lived worker thread, as ops do in the server. On the main thread the same call is
-    several percent slower on CPU (far more when other processes compete for the cores): glibc serves the main
-    thread from its main arena, whose trimming returns freed activations to the OS and faults them back in, and
-    OpenMP's spin-waiting differs too. Calling from the main thread would credit the server with that difference.
+    It runs on a long-lived worker thread of its own, as ops do on the server's worker. On CPU the thread matters:
+    glibc gives threads their own malloc arenas, and the same call ran up to 9 % slower on the main thread or
+    on a thread whose arena had a different history (docs/benchmarks.md, "CPU allocator").
     """
 
     def __init__(self, model, args, control_unit: control_pb2.ControlUnit | None, worker: ThreadPoolExecutor):
@@ -198,6 +198,8 @@ def main() -> None:
 
     print_machine(machine)
     print(others.describe())
+    if machine["device"] == "cpu" and "MALLOC_ARENA_MAX" not in os.environ:
+        print("hint: on CPU, MALLOC_ARENA_MAX=1 makes both paths allocate alike (docs/benchmarks.md, CPU allocator)")
     mode = "txt2img + depth ControlNet" if args.with_controlnet else "txt2img"
     print(f"{mode} {args.width}x{args.height}, {args.steps} steps, {args.scheduler}, guidance {args.guidance:g}, "
           f"model '{model.entry.id}', {args.repeats} interleaved runs per path\n")
