@@ -21,7 +21,6 @@ MIME_BY_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"RIFF", "image/webp"),
 )
-SUPPORTED_MIME = ("image/png", "image/jpeg", "image/webp")
 
 
 def sniff_mime(data: bytes) -> str:

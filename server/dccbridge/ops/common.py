@@ -51,6 +51,11 @@ SD15_LATENT_RGB = torch.tensor(
 # -- checks (cheap, load nothing) -------------------------------------------------------------------
 
 
+def require_family(entry, families: tuple[str, ...], task: str) -> None:
+    if entry.family not in families:
+        raise Unsupported(f"model '{entry.id}' is family '{entry.family}'; {task} supports {families}")
+
+
 def check_prompt(prompt: str, limits: Limits) -> None:
     if len(prompt) > limits.max_prompt_chars:
         raise InvalidInput("prompt", f"must be at most {limits.max_prompt_chars} characters, got {len(prompt)}")

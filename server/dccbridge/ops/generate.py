@@ -13,7 +13,7 @@ from PIL import Image
 
 from .. import imaging
 from ..domain import GenerateRequest, OpOutput, OutputImage
-from ..errors import InvalidInput, Unsupported
+from ..errors import InvalidInput
 from . import common
 from .context import OpContext
 from .env import OpEnv
@@ -32,8 +32,7 @@ def resolve_size(req: GenerateRequest, entry) -> tuple[int, int]:
 def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     limits = env.limits
     entry = env.catalog.get(req.model_id)
-    if entry.family not in SUPPORTED_FAMILIES:
-        raise Unsupported(f"model '{entry.id}' is family '{entry.family}'; generate supports {SUPPORTED_FAMILIES}")
+    common.require_family(entry, SUPPORTED_FAMILIES, "generate")
     common.check_prompt(req.prompt, limits)
     width, height = resolve_size(req, entry)
     limits.check_size(width, height)

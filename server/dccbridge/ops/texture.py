@@ -26,7 +26,7 @@ from ..domain import (
     TextureRequest,
     to_plain,
 )
-from ..errors import InvalidInput, Unsupported
+from ..errors import InvalidInput
 from ..imaging import decode_image
 from ..models.tiling import seamless
 from . import common
@@ -58,8 +58,7 @@ def resolve_size(req: TextureRequest, entry) -> tuple[int, int]:
 def check_inputs(req: TextureRequest, env: OpEnv) -> None:
     limits = env.limits
     entry = env.catalog.get(req.model_id)
-    if entry.family not in SUPPORTED_FAMILIES:
-        raise Unsupported(f"model '{entry.id}' is family '{entry.family}'; texture supports {SUPPORTED_FAMILIES}")
+    common.require_family(entry, SUPPORTED_FAMILIES, "texture")
     common.check_prompt(req.prompt, limits)
     width, height = resolve_size(req, entry)
     limits.check_size(width, height)
