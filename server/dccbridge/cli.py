@@ -1,4 +1,4 @@
-"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, models, jobs."""
+"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, models, doctor, jobs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     _preprocess_parser(commands)
     _upscale_parser(commands)
     _models_parser(commands)
+    _doctor_parser(commands)
     _jobs_parser(commands)
     args = parser.parse_args(argv)
     try:
@@ -59,6 +60,9 @@ def _serve_parser(commands) -> None:
     p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
+    p.add_argument("--allow-download", action="store_true",
+                   help="fetch hub weights that are not cached when a job first needs them (off by default: "
+                        "use 'dccbridge models pull' before serving)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_serve)
 
@@ -87,6 +91,7 @@ def _serve(args) -> int:
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         max_queue=args.max_queue,
         allow_pickle=args.allow_pickle,
+        allow_download=args.allow_download,
         grace_s=args.grace,
     )
     try:
@@ -515,12 +520,134 @@ def _upscale(args) -> int:
 
 
 def _models_parser(commands) -> None:
-    p = commands.add_parser("models", help="list the models of a catalog (or of a running server)")
+    p = commands.add_parser("models", help="list a catalog's models (or a running server's); pull / list cached "
+                                           "hub weights")
     p.add_argument("--models", type=Path, help="catalog TOML (default: the --preset)")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--server", help="ask a running server instead (HOST:PORT)")
     _connection_flags(p)
     p.set_defaults(handler=_models)
+    actions = p.add_subparsers(dest="models_action", metavar="{pull,list}")
+    pull = actions.add_parser("pull", help="download a preset's, a catalog's or one repo's weights into the "
+                                           "Hugging Face cache (resumable, verified)")
+    pull.add_argument("target", nargs="?", default="",
+                      help="a preset (sd15, sdxl), a model/upscaler id of --models, a hub repo id, or "
+                           "hf://OWNER/NAME/FILE.safetensors (default with --models: the whole catalog)")
+    pull.add_argument("--models", dest="pull_models", type=Path, help="pull what this catalog TOML needs")
+    pull.add_argument("--variant", default="", help="with a repo id: the weights variant, e.g. fp16")
+    pull.set_defaults(handler=_models_pull)
+    listing = actions.add_parser("list", help="what the Hugging Face cache holds, its size and the catalog ids "
+                                              "it serves")
+    listing.add_argument("--models", dest="list_models", type=Path, help="also map this catalog's ids")
+    listing.set_defaults(handler=_models_list)
+
+
+def _models_pull(args) -> int:
+    from .models import Catalog
+    from .models.catalog import HUB_REPO_ID, PRESETS_DIR, is_hub_file
+    from .models.hub import HubError, HubUnreachable, Need, catalog_needs, pull, source_for
+
+    try:
+        if args.pull_models:
+            catalog = Catalog.from_toml(args.pull_models)
+            needs = _needs_of_id(catalog_needs(catalog), catalog, args.target) if args.target \
+                else catalog_needs(catalog)
+        elif (PRESETS_DIR / f"{args.target}.toml").is_file():
+            needs = catalog_needs(Catalog.preset(args.target))
+        elif is_hub_file(args.target) or HUB_REPO_ID.match(args.target):
+            needs = [Need(source_for(args.target, args.variant), [args.target])]
+        else:
+            presets = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
+            raise ValueError(f"'{args.target}' is neither a preset ({presets}), a hub repo id (owner/name) nor "
+                             "hf://OWNER/NAME/FILE.safetensors; for a catalog's ids add --models CATALOG.toml")
+    except ValueError as error:
+        print(f"dccbridge models pull: {error}", file=sys.stderr)
+        return 2
+    if not needs:
+        print("nothing to pull: the catalog names no hub sources (builtin or local files only)")
+        return 0
+    failed = 0
+    for need in needs:
+        print(f"pulling {need.source.label} (for {', '.join(need.users)})", flush=True)
+        try:
+            result = pull(need.source)
+        except HubUnreachable as error:  # the next sources would fail the same way
+            print(f"dccbridge models pull: {error}", file=sys.stderr)
+            return 1
+        except HubError as error:
+            print(f"dccbridge models pull: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"  {len(result.files)} files, {_size(result.verified_bytes)}, verified, in {result.folder}", flush=True)
+    if failed:
+        print(f"dccbridge models pull: {failed} of {len(needs)} source(s) failed; run the same command again to "
+              "resume", file=sys.stderr)
+        return 1
+    print(f"all {len(needs)} source(s) are in the cache")
+    return 0
+
+
+def _needs_of_id(needs, catalog, model_id: str):
+    known = catalog.ids() + [u.id for u in catalog.upscalers()]
+    if model_id not in known:
+        raise ValueError(f"'{model_id}' is not an id of {catalog.origin}: {', '.join(known)}")
+    return [need for need in needs
+            if any(user.split(" ")[0] == model_id or user == f"upscaler {model_id}" for user in need.users)]
+
+
+def _models_list(args) -> int:
+    from .models import Catalog
+    from .models.catalog import PRESETS_DIR
+    from .models.hub import cache_dir, catalog_needs, cached_repos
+
+    catalogs = [(path.stem, Catalog.preset(path.stem)) for path in sorted(PRESETS_DIR.glob("*.toml"))]
+    if args.list_models:
+        try:
+            catalogs.append((str(args.list_models), Catalog.from_toml(args.list_models)))
+        except ValueError as error:
+            print(f"dccbridge models list: {error}", file=sys.stderr)
+            return 2
+    serves: dict[str, list[str]] = {}
+    for name, catalog in catalogs:
+        for need in catalog_needs(catalog):
+            serves.setdefault(need.source.repo_id, []).extend(f"{name}:{user}" for user in need.users)
+    repos = cached_repos()
+    if not repos:
+        print(f"the Hugging Face cache ({cache_dir()}) holds no models")
+        return 0
+    print(f"Hugging Face cache: {cache_dir()}")
+    for repo in repos:
+        users = ", ".join(serves.get(repo.repo_id, [])) or "no catalog id"
+        print(f"{repo.repo_id}\t{_size(repo.size_on_disk)}\t{repo.nb_files} files\tserves: {users}")
+    print(f"total {_size(sum(r.size_on_disk for r in repos))}")
+    return 0
+
+
+def _size(num_bytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num_bytes < 1024 or unit == "GiB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
+    return ""
+
+
+def _doctor_parser(commands) -> None:
+    p = commands.add_parser("doctor", help="device, VRAM, library versions, and which presets are ready")
+    p.add_argument("--models", type=Path, help="also check this catalog TOML")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.set_defaults(handler=_doctor)
+
+
+def _doctor(args) -> int:
+    from .doctor import report
+
+    try:
+        for line in report(args.device, args.models):
+            print(line)
+    except ValueError as error:
+        print(f"dccbridge doctor: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _models(args) -> int:

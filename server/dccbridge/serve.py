@@ -47,6 +47,7 @@ class ServeConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_queue: int = 16
     allow_pickle: bool = False
+    allow_download: bool = False  # fetch a hub source that is not cached when a job first needs it
     grace_s: float = 30.0
     limits: Limits = field(default_factory=Limits)
 
@@ -64,7 +65,8 @@ class Server:
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
-                                    hash_cache_file=Path(config.data_dir) / "weights-hashes.json")
+                                    hash_cache_file=Path(config.data_dir) / "weights-hashes.json",
+                                    allow_download=config.allow_download)
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
         self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
@@ -90,8 +92,26 @@ class Server:
         self.grpc.start()
         if self.http is not None:
             self.http.start()
+        if not self.config.allow_download:
+            self._report_missing_downloads()
         threading.Thread(target=self._load_default_model, name="dccbridge-loader", daemon=True).start()
         return self
+
+    def _report_missing_downloads(self) -> None:
+        """Name, at start, the hub weights that are not cached and the one command that fetches them."""
+        from .models.hub import readiness
+
+        missing = [item for item in readiness(self.manager.catalog) if not item.ready]
+        if not missing:
+            return
+        if self.config.models:
+            command = f"dccbridge models pull --models {self.config.models}"
+        else:
+            command = f"dccbridge models pull {self.config.preset}"
+        for item in missing:
+            log.warning("%s (for %s): %s", item.need.source.label, ", ".join(item.need.users), item.missing)
+        log.warning("%d hub source(s) of the catalog are not in the local cache; jobs that need them fail until "
+                    "you run `%s` (or restart with --allow-download)", len(missing), command)
 
     def listening(self) -> str:
         """Where each face listens, e.g. '127.0.0.1:50051 (gRPC), 127.0.0.1:50052 (HTTP: Connect, gRPC-Web)'."""

@@ -16,9 +16,11 @@ from ..domain import ControlType
 from ..errors import ModelNotFound
 from .schedulers import SCHEDULERS
 
-SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub"]
+SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub", "hub_file"]
 
 BUILTIN_PREFIX = "builtin:"
+# One .safetensors file inside a hub repo (e.g. an ESRGAN upscaler): hf://OWNER/NAME/PATH/FILE.safetensors
+HUB_FILE_PREFIX = "hf://"
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -43,7 +45,7 @@ FALLBACK_DEFAULTS = FAMILY_DEFAULTS["sd15"]
 
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
-    "default_steps", "default_guidance_scale", "default_scheduler",
+    "default_steps", "default_guidance_scale", "default_scheduler", "variant",
 }
 
 # What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
@@ -71,6 +73,8 @@ class ModelEntry:
     # For single .safetensors files: a local diffusers folder (or cached hub id) whose configs describe the
     # components. Empty: the family's reference repo in the local Hugging Face cache.
     config: str = ""
+    # Folders and hub repos: the weights variant to load, e.g. "fp16" for diffusion_pytorch_model.fp16.safetensors.
+    variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ def classify_source(source: str) -> SourceKind:
     """How a source string is loaded. Raises ValueError for something that is none of the kinds."""
     if source.startswith(BUILTIN_PREFIX):
         return "builtin"
+    if is_hub_file(source):
+        parse_hub_file(source)
+        return "hub_file"
     path = Path(source).expanduser()
     if path.is_dir():
         return "folder"
@@ -96,9 +103,22 @@ def classify_source(source: str) -> SourceKind:
     if not path.is_absolute() and HUB_REPO_ID.match(source):
         return "hub"
     raise ValueError(
-        f"'{source}' is not an existing folder, a .safetensors file, a hub repo id (owner/name) "
-        f"or '{BUILTIN_PREFIX}NAME'"
+        f"'{source}' is not an existing folder, a .safetensors file, a hub repo id (owner/name), "
+        f"a file in a hub repo ({HUB_FILE_PREFIX}OWNER/NAME/FILE.safetensors) or '{BUILTIN_PREFIX}NAME'"
     )
+
+
+def is_hub_file(source: str) -> bool:
+    return source.startswith(HUB_FILE_PREFIX)
+
+
+def parse_hub_file(source: str) -> tuple[str, str]:
+    """`hf://owner/name/path/file.safetensors` -> ("owner/name", "path/file.safetensors")."""
+    parts = source.removeprefix(HUB_FILE_PREFIX).split("/", 2)
+    if len(parts) < 3 or not all(parts) or not HUB_REPO_ID.match(f"{parts[0]}/{parts[1]}") \
+            or not parts[2].lower().endswith(".safetensors"):
+        raise ValueError(f"'{source}' is not {HUB_FILE_PREFIX}OWNER/NAME/PATH/FILE.safetensors")
+    return f"{parts[0]}/{parts[1]}", parts[2]
 
 
 class Catalog:
@@ -209,6 +229,7 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         default_guidance_scale=_number(table, "default_guidance_scale", where, defaults.guidance_scale),
         default_scheduler=scheduler,
         config=_resolve_source(config, base_dir) if config else "",
+        variant=_string(table, "variant", where, default=""),
     )
 
 
@@ -267,6 +288,9 @@ def _resolve_source(source: str, base_dir: Path) -> str:
     "owner/name" is ambiguous: it is a path if that exists next to the catalog, else a hub repo id.
     """
     if source.startswith(BUILTIN_PREFIX):
+        return source
+    if is_hub_file(source):
+        parse_hub_file(source)  # a malformed one stops the server at start, naming the key
         return source
     path = Path(source).expanduser()
     if path.is_absolute():

@@ -6,8 +6,9 @@ ModelUnavailable whose message names the path or repo id and what to do about it
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,6 +19,8 @@ from diffusers import (
     StableDiffusionUpscalePipeline,
 )
 from huggingface_hub import snapshot_download
+
+from . import hub
 from safetensors.torch import load_file
 from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 from spandrel import ImageModelDescriptor, ModelLoader, canonicalize_state_dict
@@ -58,6 +61,7 @@ BUILTIN_SD_X4 = ("tiny-sd-x4",)
 # Single-file checkpoints carry weights only; the component configs come from this diffusers repo.
 FAMILY_REFERENCE_REPOS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 NO_SAFETY_CHECKER = dict(safety_checker=None, requires_safety_checker=False)
+log = logging.getLogger("dccbridge.loading")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Placement:
     device: torch.device
     dtype: torch.dtype
     allow_pickle: bool = False
+    allow_download: bool = False  # serve --allow-download: fetch a hub source that is not cached on first use
 
 
 def load_pipeline(entry: ModelEntry, placement: Placement):
@@ -76,14 +81,19 @@ def load_pipeline(entry: ModelEntry, placement: Placement):
         )
     kind = _source_kind(entry.source, f"model '{entry.id}'")
     with _as_model_unavailable(f"model '{entry.id}'", entry.source):
+        if kind == "hub_file":  # a single-file checkpoint inside a hub repo
+            entry, kind = replace(entry, source=str(_hub_file(entry.source, f"model '{entry.id}'", placement))), \
+                "single_file"
         if kind == "builtin":
             pipeline = _builtin_pipeline(entry)
         elif kind == "single_file" or kind == "pickle_file":
             pipeline = _single_file_pipeline(entry, placement, kind)
         else:
-            folder = _local_folder(entry.source, kind, f"model '{entry.id}'", placement.allow_pickle)
+            folder = _local_folder(entry.source, kind, f"model '{entry.id}'", placement.allow_pickle,
+                                   variant=entry.variant, allow_download=placement.allow_download)
             pipeline = PIPELINE_CLASSES[entry.family].from_pretrained(
                 folder,
+                variant=entry.variant or None,
                 dtype=placement.dtype,
                 use_safetensors=None if placement.allow_pickle else True,
                 local_files_only=True,
@@ -97,6 +107,8 @@ def load_pipeline(entry: ModelEntry, placement: Placement):
 def load_controlnet(source: str, unet, placement: Placement, owner: str) -> ControlNetModel:
     kind = _source_kind(source, owner)
     with _as_model_unavailable(owner, source):
+        if kind == "hub_file":
+            source, kind = str(_hub_file(source, owner, placement)), "single_file"
         if kind == "builtin":
             controlnet = _builtin_controlnet(source, unet)
         elif kind == "single_file" or kind == "pickle_file":
@@ -113,7 +125,8 @@ def load_controlnet(source: str, unet, placement: Placement, owner: str) -> Cont
                     "diffusers ControlNet folder (config.json + diffusion_pytorch_model.safetensors) avoids that."
                 ) from error
         else:
-            folder = _local_folder(source, kind, owner, placement.allow_pickle)
+            folder = _local_folder(source, kind, owner, placement.allow_pickle,
+                                   allow_download=placement.allow_download)
             controlnet = ControlNetModel.from_pretrained(
                 folder,
                 dtype=placement.dtype,
@@ -140,6 +153,8 @@ def _load_esrgan(source: str, kind: str, placement: Placement, owner: str) -> Im
             raise ModelUnavailable(f"{owner}: unknown builtin ESRGAN '{source}'; builtins: "
                                    + ", ".join(BUILTIN_PREFIX + n for n in TINY_ESRGANS))
         state = build_tiny_esrgan_state_dict(name)
+    elif kind == "hub_file":
+        state = load_file(_hub_file(source, owner, placement))
     elif kind == "single_file" or kind == "pickle_file":
         _refuse_pickle(source, kind, placement.allow_pickle)
         _require_exists(source, owner)
@@ -166,12 +181,12 @@ def _load_sd_x4(source: str, kind: str, placement: Placement, owner: str) -> Sta
             raise ModelUnavailable(f"{owner}: unknown builtin SD x4 upscaler '{source}'; builtins: "
                                    + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_SD_X4))
         pipeline = StableDiffusionUpscalePipeline(**build_tiny_sd_x4())
-    elif kind == "single_file" or kind == "pickle_file":
+    elif kind in ("single_file", "pickle_file", "hub_file"):
         raise ModelUnavailable(f"{owner}: '{source}' is a single file; an sd_x4 upscaler's source is a diffusers "
                                "folder or a cached hub repo id (stabilityai/stable-diffusion-x4-upscaler)")
     else:
         pipeline = StableDiffusionUpscalePipeline.from_pretrained(
-            _local_folder(source, kind, owner, placement.allow_pickle),
+            _local_folder(source, kind, owner, placement.allow_pickle, allow_download=placement.allow_download),
             dtype=placement.dtype,
             use_safetensors=None if placement.allow_pickle else True,
             local_files_only=True,
@@ -201,12 +216,12 @@ def _load_depth_estimator(source: str, kind: str, placement: Placement, owner: s
             raise ModelUnavailable(f"{owner}: unknown builtin '{source}'; builtins: "
                                    + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DEPTH_ESTIMATORS))
         model, processor = build_tiny_dpt()
-    elif kind == "single_file" or kind == "pickle_file":
+    elif kind in ("single_file", "pickle_file", "hub_file"):
         raise ModelUnavailable(f"{owner}: '{source}' is a single file; a depth estimator's source is a transformers "
                                "folder or a cached hub repo id (e.g. Intel/dpt-hybrid-midas, "
                                "depth-anything/Depth-Anything-V2-Small-hf)")
     else:
-        folder = _local_folder(source, kind, owner, placement.allow_pickle)
+        folder = _local_folder(source, kind, owner, placement.allow_pickle, allow_download=placement.allow_download)
         model = AutoModelForDepthEstimation.from_pretrained(
             folder, local_files_only=True, use_safetensors=None if placement.allow_pickle else True
         )
@@ -237,6 +252,8 @@ def source_sha256(source: str, hasher: WeightsHasher, owner: str) -> str:
         return tiny_fingerprint(source.removeprefix(BUILTIN_PREFIX))
     if kind == "single_file" or kind == "pickle_file":
         return hasher.file_sha256(source)
+    if kind == "hub_file":
+        return hasher.file_sha256(str(_hub_file(source, owner, None)))
     if kind == "hub":
         return hasher.folder_sha256(_hub_snapshot(source, owner))
     return hasher.folder_sha256(source)
@@ -301,8 +318,9 @@ def _single_file_config(entry: ModelEntry) -> Path:
         ) from error
 
 
-def _local_folder(source: str, kind: str, owner: str, allow_pickle: bool) -> Path:
-    folder = _hub_snapshot(source, owner) if kind == "hub" else Path(source)
+def _local_folder(source: str, kind: str, owner: str, allow_pickle: bool, variant: str = "",
+                  allow_download: bool = False) -> Path:
+    folder = _hub_snapshot(source, owner, variant, allow_download) if kind == "hub" else Path(source)
     if not allow_pickle:
         pickle_only = _pickle_only_folders(folder)
         if pickle_only:
@@ -314,15 +332,29 @@ def _local_folder(source: str, kind: str, owner: str, allow_pickle: bool) -> Pat
     return folder
 
 
-def _hub_snapshot(repo_id: str, owner: str) -> Path:
+def _hub_snapshot(repo_id: str, owner: str, variant: str = "", allow_download: bool = False) -> Path:
+    return _from_hub(hub.HubSource(repo_id, variant=variant), owner, allow_download)
+
+
+def _hub_file(source: str, owner: str, placement: Placement | None) -> Path:
+    repo_id, filename = hub.parse_hub_file(source)
+    folder = _from_hub(hub.HubSource(repo_id, filename), owner, placement is not None and placement.allow_download)
+    return folder / filename
+
+
+def _from_hub(source: hub.HubSource, owner: str, allow_download: bool) -> Path:
+    """The cached snapshot folder; with allow_download, fetched first when something is missing."""
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except OSError as error:
-        raise ModelUnavailable(
-            f"{owner}: '{repo_id}' is a Hugging Face repo id, and it is not in the local cache (this server never "
-            "downloads). Download it with `hf download` on a machine with access and copy the cache here, or "
-            "point `source` in the catalog at a local diffusers folder or .safetensors file."
-        ) from error
+        return hub.cached_folder(source)
+    except hub.HubError as error:
+        if not allow_download:
+            raise ModelUnavailable(f"{owner}: {error}") from None
+    log.info("%s: %s is not cached; downloading it (--allow-download)", owner, source.label)
+    try:
+        hub.pull(source, show_progress=False)
+        return hub.cached_folder(source)
+    except hub.HubError as error:
+        raise ModelUnavailable(f"{owner}: {error}") from None
 
 
 def _pickle_only_folders(folder: Path) -> list[Path]:

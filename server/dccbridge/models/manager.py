@@ -115,10 +115,11 @@ class LoadedUpscaler:
 
 class ModelManager:
     def __init__(self, catalog: Catalog, device: str = "auto", allow_pickle: bool = False,
-                 dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None):
+                 dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None,
+                 allow_download: bool = False):
         self.catalog = catalog
         resolved = resolve_device(device)
-        self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle)
+        self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle, allow_download)
         self._hasher = WeightsHasher(hash_cache_file)
         self._loaded: dict[str, LoadedModel] = {}
         self._upscalers: dict[str, LoadedUpscaler] = {}

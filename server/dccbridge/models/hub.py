@@ -1,0 +1,373 @@
+"""What a catalog needs from the Hugging Face hub: which files, whether they are cached, and fetching them.
+
+Only `dccbridge models pull` (and `serve --allow-download`) touch the network; the server's loaders call
+`cached_folder` / `cached_file`, which read the local cache only.
+
+A hub source is a repo id (`owner/name`, a diffusers pipeline or a single model folder) or one file in a repo
+(`hf://owner/name/path/file.safetensors`). Only the files a loader reads are fetched:
+- a pipeline (the repo has model_index.json): model_index.json, and for each component it lists (the safety
+  checker excepted) its *.json / *.txt files and its `.safetensors` weights of the wanted variant;
+- a model folder (ControlNet, depth estimator): config.json, preprocessor_config.json and the root weights;
+- a single file: that file.
+Never the `.ckpt`/`.bin` duplicates, other variants or the repo's single-file checkpoints.
+
+Downloads go through huggingface_hub into its cache. Large (LFS) files are fetched first into
+`blobs/<etag>.dccbridge-partial` with HTTP Range requests, so a pull that is killed resumes where it stopped
+(huggingface_hub 2.x resumes within one process only: its temporary files are per-process), then verified
+(sha256) and moved to `blobs/<etag>`, where snapshot_download links them. Every file is then checked against
+the repo's tree listing: sha256 for LFS files, the git blob sha1 for small ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import (
+    HfApi,
+    constants,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    scan_cache_dir,
+    snapshot_download,
+)
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.file_download import http_get, repo_folder_name
+from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils import build_hf_headers, disable_progress_bars, filter_repo_objects
+from huggingface_hub.utils.sha import git_hash, sha_fileobj
+
+from .catalog import HUB_FILE_PREFIX, classify_source, is_hub_file, parse_hub_file
+
+log = logging.getLogger("dccbridge.hub")
+
+DEFAULT_REVISION = "main"
+SKIPPED_COMPONENTS = frozenset({"safety_checker"})  # the server loads pipelines with safety_checker=None
+WEIGHT_NAMES = ("diffusion_pytorch_model", "model")
+ROOT_CONFIGS = ("config.json", "preprocessor_config.json")
+PARTIAL_SUFFIX = ".dccbridge-partial"
+
+
+class HubError(Exception):
+    """A pull that cannot complete; the message says what to do."""
+
+
+class VerificationFailed(HubError):
+    pass
+
+
+class HubUnreachable(HubError):
+    pass
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """One thing to fetch from the hub: a repo (with a weights variant) or one file in it."""
+    repo_id: str
+    filename: str = ""  # set: only this file (hf://owner/name/filename)
+    variant: str = ""
+    revision: str = DEFAULT_REVISION
+
+    @property
+    def label(self) -> str:
+        name = f"{HUB_FILE_PREFIX}{self.repo_id}/{self.filename}" if self.filename else self.repo_id
+        return name + (f" (variant {self.variant})" if self.variant else "")
+
+    @property
+    def pull_command(self) -> str:
+        target = f"{HUB_FILE_PREFIX}{self.repo_id}/{self.filename}" if self.filename else self.repo_id
+        return f"dccbridge models pull {target}" + (f" --variant {self.variant}" if self.variant else "")
+
+
+@dataclass
+class Need:
+    """A hub source and the catalog ids it serves (e.g. "sd15", "sd15 depth ControlNet", "upscaler x4")."""
+    source: HubSource
+    users: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    need: Need
+    missing: str = ""  # empty: everything the loader reads is cached
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing
+
+
+def source_for(source: str, variant: str = "") -> HubSource:
+    """The HubSource for a catalog source string that is a repo id or an hf:// file."""
+    if is_hub_file(source):
+        repo_id, filename = parse_hub_file(source)
+        return HubSource(repo_id, filename)
+    return HubSource(source, variant=variant)
+
+
+def catalog_needs(catalog) -> list[Need]:
+    """Every hub source a catalog names, merged, with the ids each serves."""
+    needs: dict[HubSource, Need] = {}
+
+    def add(source: str, user: str, variant: str = "") -> None:
+        try:
+            kind = classify_source(source)
+        except ValueError:
+            return
+        if kind in ("hub", "hub_file"):
+            key = source_for(source, variant)
+            needs.setdefault(key, Need(key)).users.append(user)
+
+    for entry in catalog.entries():
+        add(entry.source, entry.id, entry.variant)
+        for control_type, source in entry.controlnets.items():
+            add(source, f"{entry.id} {control_type.value} ControlNet")
+    for upscaler in catalog.upscalers():
+        add(upscaler.source, f"upscaler {upscaler.id}")
+    if "depth" in catalog.estimators:  # the other estimators are controlnet_aux pickles: not pulled
+        add(catalog.estimators["depth"], "depth estimator")
+    return list(needs.values())
+
+
+# -- which files ----------------------------------------------------------------------------------------------
+
+
+def allow_patterns(source: HubSource, repo_files: list[str], read_model_index: Callable[[], dict]) -> list[str]:
+    """The repo's files a loader reads (see the module docstring)."""
+    if source.filename:
+        return [source.filename]
+    suffix = f".{source.variant}" if source.variant else ""
+    if "model_index.json" in repo_files:
+        components = [name for name, value in read_model_index().items()
+                      if not name.startswith("_") and isinstance(value, list) and None not in value
+                      and name not in SKIPPED_COMPONENTS]
+        patterns = ["model_index.json"]
+        for component in components:
+            patterns += [f"{component}/*.json", f"{component}/*.txt"]
+            patterns += _weight_patterns(f"{component}/", suffix)
+        return patterns
+    return [*ROOT_CONFIGS, *_weight_patterns("", suffix)]
+
+
+def _weight_patterns(folder: str, suffix: str) -> list[str]:
+    patterns = []
+    for name in WEIGHT_NAMES:
+        patterns += [f"{folder}{name}{suffix}.safetensors", f"{folder}{name}{suffix}-*-of-*.safetensors",
+                     f"{folder}{name}{suffix}.safetensors.index.json"]
+    return patterns
+
+
+def cache_dir() -> Path:
+    return Path(constants.HF_HUB_CACHE)
+
+
+# -- the cache, offline ---------------------------------------------------------------------------------------
+
+
+def _snapshot_folder(source: HubSource) -> Path | None:
+    storage = cache_dir() / repo_folder_name(repo_id=source.repo_id, repo_type="model")
+    ref = storage / "refs" / source.revision
+    commit = ref.read_text().strip() if ref.is_file() else source.revision
+    folder = storage / "snapshots" / commit
+    return folder if folder.is_dir() else None
+
+
+def missing_files(source: HubSource) -> str:
+    """'' when what the loader reads is in the cache; else a short description of what is missing."""
+    folder = _snapshot_folder(source)
+    if folder is None:
+        return f"'{source.repo_id}' is not in the cache"
+    if source.filename:
+        return "" if (folder / source.filename).is_file() else f"'{source.filename}' is not in the cache"
+    present = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    model_index = folder / "model_index.json"
+    patterns = allow_patterns(source, present, lambda: json.loads(model_index.read_text()))
+    weights = [p for p in filter_repo_objects(present, allow_patterns=patterns) if p.endswith(".safetensors")]
+    if not weights:
+        return f"no {source.variant + ' ' if source.variant else ''}.safetensors weights of '{source.repo_id}' in the cache"
+    if model_index.is_file():  # a component with a model config.json (not a scheduler/tokenizer) needs weights
+        lacking = [name for name in _components(model_index) if f"{name}/config.json" in present
+                   and not any(w.startswith(name + "/") for w in weights)]
+        if lacking:
+            return f"'{source.repo_id}' lacks the weights of {', '.join(lacking)} in the cache"
+    try:  # with a cached tree listing, huggingface_hub checks that every wanted file is there
+        snapshot_download(source.repo_id, revision=source.revision, allow_patterns=patterns, local_files_only=True)
+    except LocalEntryNotFoundError as error:
+        return str(error).split(". ")[0]
+    return ""
+
+
+def _components(model_index: Path) -> list[str]:
+    return [name for name, value in json.loads(model_index.read_text()).items()
+            if not name.startswith("_") and isinstance(value, list) and None not in value
+            and name not in SKIPPED_COMPONENTS]
+
+
+
+def cached_folder(source: HubSource) -> Path:
+    """The snapshot folder of a cached repo; raises HubError naming what is missing and the pull command."""
+    missing = missing_files(source)
+    if missing:
+        raise HubError(not_cached_message(source, missing))
+    return _snapshot_folder(source)
+
+
+def cached_file(source: HubSource) -> Path:
+    return cached_folder(source) / source.filename
+
+
+def not_cached_message(source: HubSource, missing: str) -> str:
+    return (f"{missing} (Hugging Face cache: {cache_dir()}); the server never downloads while serving. "
+            f"Fetch it with `{source.pull_command}` (on this machine, or on one with access and copy the cache), "
+            "start the server with --allow-download, or point `source` in the catalog at a local folder or "
+            ".safetensors file.")
+
+
+def readiness(catalog) -> list[Readiness]:
+    return [Readiness(need, missing_files(need.source)) for need in catalog_needs(catalog)]
+
+
+@dataclass(frozen=True)
+class CachedRepo:
+    repo_id: str
+    size_on_disk: int
+    nb_files: int
+    path: Path
+
+
+def cached_repos() -> list[CachedRepo]:
+    if not cache_dir().is_dir():
+        return []
+    info = scan_cache_dir(cache_dir())
+    return sorted((CachedRepo(r.repo_id, r.size_on_disk, r.nb_files, r.repo_path)
+                   for r in info.repos if r.repo_type == "model"), key=lambda r: r.repo_id)
+
+
+# -- pulling ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullResult:
+    folder: Path
+    files: list[str]
+    verified_bytes: int
+
+
+def pull(source: HubSource, show_progress: bool = True) -> PullResult:
+    """Fetch what the loader reads into the cache, resumably, and verify it. Raises HubError."""
+    if constants.HF_HUB_OFFLINE:
+        raise HubUnreachable(unreachable_message(source, "HF_HUB_OFFLINE=1 is set: huggingface_hub will not go online"))
+    if not show_progress:
+        disable_progress_bars()  # serve --allow-download: the log says what is fetched
+    api = HfApi()
+    try:
+        commit = api.model_info(source.repo_id, revision=source.revision).sha
+        tree = {entry.path: entry for entry in api.list_repo_tree(source.repo_id, recursive=True, revision=commit)
+                if isinstance(entry, RepoFile)}
+        patterns = allow_patterns(source, list(tree), lambda: _read_json(hf_hub_download(
+            source.repo_id, "model_index.json", revision=commit)))
+        wanted = sorted(filter_repo_objects(list(tree), allow_patterns=patterns))
+        if not wanted or not any(path.endswith(".safetensors") for path in wanted):
+            raise HubError(f"{source.label}: the repo has no .safetensors weights this server loads "
+                           f"(looked for {', '.join(patterns)}); its files: {', '.join(sorted(tree)[:20])}")
+        storage = cache_dir() / repo_folder_name(repo_id=source.repo_id, repo_type="model")
+        verified = set()
+        for path in wanted:
+            if tree[path].lfs is not None and _fetch_lfs_resumably(source, commit, tree[path], storage):
+                verified.add(path)
+        folder = Path(snapshot_download(source.repo_id, revision=source.revision, allow_patterns=wanted))
+    except HubError:
+        raise
+    except (RepositoryNotFoundError, GatedRepoError) as error:
+        raise HubError(f"{source.label}: the hub at {constants.ENDPOINT} does not give access to this repo "
+                       f"({type(error).__name__}); check the id, or log in (`hf auth login`) for a gated repo") from error
+    except RevisionNotFoundError as error:
+        raise HubError(f"{source.label}: revision '{source.revision}' not found") from error
+    except (OSError, ConnectionError, HfHubHTTPError, OfflineModeIsEnabled) as error:
+        raise HubUnreachable(unreachable_message(source, f"{type(error).__name__}: {error}".splitlines()[0])) from error
+    except Exception as error:  # httpx2's connection and timeout errors are not OSErrors
+        if type(error).__module__.startswith("httpx"):
+            raise HubUnreachable(unreachable_message(source, f"{type(error).__name__}: {error}")) from error
+        raise
+    size = _verify(folder, wanted, tree, skip=verified)
+    return PullResult(folder, wanted, size)
+
+
+def unreachable_message(source: HubSource, reason: str) -> str:
+    return (f"cannot fetch '{source.label}' from the Hugging Face hub at {constants.ENDPOINT} ({reason}). "
+            f"What was fetched so far stays in the cache and the next pull resumes. Cache: {cache_dir()}. Either run `{source.pull_command}` on a "
+            "machine with access and copy that cache folder here (or set HF_HUB_CACHE to it), or download the "
+            "files yourself and point `source` in the catalog at the local diffusers folder or .safetensors file.")
+
+
+def _fetch_lfs_resumably(source: HubSource, commit: str, entry: RepoFile, storage: Path) -> bool:
+    """Fetch one LFS file into blobs/<etag>, resuming a partial file left by an earlier run. True if it fetched
+    and verified the file; False if it left the file to snapshot_download (already cached, or Xet storage)."""
+    metadata = get_hf_file_metadata(hf_hub_url(source.repo_id, entry.path, revision=commit))
+    if metadata.xet_file_data is not None or not metadata.etag:
+        return False  # huggingface_hub's Xet client has its own resumable chunk cache
+    blob = storage / "blobs" / metadata.etag
+    if blob.exists():
+        return False
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    partial = blob.with_name(metadata.etag + PARTIAL_SUFFIX)
+    expected_size = entry.lfs.size
+    if partial.exists() and partial.stat().st_size > expected_size:
+        partial.unlink()
+    with partial.open("ab") as file:
+        resume_size = file.tell()
+        if resume_size:
+            log.info("%s: resuming %s at byte %d of %d", source.repo_id, entry.path, resume_size, expected_size)
+        if resume_size < expected_size:
+            http_get(metadata.location, file, resume_size=resume_size, expected_size=expected_size,
+                     headers=build_hf_headers(), displayed_filename=entry.path)
+    with partial.open("rb") as file:
+        actual = sha_fileobj(file).hex()
+    if actual != entry.lfs.sha256:
+        partial.unlink()
+        raise VerificationFailed(
+            f"{source.label}: '{entry.path}' failed verification (sha256 {actual}, the hub lists "
+            f"{entry.lfs.sha256}); the bad download was deleted. Run the pull again; if it fails the same way "
+            "the mirror or proxy in between serves corrupted data.")
+    os.replace(partial, blob)
+    return True
+
+
+def _verify(folder: Path, wanted: list[str], tree: dict[str, RepoFile], skip: set[str]) -> int:
+    """Check each file against the tree listing; delete a bad one (blob and link) and raise."""
+    total = 0
+    for path in wanted:
+        local = folder / path
+        total += local.stat().st_size
+        if path in skip:
+            continue
+        entry = tree[path]
+        with local.open("rb") as file:
+            if entry.lfs is not None:
+                algorithm, expected, actual = "sha256", entry.lfs.sha256, sha_fileobj(file).hex()
+            else:
+                algorithm, expected, actual = "git blob sha1", entry.blob_id, git_hash(file.read())
+        if actual != expected:
+            blob = local.resolve()
+            local.unlink()
+            blob.unlink(missing_ok=True)
+            raise VerificationFailed(
+                f"'{path}' failed verification ({algorithm} {actual}, the hub lists {expected}); the bad file was "
+                "deleted from the cache. Run the pull again.")
+    return total
+
+
+def _read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
