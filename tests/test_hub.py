@@ -1,0 +1,208 @@
+"""`models pull` / `models list` / `doctor` / `serve --preset` against a stand-in hub: the real huggingface_hub
+client (in a subprocess, HF_ENDPOINT pointing at tests/hub_stub.py) downloads into a temporary cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from huggingface_hub import constants
+
+from conftest import generate_task, result_of, running_server, run_to_end
+from dccbridge.client import Client
+from dccbridge.v1 import jobs_pb2
+from hub_stub import HubStub, StubRepo
+
+DCCBRIDGE = [sys.executable, "-m", "dccbridge.cli"]
+CHUNK = constants.DOWNLOAD_CHUNK_SIZE  # huggingface_hub writes to disk in chunks of this size
+TINY_REPO = "stub/tiny-sd15"
+PICKLES_AND_EXTRAS = {  # what a real repo carries beside the files the server loads: never fetched
+    "unet/diffusion_pytorch_model.bin": b"pickle duplicate",
+    "v1-5-pruned-emaonly.ckpt": b"single-file pickle",
+    "unet/diffusion_pytorch_model.fp16.safetensors": b"another variant",
+    "safety_checker/config.json": b"{}",
+    "safety_checker/model.safetensors": b"safety checker weights",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from diffusers import StableDiffusionPipeline
+
+    from dccbridge.models.tiny import build_tiny_sd15
+
+    folder = tmp_path_factory.mktemp("tiny-sd15")
+    StableDiffusionPipeline(**build_tiny_sd15(), requires_safety_checker=False).save_pretrained(
+        folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture
+def stub(tiny_folder):
+    hub = HubStub()
+    hub.add(TINY_REPO, StubRepo.from_folder(tiny_folder, PICKLES_AND_EXTRAS))
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hub_env(tmp_path, stub):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    env.update(HF_ENDPOINT=stub.url, HF_HUB_CACHE=str(tmp_path / "hub-cache"), HF_HOME=str(tmp_path / "hf-home"),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="10", HF_HUB_DOWNLOAD_TIMEOUT="10")
+    return env
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(f'[models.tiny-hub]\nfamily = "sd15"\nsource = "{TINY_REPO}"\n')
+    return path
+
+
+def cli(env, *args, timeout=180):
+    return subprocess.run([*DCCBRIDGE, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def cached_files(env, repo_id) -> list[str]:
+    snapshots = os.path.join(env["HF_HUB_CACHE"], "models--" + repo_id.replace("/", "--"), "snapshots")
+    return sorted(os.path.relpath(os.path.join(root, name), os.path.join(snapshots, commit))
+                  for commit in os.listdir(snapshots)
+                  for root, _, names in os.walk(os.path.join(snapshots, commit)) for name in names)
+
+
+def test_pull_fetches_only_what_the_loader_reads_and_a_server_generates_from_it(stub, hub_env, catalog, tmp_path,
+                                                                                monkeypatch):
+    before = cli(hub_env, "doctor", "--models", catalog)
+    assert before.returncode == 0, before.stderr
+    assert f"NOT READY" in before.stdout and f"dccbridge models pull --models {catalog}" in before.stdout
+    assert "torch" in before.stdout and hub_env["HF_HUB_CACHE"] in before.stdout
+
+    pulled = cli(hub_env, "models", "pull", "--models", catalog)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "verified" in pulled.stdout and hub_env["HF_HUB_CACHE"] in pulled.stdout
+    files = cached_files(hub_env, TINY_REPO)
+    assert "unet/diffusion_pytorch_model.safetensors" in files and "model_index.json" in files
+    assert "tokenizer/tokenizer_config.json" in files
+    fetched = {path for method, path, _ in stub.requests if method == "GET"}
+    for extra in PICKLES_AND_EXTRAS:
+        assert extra not in files and not any(p.endswith(extra) for p in fetched), extra
+
+    listed = cli(hub_env, "models", "list", "--models", catalog)
+    assert listed.returncode == 0, listed.stderr
+    assert TINY_REPO in listed.stdout and f"{catalog}:tiny-hub" in listed.stdout
+    after = cli(hub_env, "doctor", "--models", catalog)
+    assert f"catalog {catalog}: ready" in after.stdout, after.stdout
+
+    # The server (in this process, HF_HUB_OFFLINE as in CI) loads the pulled snapshot from the cache.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", hub_env["HF_HUB_CACHE"])
+    with running_server(tmp_path / "data", models=catalog) as server:
+        assert server.load_error is None, server.load_error
+        with Client(f"127.0.0.1:{server.port}") as client:
+            result = result_of(run_to_end(client, generate_task(size=64, steps=2)))
+    assert result.images[0].image.data.startswith(b"\x89PNG")
+
+
+def test_a_missing_model_names_the_pull_command(tmp_path, catalog, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with running_server(tmp_path / "data", models=catalog) as server:
+        assert server.load_error is not None
+        assert f"dccbridge models pull {TINY_REPO}" in str(server.load_error)
+        with Client(f"127.0.0.1:{server.port}") as client:
+            failed = run_to_end(client, generate_task(size=64, steps=2))[-1]
+    assert failed.failed.code == jobs_pb2.ERROR_CODE_FAILED_PRECONDITION
+    assert f"`dccbridge models pull {TINY_REPO}`" in failed.failed.message
+
+
+def test_serve_preset_with_missing_weights_says_which_command_fetches_them(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "empty-cache"), HF_HUB_OFFLINE="1")
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([*DCCBRIDGE, "serve", "--preset", "sd15", "--port", "0", "--http-port", "0",
+                                    "--data-dir", str(tmp_path / "data"), "--device", "cpu"],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        try:
+            assert "listening on" in process.stdout.readline()
+            deadline = time.monotonic() + 60
+            while "did not load" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            process.terminate()
+            process.wait(30)
+    text = log.read_text()
+    assert "`dccbridge models pull sd15`" in text
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in text and "did not load" in text
+
+
+BIG_REPO = "stub/big-controlnet"
+BIG_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+def add_big_repo(stub) -> bytes:
+    """A repo with a file larger than one download chunk: bytes reach the disk a chunk at a time."""
+    big = os.urandom(CHUNK + 1024 * 1024)
+    stub.add(BIG_REPO, StubRepo({"config.json": b'{"_class_name": "ControlNetModel"}', BIG_WEIGHTS: big}))
+    return big
+
+
+def assert_pulled_intact(hub_env, big: bytes) -> None:
+    assert cached_files(hub_env, BIG_REPO) == ["config.json", BIG_WEIGHTS]
+    snapshots = os.path.join(hub_env["HF_HUB_CACHE"], "models--stub--big-controlnet", "snapshots")
+    [commit] = os.listdir(snapshots)
+    with open(os.path.join(snapshots, commit, BIG_WEIGHTS), "rb") as file:
+        assert hashlib.sha256(file.read()).digest() == hashlib.sha256(big).digest()
+
+
+def test_a_killed_pull_resumes_with_a_range_request(stub, hub_env):
+    big = add_big_repo(stub)
+    stub.stall_after[BIG_WEIGHTS] = CHUNK
+    blobs = os.path.join(hub_env["HF_HUB_CACHE"], "models--stub--big-controlnet", "blobs")
+    partial = os.path.join(blobs, hashlib.sha256(big).hexdigest() + ".dccbridge-partial")
+    first = subprocess.Popen([*DCCBRIDGE, "models", "pull", BIG_REPO], env=hub_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (os.path.exists(partial) and os.path.getsize(partial) == CHUNK) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first.kill()  # the process dies in the middle of the file
+    first.wait(10)
+    assert os.path.getsize(partial) == CHUNK
+
+    second = cli(hub_env, "models", "pull", BIG_REPO)
+    assert second.returncode == 0, second.stderr
+    assert stub.ranges_for(BIG_WEIGHTS) == ["", f"bytes={CHUNK}-"]
+    assert_pulled_intact(hub_env, big)
+    assert not os.path.exists(partial)
+
+
+def test_a_dropped_connection_resumes_within_the_pull(stub, hub_env):
+    big = add_big_repo(stub)
+    stub.hang_up_after[BIG_WEIGHTS] = CHUNK + 1000
+    pulled = cli(hub_env, "models", "pull", BIG_REPO)
+    assert pulled.returncode == 0, pulled.stderr
+    assert stub.ranges_for(BIG_WEIGHTS) == ["", f"bytes={CHUNK}-"]
+    assert_pulled_intact(hub_env, big)
+
+
+def test_corrupted_bytes_fail_verification_and_are_not_kept(stub, hub_env):
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    stub.corrupt.add(weights)
+    pulled = cli(hub_env, "models", "pull", TINY_REPO)
+    assert pulled.returncode == 1
+    assert "failed verification" in pulled.stderr and weights in pulled.stderr
+    blob = hashlib.sha256(stub.repos[TINY_REPO].files[weights]).hexdigest()
+    blobs = os.path.join(hub_env["HF_HUB_CACHE"], "models--stub--tiny-sd15", "blobs")
+    assert not any(name.startswith(blob) for name in os.listdir(blobs))
+
+
+def test_an_unreachable_hub_names_the_repo_the_cache_and_local_files(hub_env, catalog):
+    hub_env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # discard port: nothing listens
+    pulled = cli(hub_env, "models", "pull", "--models", catalog)
+    assert pulled.returncode == 1
+    assert TINY_REPO in pulled.stderr and hub_env["HF_HUB_CACHE"] in pulled.stderr
+    assert "local diffusers folder" in pulled.stderr
