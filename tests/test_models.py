@@ -421,7 +421,7 @@ def test_cached_hub_repo_loads_and_an_uncached_one_names_the_repo(tmp_path, pipe
         manager.load("absent")
     message = caught.value.message
     assert "'acme/not-downloaded'" in message and "not in the local cache" in message
-    assert "point `source`" in message and "dccbridge models" not in message
+    assert "point `source`" in message and "`dccbridge models pull acme/not-downloaded`" in message
 
 
 def test_single_file_loads_offline_with_a_config_folder(tmp_path, pipe, saved, hub_cache):

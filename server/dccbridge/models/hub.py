@@ -187,9 +187,9 @@ def missing_files(source: HubSource) -> str:
     """'' when what the loader reads is in the cache; else a short description of what is missing."""
     folder = _snapshot_folder(source)
     if folder is None:
-        return f"'{source.repo_id}' is not in the cache"
+        return f"'{source.repo_id}' is not in the local cache"
     if source.filename:
-        return "" if (folder / source.filename).is_file() else f"'{source.filename}' is not in the cache"
+        return "" if (folder / source.filename).is_file() else f"'{source.filename}' is not in the local cache"
     present = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
     model_index = folder / "model_index.json"
     patterns = allow_patterns(source, present, lambda: json.loads(model_index.read_text()))
