@@ -80,7 +80,7 @@ def test_pull_fetches_only_what_the_loader_reads_and_a_server_generates_from_it(
                                                                                 monkeypatch):
     before = cli(hub_env, "doctor", "--models", catalog)
     assert before.returncode == 0, before.stderr
-    assert f"NOT READY" in before.stdout and f"dccbridge models pull --models {catalog}" in before.stdout
+    assert "NOT READY" in before.stdout and f"dccbridge models pull --models {catalog}" in before.stdout
     assert "torch" in before.stdout and hub_env["HF_HUB_CACHE"] in before.stdout
 
     pulled = cli(hub_env, "models", "pull", "--models", catalog)
