@@ -5,11 +5,14 @@ capabilities, previews and cancel; and the tiny builder, the pipeline views and 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
+from safetensors.torch import save_file
 
 from dccbridge.domain import ControlType, Sampling, TilingAxes
 from dccbridge.errors import ModelUnavailable
@@ -21,7 +24,15 @@ from dccbridge.v1 import control_pb2, jobs_pb2, service_pb2, tasks_pb2
 from conftest import generate_task, pixels, result_of, run_to_end
 from test_depth2img import depth2img_task, run_depth2img
 from test_generate_modes import SIZE, box_depth, control_units, gradient_image, png
-from test_models import add_to_hub_cache, hub_cache, manager_for, same_weights  # noqa: F401 (fixture)
+from test_models import (  # noqa: F401 (hub_cache is a fixture)
+    _keep_only,
+    _unet_key_to_ldm,
+    _vae_key_to_ldm,
+    add_to_hub_cache,
+    hub_cache,
+    manager_for,
+    same_weights,
+)
 from test_texture import ROLL_TOLERANCE, images_by_role, roll_errors, seam_and_interior, texture_task
 from test_upscale import noise, upscale_task, upscaled
 
@@ -321,11 +332,71 @@ source = "acme/tiny-sdxl"
     assert same_weights(folder.controlnet(ControlType.CANNY), builtin.controlnet(ControlType.CANNY))
 
 
-def test_sdxl_single_files_take_their_configs_from_the_sdxl_reference_repo(tmp_path, hub_cache):  # noqa: F811
-    (tmp_path / "xl.safetensors").write_bytes(b"")
-    manager = manager_for(tmp_path, '[models.xl]\nfamily = "sdxl"\nsource = "xl.safetensors"\n')
+# diffusers -> original SDXL (sgm) key layout: the UNet and VAE as for SD1.5 plus the text-time embedding; the first
+# text encoder in transformers layout, the second in OpenCLIP's (fused q/k/v, resblocks, transposed projection).
+SDXL_UNET_EXTRA_TO_LDM = {"add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2."}
+OPEN_CLIP_RENAMES = (("text_model.encoder.layers.", "transformer.resblocks."), ("layer_norm1", "ln_1"),
+                     ("layer_norm2", "ln_2"), (".fc1.", ".c_fc."), (".fc2.", ".c_proj."), (".self_attn.", ".attn."))
+OPEN_CLIP_LAYERS = {"text_model.embeddings.position_embedding.weight": "positional_embedding",
+                    "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+                    "text_model.final_layer_norm.weight": "ln_final.weight",
+                    "text_model.final_layer_norm.bias": "ln_final.bias"}
+
+
+def _open_clip_state(text_encoder) -> dict:
+    state, fused = {}, {}
+    for key, value in text_encoder.state_dict().items():
+        if key == "text_projection.weight":
+            state["text_projection"] = value.T
+        elif key in OPEN_CLIP_LAYERS:
+            state[OPEN_CLIP_LAYERS[key]] = value
+        elif m := re.fullmatch(r"(.*)\.self_attn\.([qkv])_proj\.(weight|bias)", key):
+            fused.setdefault((m[1], m[3]), {})[m[2]] = value
+        else:
+            for old, new in OPEN_CLIP_RENAMES:
+                key = key.replace(old, new)
+            state[key] = value
+    for (layer, kind), parts in fused.items():
+        layer = layer.replace("text_model.encoder.layers.", "transformer.resblocks.")
+        state[f"{layer}.attn.in_proj_{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return state
+
+
+def original_sdxl_checkpoint(pipe) -> dict:
+    checkpoint = {}
+    for key, value in pipe.unet.state_dict().items():
+        extra = next((new + key[len(old):] for old, new in SDXL_UNET_EXTRA_TO_LDM.items() if key.startswith(old)), None)
+        checkpoint["model.diffusion_model." + (extra or _unet_key_to_ldm(key, pipe.unet.config))] = value
+    for key, value in pipe.vae.state_dict().items():
+        ldm_key = _vae_key_to_ldm(key, pipe.vae.config)
+        checkpoint["first_stage_model." + ldm_key] = value[:, :, None, None] if ".attn_1." in ldm_key \
+            and value.ndim == 2 else value
+    for key, value in pipe.text_encoder.state_dict().items():
+        checkpoint["conditioner.embedders.0.transformer.text_model." + key.removeprefix("text_model.")] = value
+    for key, value in _open_clip_state(pipe.text_encoder_2).items():
+        checkpoint["conditioner.embedders.1.model." + key] = value
+    return {key: value.contiguous() for key, value in checkpoint.items()}
+
+
+def test_sdxl_single_files_load_with_configs_from_a_folder_or_the_sdxl_reference_repo(tmp_path, saved_sdxl,
+                                                                                       hub_cache):  # noqa: F811
+    builtin = ModelManager(Catalog.preset("tiny"), device="cpu").load(MODEL).pipeline
+    save_file(original_sdxl_checkpoint(builtin), tmp_path / "xl.safetensors")
+    shutil.copytree(saved_sdxl / "sdxl", tmp_path / "config", ignore=_keep_only(("*.json", "*.txt")))
+    manager = manager_for(tmp_path, """
+[models.with-config]
+family = "sdxl"
+source = "xl.safetensors"
+config = "config"
+[models.family-reference]
+family = "sdxl"
+source = "xl.safetensors"
+""")
+    loaded = manager.load("with-config").pipeline  # weights from the single file: the config folder has none
+    assert type(loaded) is StableDiffusionXLPipeline and loaded.watermark is None
+    assert np.abs(sdxl_pixels(loaded) - sdxl_pixels(builtin)).max() < 1e-4
     with pytest.raises(ModelUnavailable) as caught:
-        manager.load("xl")
+        manager.load("family-reference")
     assert "stabilityai/stable-diffusion-xl-base-1.0" in caught.value.message and "config = " in caught.value.message
 
 

@@ -194,7 +194,10 @@ SDXL_UNET_SEED = 6001
 SDXL_VAE_SEED = 6002
 SDXL_TEXT_ENCODER_SEED = 6003
 SDXL_TEXT_ENCODER_2_SEED = 6004
-SDXL_TEXT_HIDDEN = 32  # each text encoder's width; the UNet cross-attends to both, concatenated
+# The text encoders' widths differ, as in SDXL (CLIP ViT-L 768, OpenCLIP bigG 1280): single-file loading tells
+# the two apart by it. The UNet cross-attends to both, concatenated.
+SDXL_TEXT_HIDDEN = 32
+SDXL_TEXT_HIDDEN_2 = 64
 SDXL_TIME_EMBED_DIM = 8
 SDXL_CONTROLNET_PREFIX = "tiny-sdxl-"  # builtin:tiny-sdxl-canny etc., built from the SDXL UNet
 # stabilityai/stable-diffusion-xl-base-1.0 in miniature: no attention at the highest resolution, more
@@ -209,12 +212,12 @@ SDXL_UNET_CONFIG = dict(
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
     transformer_layers_per_block=(1, 2),
-    cross_attention_dim=2 * SDXL_TEXT_HIDDEN,
+    cross_attention_dim=SDXL_TEXT_HIDDEN + SDXL_TEXT_HIDDEN_2,
     attention_head_dim=(2, 4),
     use_linear_projection=True,
     addition_embed_type="text_time",
     addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
-    projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED_DIM + SDXL_TEXT_HIDDEN,
+    projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED_DIM + SDXL_TEXT_HIDDEN_2,
     norm_num_groups=32,
 )
 # SDXL's VAE is SD's architecture retrained, with its own latent scale.
@@ -229,7 +232,8 @@ def build_tiny_sdxl() -> dict:
     for each."""
     tokenizer, tokenizer_2 = build_tiny_tokenizer(), build_tiny_tokenizer()
     text_config = _text_encoder_config(tokenizer, hidden_size=SDXL_TEXT_HIDDEN)
-    text_config_2 = _text_encoder_config(tokenizer_2, hidden_size=SDXL_TEXT_HIDDEN, projection_dim=SDXL_TEXT_HIDDEN)
+    text_config_2 = _text_encoder_config(tokenizer_2, hidden_size=SDXL_TEXT_HIDDEN_2,
+                                         projection_dim=SDXL_TEXT_HIDDEN_2)
     return dict(
         unet=_seeded(SDXL_UNET_SEED, lambda: UNet2DConditionModel(**SDXL_UNET_CONFIG)).eval(),
         vae=_seeded(SDXL_VAE_SEED, lambda: AutoencoderKL(**SDXL_VAE_CONFIG)).eval(),
@@ -376,7 +380,8 @@ def tiny_fingerprint(name: str) -> str:
     base = dict(unet=(UNET_SEED, UNET_CONFIG), vae=(VAE_SEED, VAE_CONFIG), text_encoder=TEXT_ENCODER_SEED,
                 scheduler=SCHEDULER_CONFIG, tokenizer=TOKENIZER_MERGES)
     sdxl = dict(unet=(SDXL_UNET_SEED, SDXL_UNET_CONFIG), vae=(SDXL_VAE_SEED, SDXL_VAE_CONFIG),
-                text_encoders=(SDXL_TEXT_ENCODER_SEED, SDXL_TEXT_ENCODER_2_SEED, SDXL_TEXT_HIDDEN),
+                text_encoders=(SDXL_TEXT_ENCODER_SEED, SDXL_TEXT_ENCODER_2_SEED, SDXL_TEXT_HIDDEN,
+                               SDXL_TEXT_HIDDEN_2),
                 scheduler=SDXL_SCHEDULER_CONFIG, tokenizer=TOKENIZER_MERGES)
     dpt = (DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG)
     if name == "tiny":
