@@ -14,6 +14,7 @@ import torch
 from diffusers import StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
 from safetensors.torch import save_file
 
+from dccbridge.client import Client
 from dccbridge.domain import ControlType, Sampling, TilingAxes
 from dccbridge.errors import ModelUnavailable
 from dccbridge.models import Catalog, ModelManager
@@ -64,8 +65,6 @@ MODES = {
 
 @pytest.fixture(scope="module")
 def plain(address):
-    from dccbridge.client import Client
-
     with Client(address) as client:
         return image_of(client, sdxl_task())
 
