@@ -309,7 +309,7 @@ source = "builtin:tiny"
 def test_tiny_preset():
     catalog = Catalog.preset("tiny")
     entry = catalog.get("")
-    assert catalog.ids() == ["tiny", "tiny-depth2img"]
+    assert catalog.ids() == ["tiny", "tiny-depth2img", "tiny-sdxl"]
     assert (entry.id, entry.family, entry.source) == ("tiny", "sd15", "builtin:tiny")
     assert (entry.default_width, entry.default_height, entry.default_steps) == (512, 512, 20)
     assert (entry.default_guidance_scale, entry.default_scheduler) == (7.5, "unipc")
@@ -504,7 +504,7 @@ depth = "{tmp_path / 'gone-depth'}"
         manager.load("tiny").controlnet(ControlType.DEPTH)
 
 
-def test_families_other_than_sd15_are_unsupported_at_load(tmp_path):
-    manager = manager_for(tmp_path, '[models.xl]\nfamily = "sdxl"\nsource = "builtin:tiny"\n')
-    with pytest.raises(Unsupported, match="sdxl"):
-        manager.load("xl")
+def test_families_this_server_cannot_load_are_unsupported_at_load(tmp_path):
+    manager = manager_for(tmp_path, '[models.flux]\nfamily = "flux"\nsource = "builtin:tiny"\n')
+    with pytest.raises(Unsupported, match="'flux'.*loadable families: sd15, sdxl, sd2-depth"):
+        manager.load("flux")

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from .. import API_VERSION, __version__
+from .. import API_VERSION, __version__, families
 from ..domain import ControlType, Preprocessor
 from ..v1 import service_pb2
 from .convert import CONTROL_TYPE_TO_PROTO, PREPROCESSOR_TO_PROTO
 
 GENERATE_TASKS = (service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG, service_pb2.TASK_TYPE_INPAINT)
-# Models of these families can run the tiled diffusion upscale (img2img per tile, ops/upscale.py).
-UPSCALE_FAMILIES = ("sd15",)
-# sd2-depth models are depth2img pipelines and nothing else; sd15 models run depth2img through their depth
-# ControlNet, and textures (ops/depth2img.py, ops/texture.py).
-DEPTH2IMG_FAMILIES = ("sd2-depth",)
-TEXTURE_FAMILIES = ("sd15",)
 UPSCALER_KIND_LABELS = {"esrgan": "ESRGAN", "sd_x4": "SD x4"}
 FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet")
 # Preprocessors that need no weights; others appear when an estimator for them is configured.
@@ -72,15 +66,15 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
 
 
 def model_tasks(entry) -> list[int]:
-    """The TASK_TYPE_* a catalog model runs, in the enum's order."""
-    if entry.family in DEPTH2IMG_FAMILIES:
-        return [service_pb2.TASK_TYPE_DEPTH2IMG]
-    tasks = [*GENERATE_TASKS, service_pb2.TASK_TYPE_PREPROCESS]
-    if entry.family in TEXTURE_FAMILIES:
+    """The TASK_TYPE_* a catalog model runs, in the enum's order (which family runs what: families.py)."""
+    tasks = []
+    if entry.family in families.GENERATE_FAMILIES:
+        tasks += [*GENERATE_TASKS, service_pb2.TASK_TYPE_PREPROCESS]
+    if entry.family in families.TEXTURE_FAMILIES:
         tasks.append(service_pb2.TASK_TYPE_TEXTURE)
-        if ControlType.DEPTH in entry.controlnets:
-            tasks.append(service_pb2.TASK_TYPE_DEPTH2IMG)
-    if entry.family in UPSCALE_FAMILIES:
+    if entry.family in families.DEPTH2IMG_FAMILIES or (
+            entry.family in families.CONTROLNET_DEPTH2IMG_FAMILIES and ControlType.DEPTH in entry.controlnets):
+        tasks.append(service_pb2.TASK_TYPE_DEPTH2IMG)
+    if entry.family in families.TILED_UPSCALE_FAMILIES:
         tasks.append(service_pb2.TASK_TYPE_UPSCALE)
     return sorted(tasks)
-

@@ -17,10 +17,9 @@ from diffusers import (
     StableDiffusionDepth2ImgPipeline,
     StableDiffusionPipeline,
     StableDiffusionUpscalePipeline,
+    StableDiffusionXLPipeline,
 )
 from huggingface_hub import snapshot_download
-
-from . import hub
 from safetensors.torch import load_file
 from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 from spandrel import ImageModelDescriptor, ModelLoader, canonicalize_state_dict
@@ -29,6 +28,7 @@ from ..domain import ControlType
 from ..errors import DccError, ModelUnavailable, Unsupported
 from .catalog import BUILTIN_PREFIX, PICKLE_SUFFIXES, ModelEntry, UpscalerEntry, classify_source
 from .tiny import (
+    SDXL_CONTROLNET_PREFIX,
     TINY_ESRGANS,
     build_tiny_controlnet,
     build_tiny_depth2img,
@@ -36,16 +36,30 @@ from .tiny import (
     build_tiny_esrgan_state_dict,
     build_tiny_sd15,
     build_tiny_sd_x4,
+    build_tiny_sdxl,
     tiny_fingerprint,
 )
+from . import hub
 from .weights_hash import WeightsHasher
 
-LOADABLE_FAMILIES = ("sd15", "sd2-depth")
-# What LoadedModel.pipeline is for each family: sd15 models are views for every mode (from_pipe); an sd2-depth
-# model is the depth2img pipeline, whose UNet takes the depth as a fifth input channel.
-PIPELINE_CLASSES = {"sd15": StableDiffusionPipeline, "sd2-depth": StableDiffusionDepth2ImgPipeline}
+# What LoadedModel.pipeline is for each family: sd15 and sdxl models are the bases of views for every mode
+# (from_pipe, ops/common.py); an sd2-depth model is the depth2img pipeline, whose UNet takes the depth as a fifth
+# input channel.
+PIPELINE_CLASSES = {
+    "sd15": StableDiffusionPipeline,
+    "sdxl": StableDiffusionXLPipeline,
+    "sd2-depth": StableDiffusionDepth2ImgPipeline,
+}
+LOADABLE_FAMILIES = tuple(PIPELINE_CLASSES)
+NO_SAFETY_CHECKER = dict(safety_checker=None, requires_safety_checker=False)
+# diffusers stamps an invisible watermark on SDXL outputs whenever the optional invisible-watermark package is
+# installed: the pixels would depend on the environment, and a seamless texture would no longer wrap.
+NO_WATERMARK = dict(add_watermarker=False)
+# Constructor options per family, for loading and for every view built over a loaded pipeline.
+PIPELINE_OPTIONS = {"sd15": NO_SAFETY_CHECKER, "sdxl": NO_WATERMARK, "sd2-depth": {}}
 BUILTIN_PIPELINES = {
     "tiny": ("sd15", lambda: StableDiffusionPipeline(**build_tiny_sd15(), requires_safety_checker=False)),
+    "tiny-sdxl": ("sdxl", lambda: StableDiffusionXLPipeline(**build_tiny_sdxl(), **NO_WATERMARK)),
     "tiny-depth2img": ("sd2-depth", lambda: StableDiffusionDepth2ImgPipeline(**build_tiny_depth2img())),
 }
 BUILTIN_DEPTH_ESTIMATORS = ("tiny-dpt",)
@@ -59,8 +73,10 @@ ANNOTATORS = {
 BUILTIN_CONTROLNET_PREFIX = "tiny-"
 BUILTIN_SD_X4 = ("tiny-sd-x4",)
 # Single-file checkpoints carry weights only; the component configs come from this diffusers repo.
-FAMILY_REFERENCE_REPOS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
-NO_SAFETY_CHECKER = dict(safety_checker=None, requires_safety_checker=False)
+FAMILY_REFERENCE_REPOS = {
+    "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+}
 log = logging.getLogger("dccbridge.loading")
 
 
@@ -97,7 +113,7 @@ def load_pipeline(entry: ModelEntry, placement: Placement):
                 dtype=placement.dtype,
                 use_safetensors=None if placement.allow_pickle else True,
                 local_files_only=True,
-                **(NO_SAFETY_CHECKER if entry.family == "sd15" else {}),
+                **PIPELINE_OPTIONS[entry.family],
             )
     _place_pipeline(pipeline, placement)
     pipeline.set_progress_bar_config(disable=True)
@@ -271,18 +287,22 @@ def _builtin_pipeline(entry: ModelEntry):
 
 
 def _builtin_controlnet(source: str, unet) -> ControlNetModel:
+    """A builtin ControlNet, shaped after the model's UNet, which must be the one its name says (tiny / tiny-sdxl):
+    the name is what the weights hash is computed from."""
     name = source.removeprefix(BUILTIN_PREFIX)
-    type_name = name.removeprefix(BUILTIN_CONTROLNET_PREFIX)
-    if not name.startswith(BUILTIN_CONTROLNET_PREFIX) or type_name not in {t.value for t in ControlType}:
+    is_sdxl_unet = unet.config.get("addition_embed_type") == "text_time"
+    prefix = SDXL_CONTROLNET_PREFIX if is_sdxl_unet else BUILTIN_CONTROLNET_PREFIX
+    type_name = name.removeprefix(prefix)
+    if not name.startswith(prefix) or type_name not in {t.value for t in ControlType}:
         raise ModelUnavailable(
-            f"unknown builtin ControlNet '{source}'; builtins: "
-            + ", ".join(f"{BUILTIN_PREFIX}{BUILTIN_CONTROLNET_PREFIX}{t.value}" for t in ControlType)
+            f"unknown builtin ControlNet '{source}' for this {'sdxl' if is_sdxl_unet else 'sd15'} model; builtins: "
+            + ", ".join(f"{BUILTIN_PREFIX}{prefix}{t.value}" for t in ControlType)
         )
     return build_tiny_controlnet(unet, ControlType(type_name))
 
 
-def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str) -> StableDiffusionPipeline:
-    if entry.family != "sd15":
+def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str):
+    if entry.family not in FAMILY_REFERENCE_REPOS:
         raise ModelUnavailable(f"model '{entry.id}': single-file {entry.family} checkpoints cannot be loaded; point "
                                "`source` at a diffusers folder or a cached hub repo id")
     _refuse_pickle(entry.source, kind, placement.allow_pickle)
@@ -291,12 +311,12 @@ def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str) ->
     # cached it otherwise retries online, which fails slowly on an air-gapped machine.
     config_folder = _single_file_config(entry)
     # Non-safetensors files are read by diffusers with torch.load(weights_only=True).
-    return StableDiffusionPipeline.from_single_file(
+    return PIPELINE_CLASSES[entry.family].from_single_file(
         entry.source,
         config=str(config_folder),
         local_files_only=True,
         dtype=placement.dtype,
-        **NO_SAFETY_CHECKER,
+        **PIPELINE_OPTIONS[entry.family],
     )
 
 

@@ -1,4 +1,4 @@
-"""The built-in `tiny` preset: random-weight, SD1.5-shaped components built from configs in code.
+"""The built-in `tiny` preset: random-weight, SD1.5- and SDXL-shaped components built from configs in code.
 
 Every component is constructed under its own fixed seed inside `torch.random.fork_rng`, so the weights are
 the same in every process and the caller's global RNG state is neither used nor changed. The images are
@@ -17,12 +17,14 @@ from diffusers import (
     ControlNetModel,
     DDIMScheduler,
     DDPMScheduler,
+    EulerDiscreteScheduler,
     UNet2DConditionModel,
     UniPCMultistepScheduler,
 )
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
+    CLIPTextModelWithProjection,
     CLIPTokenizer,
     DPTConfig,
     DPTForDepthEstimation,
@@ -119,8 +121,8 @@ def build_tiny_tokenizer() -> CLIPTokenizer:
     )
 
 
-def _text_encoder_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:
-    return CLIPTextConfig(
+def _text_encoder_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:
+    config = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=37,
@@ -132,6 +134,7 @@ def _text_encoder_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    return CLIPTextConfig(**{**config, **overrides})
 
 
 def _seeded(seed: int, construct):
@@ -183,6 +186,63 @@ def build_tiny_controlnet(unet: UNet2DConditionModel, control_type: ControlType)
         return controlnet
 
     return _seeded(seed, construct).eval()
+
+
+# -- SDXL ------------------------------------------------------------------------------------------
+
+SDXL_UNET_SEED = 6001
+SDXL_VAE_SEED = 6002
+SDXL_TEXT_ENCODER_SEED = 6003
+SDXL_TEXT_ENCODER_2_SEED = 6004
+# The text encoders' widths differ, as in SDXL (CLIP ViT-L 768, OpenCLIP bigG 1280): single-file loading tells
+# the two apart by it. The UNet cross-attends to both, concatenated.
+SDXL_TEXT_HIDDEN = 32
+SDXL_TEXT_HIDDEN_2 = 64
+SDXL_TIME_EMBED_DIM = 8
+SDXL_CONTROLNET_PREFIX = "tiny-sdxl-"  # builtin:tiny-sdxl-canny etc., built from the SDXL UNet
+# stabilityai/stable-diffusion-xl-base-1.0 in miniature: no attention at the highest resolution, more
+# transformer layers deeper down, linear projections, and the "text_time" added embedding (the second encoder's
+# pooled text embedding + 6 micro-conditioning numbers: original size, crop corner, target size).
+SDXL_UNET_CONFIG = dict(
+    sample_size=128,  # x 8 (VAE) = the pipeline's default 1024 x 1024
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(32, 64),
+    layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2),
+    cross_attention_dim=SDXL_TEXT_HIDDEN + SDXL_TEXT_HIDDEN_2,
+    attention_head_dim=(2, 4),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
+    projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED_DIM + SDXL_TEXT_HIDDEN_2,
+    norm_num_groups=32,
+)
+# SDXL's VAE is SD's architecture retrained, with its own latent scale.
+SDXL_VAE_CONFIG = dict(VAE_CONFIG, sample_size=1024, scaling_factor=0.13025)
+# The base model's EulerDiscreteScheduler config.
+SDXL_SCHEDULER_CONFIG = dict(SCHEDULER_CONFIG, timestep_spacing="leading", interpolation_type="linear")
+
+
+def build_tiny_sdxl() -> dict:
+    """Components for `StableDiffusionXLPipeline(**components)`, float32 on the CPU: two CLIP text encoders
+    (the second with a text projection, whose pooled output feeds the UNet's added embedding) and a tokenizer
+    for each."""
+    tokenizer, tokenizer_2 = build_tiny_tokenizer(), build_tiny_tokenizer()
+    text_config = _text_encoder_config(tokenizer, hidden_size=SDXL_TEXT_HIDDEN)
+    text_config_2 = _text_encoder_config(tokenizer_2, hidden_size=SDXL_TEXT_HIDDEN_2,
+                                         projection_dim=SDXL_TEXT_HIDDEN_2)
+    return dict(
+        unet=_seeded(SDXL_UNET_SEED, lambda: UNet2DConditionModel(**SDXL_UNET_CONFIG)).eval(),
+        vae=_seeded(SDXL_VAE_SEED, lambda: AutoencoderKL(**SDXL_VAE_CONFIG)).eval(),
+        text_encoder=_seeded(SDXL_TEXT_ENCODER_SEED, lambda: CLIPTextModel(text_config)).eval(),
+        text_encoder_2=_seeded(SDXL_TEXT_ENCODER_2_SEED, lambda: CLIPTextModelWithProjection(text_config_2)).eval(),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        scheduler=EulerDiscreteScheduler(**SDXL_SCHEDULER_CONFIG),
+    )
 
 
 # -- depth2img and depth estimation ----------------------------------------------------------------
@@ -319,9 +379,15 @@ def tiny_fingerprint(name: str) -> str:
     so adding a builtin leaves the others' hashes (and the provenance of old results) unchanged."""
     base = dict(unet=(UNET_SEED, UNET_CONFIG), vae=(VAE_SEED, VAE_CONFIG), text_encoder=TEXT_ENCODER_SEED,
                 scheduler=SCHEDULER_CONFIG, tokenizer=TOKENIZER_MERGES)
+    sdxl = dict(unet=(SDXL_UNET_SEED, SDXL_UNET_CONFIG), vae=(SDXL_VAE_SEED, SDXL_VAE_CONFIG),
+                text_encoders=(SDXL_TEXT_ENCODER_SEED, SDXL_TEXT_ENCODER_2_SEED, SDXL_TEXT_HIDDEN,
+                               SDXL_TEXT_HIDDEN_2),
+                scheduler=SDXL_SCHEDULER_CONFIG, tokenizer=TOKENIZER_MERGES)
     dpt = (DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG)
     if name == "tiny":
         parts = base
+    elif name == "tiny-sdxl":
+        parts = sdxl
     elif name == "tiny-depth2img":
         parts = dict(base, unet=(DEPTH2IMG_UNET_SEED, DEPTH2IMG_UNET_CONFIG), depth_estimator=dpt)
     elif name == "tiny-dpt":
@@ -332,6 +398,8 @@ def tiny_fingerprint(name: str) -> str:
         parts = dict(sd_x4=(SD_X4_UNET_SEED, SD_X4_UNET_CONFIG, SD_X4_VAE_SEED, SD_X4_VAE_CONFIG,
                             SD_X4_TEXT_ENCODER_SEED, SD_X4_LOW_RES_SCHEDULER_CONFIG, SD_X4_SCHEDULER_CONFIG,
                             SD_X4_MAX_NOISE_LEVEL))
+    elif name.startswith(SDXL_CONTROLNET_PREFIX):  # an SDXL ControlNet: built from the SDXL UNet
+        parts = dict(sdxl, controlnet=(CONTROLNET_SEED_BASE, ZERO_CONV_STD))
     else:  # a ControlNet: built from the base UNet with its own seed
         parts = dict(base, controlnet=(CONTROLNET_SEED_BASE, ZERO_CONV_STD))
     description = dict(name=name, version=TINY_VERSION, **parts)

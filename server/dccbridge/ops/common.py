@@ -19,6 +19,12 @@ from diffusers import (
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLControlNetImg2ImgPipeline,
+    StableDiffusionXLControlNetInpaintPipeline,
+    StableDiffusionXLControlNetPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
+    StableDiffusionXLPipeline,
 )
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
@@ -26,6 +32,7 @@ from PIL import Image
 from .. import control, imaging
 from ..domain import ControlUnitSpec, ImageInput, Sampling
 from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported
+from ..models.loading import PIPELINE_OPTIONS
 from ..models.schedulers import SCHEDULERS, make_scheduler
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
@@ -35,16 +42,33 @@ DEFAULT_STRENGTH = 0.75
 MAX_GUIDANCE = 30.0
 MAX_SEED = 2**63 - 1
 
-# sd15 pipelines by mode: (without ControlNet, with ControlNet).
-PIPELINE_BY_MODE = {
-    "txt2img": (StableDiffusionPipeline, StableDiffusionControlNetPipeline),
-    "img2img": (StableDiffusionImg2ImgPipeline, StableDiffusionControlNetImg2ImgPipeline),
-    "inpaint": (StableDiffusionInpaintPipeline, StableDiffusionControlNetInpaintPipeline),
+# Pipelines per family and mode: (without ControlNet, with ControlNet). All are views over the family's loaded
+# pipeline (from_pipe shares every component, both SDXL text encoders included).
+PIPELINES = {
+    "sd15": {
+        "txt2img": (StableDiffusionPipeline, StableDiffusionControlNetPipeline),
+        "img2img": (StableDiffusionImg2ImgPipeline, StableDiffusionControlNetImg2ImgPipeline),
+        "inpaint": (StableDiffusionInpaintPipeline, StableDiffusionControlNetInpaintPipeline),
+    },
+    "sdxl": {
+        "txt2img": (StableDiffusionXLPipeline, StableDiffusionXLControlNetPipeline),
+        "img2img": (StableDiffusionXLImg2ImgPipeline, StableDiffusionXLControlNetImg2ImgPipeline),
+        "inpaint": (StableDiffusionXLInpaintPipeline, StableDiffusionXLControlNetInpaintPipeline),
+    },
 }
+SDXL_PIPELINE_CLASSES = tuple(cls for pair in PIPELINES["sdxl"].values() for cls in pair)
 
-# Linear map from SD latents to RGB: a cheap preview without running the VAE decoder.
-SD15_LATENT_RGB = torch.tensor(
-    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+# Linear maps from latents to RGB (4 x 3 factors, 3 biases): a cheap preview without running the VAE decoder.
+# SD1.5's latent space is also SD2's; SDXL's VAE was retrained and has its own.
+SD15_LATENT_RGB = (
+    torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721],
+                  [-0.2120, -0.2616, -0.7177]]),
+    torch.zeros(3),
+)
+SDXL_LATENT_RGB = (
+    torch.tensor([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362],
+                  [-0.3165, -0.2492, -0.2188]]),
+    torch.tensor([0.1084, -0.0175, -0.0011]),
 )
 
 
@@ -188,26 +212,33 @@ class _DropEmptyFloat32Notice(logging.Filter):
 logging.getLogger("diffusers.models.modeling_utils").addFilter(_DropEmptyFloat32Notice())
 
 
+def mode_pipelines(family: str, mode: str) -> tuple[type, type]:
+    """The family's pipeline classes for a mode (txt2img, img2img, inpaint): (without, with ControlNet)."""
+    return PIPELINES[family][mode]
+
+
 def pipeline_view(pipeline_cls, model, plan: SamplingPlan, controlnets=()):
     """A pipeline of `pipeline_cls` over the model's shared components (never copies), with a fresh scheduler."""
+    options = dict(PIPELINE_OPTIONS.get(model.entry.family, {}), dtype=model.pipeline.dtype)
     if controlnets:
         controlnet = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(list(controlnets))
-        pipe = pipeline_cls.from_pipe(model.pipeline, controlnet=controlnet, dtype=model.pipeline.dtype)
+        pipe = pipeline_cls.from_pipe(model.pipeline, controlnet=controlnet, **options)
     else:
-        pipe = pipeline_cls.from_pipe(model.pipeline, dtype=model.pipeline.dtype)
+        pipe = pipeline_cls.from_pipe(model.pipeline, **options)
     pipe.scheduler = make_scheduler(plan.scheduler_id, model.pipeline.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def sd15_pipeline_call(model, plan: SamplingPlan, *, prompt: str, negative_prompt: str, width: int, height: int,
-                       init: Image.Image | None = None, strength: float | None = None,
-                       mask: Image.Image | None = None, units: tuple[ControlUnitSpec, ...] = (), controlnets=(),
-                       control_maps: list[Image.Image] = ()) -> tuple[object, dict, float | None]:
-    """The sd15 pipeline for the mode -- txt2img, img2img with `init`, inpaint with `mask` too; with ControlNets
-    when given -- and its call's arguments. Returns (pipeline, kwargs, the strength used or None for txt2img)."""
+def pipeline_call(model, plan: SamplingPlan, *, prompt: str, negative_prompt: str, width: int, height: int,
+                  init: Image.Image | None = None, strength: float | None = None,
+                  mask: Image.Image | None = None, units: tuple[ControlUnitSpec, ...] = (), controlnets=(),
+                  control_maps: list[Image.Image] = ()) -> tuple[object, dict, float | None]:
+    """The model family's pipeline for the mode -- txt2img, img2img with `init`, inpaint with `mask` too; with
+    ControlNets when given -- and its call's arguments. Returns (pipeline, kwargs, the strength used or None for
+    txt2img). SDXL's size conditioning (original/target size, crop) defaults to the output size, as it should."""
     mode = "inpaint" if mask is not None else "txt2img" if init is None else "img2img"
-    plain_cls, control_cls = PIPELINE_BY_MODE[mode]
+    plain_cls, control_cls = mode_pipelines(model.entry.family, mode)
     pipe = pipeline_view(control_cls if controlnets else plain_cls, model, plan, controlnets)
     kwargs = dict(prompt=prompt, negative_prompt=negative_prompt or None, **plan.pipeline_kwargs())
     if init is None:
@@ -269,17 +300,23 @@ def step_callback(ctx: OpContext):
         done = step + 1
         preview = None
         if ctx.preview_every and done % ctx.preview_every == 0:
-            preview = latents_to_preview(callback_kwargs["latents"])
+            preview = latents_to_preview(callback_kwargs["latents"], latent_rgb(pipe))
         ctx.report("denoise", done, pipe.num_timesteps, preview)
         return callback_kwargs
 
     return on_step_end
 
 
-def latents_to_preview(latents: torch.Tensor) -> np.ndarray:
+def latent_rgb(pipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """The latent -> RGB preview factors for the pipeline's latent space."""
+    return SDXL_LATENT_RGB if isinstance(pipe, SDXL_PIPELINE_CLASSES) else SD15_LATENT_RGB
+
+
+def latents_to_preview(latents: torch.Tensor, factors=SD15_LATENT_RGB) -> np.ndarray:
     """First image of the batch, RGB uint8 at latent resolution x 2 (cheap linear approximation)."""
     latent = latents[-1].float().cpu()  # with CFG the batch is [uncond, cond]; any image will do
-    rgb = torch.einsum("chw,cr->hwr", latent[:4], SD15_LATENT_RGB)
+    weights, bias = factors
+    rgb = torch.einsum("chw,cr->hwr", latent[:4], weights) + bias
     rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
     h, w = rgb.shape[:2]
     return imaging.resize(rgb, w * 2, h * 2)

@@ -6,8 +6,8 @@ Two ways, by the model's family:
   is normalised exactly as for a ControlNet (control/depth.py: near = 1, background = 0) and handed over as a
   float plane; the pipeline rescales it to [-1, 1]. Without a pass the model's own estimator runs (the SD2-depth
   repository ships the DPT-Hybrid it was trained with), else the catalog's [estimators.depth].
-- sd15, which has no depth2img model: "depth-preserving img2img" -- generate's ControlNet img2img with one depth
-  unit, fed by the depth pass or by the depth_estimate preprocessor on the init image.
+- sd15 and sdxl, which have no depth2img model: "depth-preserving img2img" -- generate's ControlNet img2img with one
+  depth unit, fed by the depth pass or by the depth_estimate preprocessor on the init image.
 
 Contract: Depth2ImgRequest -> OpOutput with num_images_per_prompt images (role "image").
 Stages: 1 check inputs (no loading) · 2 load the model · 3 decode the init image and get the depth (pass or
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from diffusers import StableDiffusionDepth2ImgPipeline
 
-from .. import control
+from .. import control, families
 from ..domain import (
     ControlType,
     ControlUnitSpec,
@@ -39,7 +39,7 @@ from .context import OpContext
 from .env import OpEnv
 
 DEPTH2IMG_FAMILY = "sd2-depth"
-CONTROLNET_DEPTH_FAMILIES = ("sd15",)
+CONTROLNET_DEPTH_FAMILIES = families.CONTROLNET_DEPTH2IMG_FAMILIES
 FLAT_DEPTH_RANGE = 1e-6  # below this the pipeline's min..max rescaling would divide by ~zero
 
 

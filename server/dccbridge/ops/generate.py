@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from PIL import Image
 
-from .. import imaging
+from .. import families, imaging
 from ..domain import GenerateRequest, OpOutput, OutputImage
 from ..errors import InvalidInput
 from . import common
 from .context import OpContext
 from .env import OpEnv
 
-SUPPORTED_FAMILIES = ("sd15",)
+SUPPORTED_FAMILIES = families.GENERATE_FAMILIES
 
 
 # 1. check inputs ------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
 
     # 4. the pipeline for this mode, over the shared components; a fresh scheduler per job
     plan = common.plan_sampling(req.sampling, entry)
-    pipe, kwargs, strength = common.sd15_pipeline_call(
+    pipe, kwargs, strength = common.pipeline_call(
         model, plan, prompt=req.prompt, negative_prompt=req.negative_prompt, width=width, height=height, init=init,
         strength=req.strength, mask=mask, units=req.control_units, controlnets=controlnets, control_maps=control_maps,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from .. import families
 from ..domain import (
     CameraSpec,
     ControlType,
@@ -35,7 +36,7 @@ from .env import OpEnv
 from .limits import check_range
 from .pbr import PBR_ROLES, pbr_maps
 
-SUPPORTED_FAMILIES = ("sd15",)
+SUPPORTED_FAMILIES = families.TEXTURE_FAMILIES
 FOV_RANGE_DEGREES = (1.0, 179.0)
 ASPECT_TOLERANCE = 0.02  # sizes are multiples of 8, so a camera's exact aspect is not always reachable
 CAMERA_FIELD = "projection.camera"
@@ -146,7 +147,7 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
 
     # 4. the pipeline over the shared components; a fresh scheduler per job
     plan = common.plan_sampling(req.sampling, entry)
-    pipe, kwargs, strength = common.sd15_pipeline_call(
+    pipe, kwargs, strength = common.pipeline_call(
         model, plan, prompt=req.prompt, negative_prompt=req.negative_prompt, width=width, height=height, init=init,
         strength=req.strength, units=units, controlnets=controlnets, control_maps=control_maps,
     )

@@ -16,14 +16,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-from diffusers import (
-    StableDiffusionControlNetImg2ImgPipeline,
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionUpscalePipeline,
-)
+from diffusers import StableDiffusionUpscalePipeline
 from PIL import Image
 
-from .. import imaging
+from .. import families, imaging
 from ..domain import ControlType, OpOutput, OutputImage, UpscaleMethod, UpscaleRequest
 from ..errors import InvalidInput, Unsupported
 from ..models.catalog import Catalog, ModelEntry, UpscalerEntry
@@ -31,7 +27,6 @@ from ..models.schedulers import make_scheduler
 from . import common
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
-from .generate import SUPPORTED_FAMILIES as IMG2IMG_FAMILIES  # tiled diffusion runs generate's img2img
 from .limits import Limits, check_range
 from .tiles import Tile, TileCanvas, pad_to_multiple, plan_tiles
 
@@ -106,9 +101,9 @@ def plan_upscale(req: UpscaleRequest, catalog: Catalog, limits: Limits, width: i
     model = None
     if method == UpscaleMethod.TILED_DIFFUSION:
         model = catalog.get(req.model_id)
-        if model.family not in IMG2IMG_FAMILIES:
+        if model.family not in families.TILED_UPSCALE_FAMILIES:
             raise Unsupported(f"model '{model.id}' is family '{model.family}'; the tiled diffusion upscale runs on "
-                              f"{', '.join(IMG2IMG_FAMILIES)} models")
+                              f"{', '.join(families.TILED_UPSCALE_FAMILIES)} models")
     if method in DIFFUSION_METHODS:
         _check_diffusion_fields(req, method, limits)
     if model is not None:
@@ -408,11 +403,11 @@ def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: Upsc
     ControlNet in the model's catalog entry each window also conditions on itself, which keeps detail in place."""
     sampling = common.plan_sampling(req.sampling, model.entry)
     use_tile_controlnet = ControlType.TILE in model.entry.controlnets
+    img2img_cls, controlnet_img2img_cls = common.mode_pipelines(model.entry.family, "img2img")
     if use_tile_controlnet:
-        pipe = common.pipeline_view(StableDiffusionControlNetImg2ImgPipeline, model, sampling,
-                                    [model.controlnet(ControlType.TILE)])
+        pipe = common.pipeline_view(controlnet_img2img_cls, model, sampling, [model.controlnet(ControlType.TILE)])
     else:
-        pipe = common.pipeline_view(StableDiffusionImg2ImgPipeline, model, sampling)
+        pipe = common.pipeline_view(img2img_cls, model, sampling)
     strength = DEFAULT_TILED_STRENGTH if req.strength is None else req.strength
     height, width = pixels.shape[:2]
     canvas = TileCanvas(width, height, 1, feather=True, overlap=plan.tile_overlap)
