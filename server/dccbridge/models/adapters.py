@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,7 +145,9 @@ class AdapterRuntime:
         owner = f"LoRA '{file.id}'"
         state_dict = self._read_weights(file, owner)
         try:
-            with _as_model_unavailable(owner, file.source):
+            with _as_model_unavailable(owner, file.source), warnings.catch_warnings():
+                # PEFT warns that a second adapter joins the first in the model: that is the point of the cache.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
                 pipe.load_lora_weights(state_dict, adapter_name=stamp.adapter_name)
         except DccError:
             self._forget_partial_lora(pipe, stamp.adapter_name)
