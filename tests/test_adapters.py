@@ -194,6 +194,19 @@ def test_two_loras_at_once_and_a_unet_only_lora(client, base_pixels):
     assert (generate(client)[0] == base_pixels).all()
 
 
+def test_least_recently_used_loras_are_evicted_and_read_again(client, base_pixels, monkeypatch, adapter_server):
+    from dccbridge.models import adapters as runtime
+
+    style = generate(client, adapters=adapters("style"))[0]
+    monkeypatch.setattr(runtime, "MAX_RESIDENT_LORAS", 1)
+    generate(client, adapters=adapters("unet-only"))  # evicts style
+    both = generate(client, adapters=adapters("style", "unet-only"))[0]  # a job's own LoRAs are never evicted
+    assert (both != style).any()
+    assert (generate(client, adapters=adapters("style"))[0] == style).all()
+    assert len(adapter_server.manager.load("tiny").pipeline.unet.peft_config) == 1  # only style is resident
+    assert (generate(client)[0] == base_pixels).all()
+
+
 # -- embeddings -----------------------------------------------------------------------------------------
 
 
@@ -241,8 +254,8 @@ def test_depth2img_and_tiled_upscale_take_adapters(client):
     styled = result_of(run_to_end(client, tasks_pb2.Task(depth2img=depth))).images[0]
     assert (pixels(styled.image.data) != plain).any() and "VAE: warm-vae" in styled.parameters
 
-    upscale = tasks_pb2.UpscaleTask(image=init, method=tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION, scale=2,
-                                    prompt=PROMPT, tile_size=64, tile_overlap=16)
+    upscale = tasks_pb2.UpscaleTask(image=png(gradient_image(32)), method=tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
+                                    scale=2, prompt=PROMPT, tile_size=48, tile_overlap=8)
     upscale.sampling.num_inference_steps, upscale.sampling.seed = 4, 3
     upscale.strength = 0.5
     plain = pixels(result_of(run_to_end(client, tasks_pb2.Task(upscale=upscale))).images[0].image.data)

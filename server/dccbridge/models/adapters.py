@@ -42,6 +42,8 @@ EMBEDDING_SLOTS = {
     "sdxl": (("clip_l", "tokenizer", "text_encoder"), ("clip_g", "tokenizer_2", "text_encoder_2")),
 }
 SINGLE_ENCODER_SLOTS = ((None, "tokenizer", "text_encoder"),)
+# LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
+MAX_RESIDENT_LORAS = 8
 
 
 def embedding_slots(family: str) -> tuple[tuple[str | None, str, str], ...]:
@@ -99,6 +101,7 @@ class AdapterRuntime:
                     if resolved.loras:
                         lora_touched = True
                         names = [self._inject_lora(pipe, file) for file, _ in resolved.loras]
+                        self._evict_loras(pipe, keep={file.id for file, _ in resolved.loras})
                         pipe.enable_lora()
                         pipe.set_adapters(names, [weight for _, weight in resolved.loras])
                     for i, file in enumerate(resolved.embeddings):
@@ -134,14 +137,14 @@ class AdapterRuntime:
 
     def _inject_lora(self, pipe, file: AdapterFile) -> str:
         """The PEFT adapter name of this LoRA file version in the model, injecting it on first use."""
-        injected = self._injected.setdefault(pipe.unet, {})
+        injected = self._injected.setdefault(pipe.unet, {})  # lora id -> stamp, least recently used first
         stamp = _Stamp.of(file.source)
-        previous = injected.get(file.id)
+        previous = injected.pop(file.id, None)
         if previous == stamp:
+            injected[file.id] = stamp
             return stamp.adapter_name
         if previous is not None:  # the file changed on disk: drop the old version's layers
-            pipe.delete_adapters(previous.adapter_name)
-            del injected[file.id]
+            _delete_lora(pipe, previous.adapter_name)
         owner = f"LoRA '{file.id}'"
         state_dict = self._read_weights(file, owner)
         try:
@@ -155,12 +158,19 @@ class AdapterRuntime:
         injected[file.id] = stamp
         return stamp.adapter_name
 
+    def _evict_loras(self, pipe, keep: set[str]) -> None:
+        """Beyond MAX_RESIDENT_LORAS, delete the least recently used LoRAs (never the running job's)."""
+        injected = self._injected.get(pipe.unet, {})
+        evictable = [lora_id for lora_id in injected if lora_id not in keep]
+        for lora_id in evictable[:max(0, len(injected) - MAX_RESIDENT_LORAS)]:
+            _delete_lora(pipe, injected.pop(lora_id).adapter_name)
+
     @staticmethod
     def _forget_partial_lora(pipe, adapter_name: str) -> None:
         """A LoRA that failed half way (wrong family, bad keys) must not leave layers behind."""
         present = {name for names in pipe.get_list_adapters().values() for name in names}
         if adapter_name in present:
-            pipe.delete_adapters(adapter_name)
+            _delete_lora(pipe, adapter_name)
 
     # -- embeddings -------------------------------------------------------------------------------
 
@@ -230,6 +240,13 @@ class AdapterRuntime:
     def _model_lock(self, unet) -> threading.RLock:
         with self._cache_lock:
             return self._model_locks.setdefault(unet, threading.RLock())
+
+
+def _delete_lora(pipe, adapter_name: str) -> None:
+    with warnings.catch_warnings():
+        # PEFT notes that the deleted adapter was the active one: LoRA layers are disabled between jobs anyway.
+        warnings.filterwarnings("ignore", message=".*was active which is now deleted")
+        pipe.delete_adapters(adapter_name)
 
 
 def _embedding_vectors(state: dict, family: str, owner: str) -> dict:
