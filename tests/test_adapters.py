@@ -255,7 +255,7 @@ def test_depth2img_and_tiled_upscale_take_adapters(client):
     assert (pixels(styled.image.data) != plain).any() and "VAE: warm-vae" in styled.parameters
 
     upscale = tasks_pb2.UpscaleTask(image=png(gradient_image(32)), method=tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
-                                    scale=2, prompt=PROMPT, tile_size=48, tile_overlap=8)
+                                    scale=2, prompt=PROMPT, tile_size=64, tile_overlap=8)
     upscale.sampling.num_inference_steps, upscale.sampling.seed = 4, 3
     upscale.strength = 0.5
     plain = pixels(result_of(run_to_end(client, tasks_pb2.Task(upscale=upscale))).images[0].image.data)
