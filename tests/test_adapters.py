@@ -343,6 +343,16 @@ def test_bad_adapters_name_the_field(client, address, task_adapters, field, phra
     assert_invalid_argument(client, address, generate_task(adapters=task_adapters), field, phrase)
 
 
+def test_every_task_checks_its_adapters_at_submit(client, address):
+    bad = adapters(("style", -9.0))
+    depth = tasks_pb2.Depth2ImgTask(prompt=PROMPT, init_image=png(gradient_image(64)), adapters=bad,
+                                    depth_pass=control_units()["depth_pass"].depth_pass)
+    upscale = tasks_pb2.UpscaleTask(image=png(gradient_image(32)), method=tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
+                                    adapters=bad)
+    for task in (tasks_pb2.Task(depth2img=depth), texture_task(adapters=bad), tasks_pb2.Task(upscale=upscale)):
+        assert_invalid_argument(client, address, task, "adapters.loras[0].weight", "got -9")
+
+
 def test_adapters_on_an_upscale_without_diffusion_are_refused(client, address):
     task = tasks_pb2.Task(upscale=tasks_pb2.UpscaleTask(image=png(gradient_image(32)),
                                                         method=tasks_pb2.UPSCALE_METHOD_LANCZOS,

@@ -74,6 +74,7 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:
         raise Unsupported("depth_pass was not sent and this server has no depth estimator to estimate it from "
                           "init_image; send the host's depth pass, or configure [estimators.depth]")
+    common.check_adapters(req.adapters, entry, env)
 
 
 def depth_pass_level(depth_pass: DepthPassInput, width: int, height: int) -> np.ndarray:
