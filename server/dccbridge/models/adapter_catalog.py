@@ -22,10 +22,10 @@ from pathlib import Path
 
 from ..domain import AdapterSpec
 from ..errors import InvalidInput, ModelNotFound, ModelUnavailable
+from .weights_hash import WEIGHT_SUFFIXES  # .safetensors and the pickle formats
 
 ADAPTER_KINDS = ("loras", "embeddings", "vaes")
 SAFE_SUFFIX = ".safetensors"
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 VAE_KEYS = {"family", "source", "description"}
 LORA_WEIGHT_RANGE = (-4.0, 4.0)
 MAX_LORAS = 16
@@ -46,7 +46,8 @@ class AdapterFile:
 
     @property
     def is_pickle(self) -> bool:
-        return self.source.lower().endswith(PICKLE_SUFFIXES)
+        source = self.source.lower()
+        return source.endswith(WEIGHT_SUFFIXES) and not source.endswith(SAFE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _scan(folder: Path, kind: str, family: str, allow_pickle: bool) -> list[Adap
     """A folder's weight files (and, for VAEs, diffusers VAE folders); missing folders are empty."""
     if not folder.is_dir():
         return []
-    suffixes = (SAFE_SUFFIX, *PICKLE_SUFFIXES) if allow_pickle else (SAFE_SUFFIX,)
+    suffixes = WEIGHT_SUFFIXES if allow_pickle else (SAFE_SUFFIX,)
     found = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.name.lower().endswith(suffixes) and not path.name.startswith("."):
