@@ -153,9 +153,24 @@ def _diffusion_flags(p) -> None:
     p.add_argument("--scheduler", default="")
     p.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
     p.add_argument("--batch", type=int, default=1)
+    _adapter_flags(p)
     p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N steps")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output PNG (batch: OUT-1.png, ...; other roles such as PBR maps: OUT-ROLE.png)")
+
+
+def _adapter_flags(p) -> None:
+    p.add_argument("--lora", action="append", default=[], metavar="ID[:WEIGHT]",
+                   help="a LoRA for this job, weight -4..4 (default 1); repeat for several ('dccbridge models --server')")
+    p.add_argument("--embedding", action="append", default=[], metavar="ID",
+                   help="a textual-inversion embedding; write its id in the prompt where it applies (repeatable)")
+    p.add_argument("--vae", default="", metavar="ID", help="a VAE to decode with instead of the model's own")
+
+
+def _adapters(args):
+    from .client import adapters_message
+
+    return adapters_message(args.lora, args.embedding, args.vae)
 
 
 def _depth_flags(p) -> None:
@@ -234,6 +249,7 @@ def _generate(args) -> int:
         task = tasks_pb2.GenerateTask(
             model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
             height=args.height, control_units=_control_units(args), sampling=_sampling(args),
+            adapters=_adapters(args),
         )
         if args.init:
             task.init_image.CopyFrom(image_message(args.init))
@@ -348,6 +364,7 @@ def _depth2img(args) -> int:
         task = tasks_pb2.Depth2ImgTask(
             model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
             height=args.height, sampling=_sampling(args), init_image=image_message(args.init),
+            adapters=_adapters(args),
         )
         if args.strength is not None:
             task.strength = args.strength
@@ -389,7 +406,7 @@ def _texture(args) -> int:
         task = tasks_pb2.TextureTask(
             model_id=args.model, prompt=args.prompt, negative_prompt=args.negative, width=args.width,
             height=args.height, sampling=_sampling(args), tiling=tiling, pbr_maps=args.pbr,
-            normal_convention=normal[args.normal], control_units=_control_units(args),
+            normal_convention=normal[args.normal], control_units=_control_units(args), adapters=_adapters(args),
         )
         if args.init:
             task.init_image.CopyFrom(image_message(args.init))
@@ -487,6 +504,7 @@ def _upscale_parser(commands) -> None:
     p.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
     p.add_argument("--tile", type=int, default=0, help="tile size in output pixels (0 = server default)")
     p.add_argument("--overlap", type=int, default=0, help="context around each tile, output pixels (0 = default)")
+    _adapter_flags(p)  # tiled
     p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N tiles")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.set_defaults(handler=_upscale)
@@ -501,11 +519,15 @@ def _upscale(args) -> int:
         "esrgan": tasks_pb2.UPSCALE_METHOD_ESRGAN, "sd_x4": tasks_pb2.UPSCALE_METHOD_SD_X4,
         "tiled": tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION,
     }[args.method]
-    task = tasks_pb2.UpscaleTask(
-        image=image_message(args.input), method=method, upscaler_id=args.upscaler, model_id=args.model,
-        prompt=args.prompt, negative_prompt=args.negative, tile_size=args.tile, tile_overlap=args.overlap,
-        sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed),
-    )
+    try:
+        task = tasks_pb2.UpscaleTask(
+            image=image_message(args.input), method=method, upscaler_id=args.upscaler, model_id=args.model,
+            prompt=args.prompt, negative_prompt=args.negative, tile_size=args.tile, tile_overlap=args.overlap,
+            sampling=tasks_pb2.Sampling(scheduler=args.scheduler, seed=args.seed), adapters=_adapters(args),
+        )
+    except ValueError as error:
+        print(f"dccbridge upscale: {error}", file=sys.stderr)
+        return 2
     for field, value in (("scale", args.scale), ("strength", args.strength)):
         if value is not None:
             setattr(task, field, value)
@@ -663,6 +685,9 @@ def _models(args) -> int:
             print(f"{model.id}{default}\t{model.family}\tcontrolnets: {types or '-'}")
         for upscaler in caps.upscalers:
             print(f"{upscaler.id}\tupscaler\t{upscaler.label}")
+        for kind, listing in (("lora", caps.loras), ("embedding", caps.embeddings), ("vae", caps.vaes)):
+            for item in listing:
+                print(f"{item.id}\t{kind}\t{item.family}" + (f"\t{item.description}" if item.description else ""))
         return 0
     from .models import Catalog
 
@@ -678,6 +703,9 @@ def _models(args) -> int:
         print(f"{model_id}{default}\t{entry.family}\t{entry.source}\tcontrolnets: {types or '-'}")
     for upscaler in catalog.upscalers():
         print(f"{upscaler.id}\tupscaler ({upscaler.kind})\t{upscaler.source}")
+    for kind, label in (("loras", "lora"), ("embeddings", "embedding"), ("vaes", "vae")):
+        for item in catalog.adapters.available(kind):
+            print(f"{item.id}\t{label}\t{item.family}\t{item.source}")
     return 0
 
 

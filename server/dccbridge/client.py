@@ -178,6 +178,30 @@ def pose_rig_from_openpose_json(path_or_data) -> media_pb2.PoseRig:
     return rig
 
 
+def parse_lora(spec: str) -> tuple[str, float | None]:
+    """'ID' or 'ID:WEIGHT' (as the CLI's --lora takes it) -> (id, weight or None for the server's 1.0)."""
+    lora_id, sep, weight = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    if not lora_id:
+        raise ValueError(f"--lora '{spec}': expected ID or ID:WEIGHT")
+    if not sep:
+        return lora_id, None
+    try:
+        return lora_id, float(weight)
+    except ValueError:
+        raise ValueError(f"--lora '{spec}': the weight '{weight}' is not a number (ID:WEIGHT, e.g. style:0.8)") from None
+
+
+def adapters_message(loras=(), embeddings=(), vae_id: str = "") -> tasks_pb2.Adapters:
+    """A job's Adapters: loras as ids, (id, weight) pairs or 'ID:WEIGHT' strings; embedding ids; a VAE id."""
+    message = tasks_pb2.Adapters(embeddings=list(embeddings), vae_id=vae_id)
+    for lora in loras:
+        lora_id, weight = parse_lora(lora) if isinstance(lora, str) else lora
+        ref = message.loras.add(id=lora_id)
+        if weight is not None:
+            ref.weight = weight
+    return message
+
+
 def control_unit_from_file(kind: str, path: str | Path, *, weight: float | None = None, start: float | None = None,
                            end: float | None = None, depth_encoding: str = "linear", near: float = 0.0,
                            far: float = 0.0, canny_low: int | None = None,

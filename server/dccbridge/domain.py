@@ -148,6 +148,25 @@ class ControlUnitSpec:
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    id: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """Per-job additions to a model from the catalog's folders: LoRAs with weights, textual-inversion
+    embeddings (id = prompt token) and a VAE override. They apply to one job and are reverted after it."""
+
+    loras: tuple[LoraSpec, ...] = ()
+    embeddings: tuple[str, ...] = ()
+    vae_id: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.loras or self.embeddings or self.vae_id)
+
+
+@dataclass(frozen=True)
 class Sampling:
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
@@ -168,6 +187,7 @@ class GenerateRequest:
     strength: float | None = None
     mask_image: ImageInput | None = None
     control_units: tuple[ControlUnitSpec, ...] = ()
+    adapters: AdapterSpec = field(default_factory=AdapterSpec)
 
     task_type = TaskType.GENERATE
 
@@ -191,6 +211,7 @@ class Depth2ImgRequest:
     init_image: ImageInput | None = None
     strength: float | None = None
     depth_pass: DepthPassInput | None = None  # None: estimate depth from init_image on the server
+    adapters: AdapterSpec = field(default_factory=AdapterSpec)
 
     task_type = TaskType.DEPTH2IMG
 
@@ -230,6 +251,7 @@ class TextureRequest:
     control_units: tuple[ControlUnitSpec, ...] = ()
     init_image: ImageInput | None = None
     strength: float | None = None
+    adapters: AdapterSpec = field(default_factory=AdapterSpec)
 
     task_type = TaskType.TEXTURE
 
@@ -247,6 +269,7 @@ class UpscaleRequest:
     strength: float | None = None
     tile_size: int = 0      # output pixels; 0 = default
     tile_overlap: int = 0
+    adapters: AdapterSpec = field(default_factory=AdapterSpec)  # TILED_DIFFUSION
 
     task_type = TaskType.UPSCALE
 

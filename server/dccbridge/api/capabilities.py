@@ -60,9 +60,18 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         # The label names the kind, which decides the method: esrgan -> ESRGAN, sd_x4 -> SD_X4.
         response.upscalers.add(id=upscaler.id, label=f"{upscaler.id} ({UPSCALER_KIND_LABELS[upscaler.kind]})",
                                description=upscaler.description)
+    add_adapters(response, catalog.adapters, manager.allow_pickle)
     available = set(BUILTIN_PREPROCESSORS) | set(getattr(estimators, "available", ()) or ())
     response.preprocessors.extend(PREPROCESSOR_TO_PROTO[p] for p in Preprocessor if p in available)
     return response
+
+
+def add_adapters(response, adapters, allow_pickle: bool) -> None:
+    """LoRAs, embeddings and VAEs per family, scanned now (files dropped into the folders appear at once)."""
+    for kind, listing in (("loras", response.loras), ("embeddings", response.embeddings), ("vaes", response.vaes)):
+        for item in adapters.available(kind, allow_pickle=allow_pickle):
+            listing.add(id=item.id, family=item.family, label=f"{item.id} ({item.family})",
+                        description=item.description, token=item.id if kind == "embeddings" else "")
 
 
 def model_tasks(entry) -> list[int]:

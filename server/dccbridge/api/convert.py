@@ -50,6 +50,7 @@ def generate_request(g: tasks_pb2.GenerateTask) -> d.GenerateRequest:
         strength=_finite("strength", g.strength) if g.HasField("strength") else None,
         mask_image=image_input(g.mask_image) if g.HasField("mask_image") else None,
         control_units=tuple(control_unit(u, f"control_units[{i}]") for i, u in enumerate(g.control_units)),
+        adapters=adapters(g.adapters),
     )
 
 
@@ -64,6 +65,7 @@ def depth2img_request(t: tasks_pb2.Depth2ImgTask) -> d.Depth2ImgRequest:
         init_image=image_input(t.init_image) if t.HasField("init_image") else None,
         strength=_finite("strength", t.strength) if t.HasField("strength") else None,
         depth_pass=depth_pass(t.depth_pass, "depth_pass") if t.HasField("depth_pass") else None,
+        adapters=adapters(t.adapters),
     )
 
 
@@ -108,6 +110,7 @@ def texture_request(t: tasks_pb2.TextureTask) -> d.TextureRequest:
         control_units=tuple(control_unit(u, f"control_units[{i}]") for i, u in enumerate(t.control_units)),
         init_image=image_input(t.init_image) if t.HasField("init_image") else None,
         strength=_finite("strength", t.strength) if t.HasField("strength") else None,
+        adapters=adapters(t.adapters),
     )
 
 
@@ -151,6 +154,7 @@ def upscale_request(t: tasks_pb2.UpscaleTask) -> d.UpscaleRequest:
         strength=_finite("strength", t.strength) if t.HasField("strength") else None,
         tile_size=t.tile_size,
         tile_overlap=t.tile_overlap,
+        adapters=adapters(t.adapters),
     )
 
 
@@ -173,6 +177,18 @@ def sampling(s: tasks_pb2.Sampling) -> d.Sampling:
         scheduler=s.scheduler,
         seed=s.seed if s.HasField("seed") else None,
         num_images_per_prompt=s.num_images_per_prompt if s.HasField("num_images_per_prompt") else 1,
+    )
+
+
+def adapters(a: tasks_pb2.Adapters) -> d.AdapterSpec:
+    return d.AdapterSpec(
+        loras=tuple(
+            d.LoraSpec(id=lora.id, weight=_finite(f"adapters.loras[{i}].weight", lora.weight)
+                       if lora.HasField("weight") else 1.0)
+            for i, lora in enumerate(a.loras)
+        ),
+        embeddings=tuple(a.embeddings),
+        vae_id=a.vae_id,
     )
 
 

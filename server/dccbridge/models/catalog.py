@@ -14,6 +14,7 @@ from typing import Literal
 
 from ..domain import ControlType
 from ..errors import ModelNotFound
+from .adapter_catalog import AdapterCatalog, parse_adapter_tables
 from .schedulers import SCHEDULERS
 
 SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub", "hub_file"]
@@ -124,7 +125,7 @@ def parse_hub_file(source: str) -> tuple[str, str]:
 class Catalog:
     def __init__(self, entries: list[ModelEntry], default_id: str = "", origin: str = "<catalog>",
                  upscalers: tuple[UpscalerEntry, ...] | list[UpscalerEntry] = (),
-                 estimators: dict[str, str] | None = None):
+                 estimators: dict[str, str] | None = None, adapters: AdapterCatalog | None = None):
         if not entries:
             raise ValueError(f"{origin}: the catalog has no models; add a [models.NAME] table")
         self._entries = {entry.id: entry for entry in entries}
@@ -136,6 +137,7 @@ class Catalog:
         self.origin = origin
         self._upscalers = {entry.id: entry for entry in upscalers}
         self.estimators: dict[str, str] = dict(estimators or {})  # kind (ESTIMATOR_KINDS) -> source
+        self.adapters = adapters or AdapterCatalog()  # LoRAs, embeddings and VAEs per family
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Catalog:
@@ -159,10 +161,10 @@ class Catalog:
 
     @classmethod
     def from_dict(cls, document: dict, base_dir: Path, origin: str) -> Catalog:
-        unknown = set(document) - {"default", "models", "upscalers", "estimators"}
+        unknown = set(document) - {"default", "models", "upscalers", "estimators", "families", "vaes"}
         if unknown:
             raise ValueError(f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected 'default', [models.*], "
-                             "[upscalers.*] and [estimators.*]")
+                             "[upscalers.*], [estimators.*], [families.*] and [vaes.*]")
         default_id = document.get("default", "")
         if not isinstance(default_id, str):
             raise ValueError(f"{origin}: 'default' must be a model id string")
@@ -177,7 +179,8 @@ class Catalog:
         upscalers = [_parse_upscaler(upscaler_id, table, base_dir, f"{origin}: upscalers.{upscaler_id}")
                      for upscaler_id, table in upscaler_tables.items()]
         estimators = _parse_estimators(document.get("estimators", {}), base_dir, f"{origin}: estimators")
-        return cls(entries, default_id, origin, upscalers, estimators)
+        adapters = parse_adapter_tables(document, base_dir, origin, _resolve_source)
+        return cls(entries, default_id, origin, upscalers, estimators, adapters)
 
     def ids(self) -> list[str]:
         return list(self._entries)

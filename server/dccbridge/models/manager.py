@@ -14,6 +14,7 @@ from diffusers import ControlNetModel, StableDiffusionPipeline
 
 from ..domain import ControlType
 from ..errors import ModelNotFound, Unsupported
+from .adapters import AdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
 from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
@@ -125,6 +126,8 @@ class ModelManager:
         self._upscalers: dict[str, LoadedUpscaler] = {}
         # Server-side preprocessors (depth estimation, pose/lineart/softedge detection), loaded per kind on first use.
         self.estimators = ServerEstimators(catalog.estimators, self._placement)
+        # Per-job LoRAs, embeddings and VAE overrides (catalog.adapters lists them).
+        self.adapters = AdapterRuntime(self._placement, self._hasher)
         # One lock for all loads: loading two large models at once would only compete for memory and disk.
         self._load_lock = threading.Lock()
 
@@ -135,6 +138,10 @@ class ModelManager:
     @property
     def dtype(self) -> torch.dtype:
         return self._placement.dtype
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self._placement.allow_pickle
 
     def describe_device(self) -> dict:
         device = self._placement.device
@@ -193,6 +200,7 @@ class ModelManager:
             self._loaded.clear()
             self._upscalers.clear()
         self.estimators.unload()
+        self.adapters.unload()
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -30,8 +30,9 @@ from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
 
 from .. import control, imaging
-from ..domain import ControlUnitSpec, ImageInput, Sampling
+from ..domain import AdapterSpec, ControlUnitSpec, ImageInput, Sampling
 from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported
+from ..models.adapter_catalog import ResolvedAdapters
 from ..models.loading import PIPELINE_OPTIONS
 from ..models.schedulers import SCHEDULERS, make_scheduler
 from .context import OpContext, raise_if_cancelled
@@ -143,6 +144,11 @@ def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int
                            f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
                            f"got {unit.guidance_end:g}")
     control.check_source(unit, width, height, field, env.estimators)
+
+
+def check_adapters(adapters: AdapterSpec, entry, env: OpEnv) -> ResolvedAdapters:
+    """A job's LoRAs, embeddings and VAE, found in the catalog's folders for the model's family (loads nothing)."""
+    return env.catalog.adapters.resolve(adapters, entry.family, env.manager.allow_pickle)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -323,6 +329,30 @@ def latents_to_preview(latents: torch.Tensor, factors=SD15_LATENT_RGB) -> np.nda
 
 
 # -- provenance -------------------------------------------------------------------------------------
+
+
+def adapter_provenance(resolved: ResolvedAdapters, env: OpEnv) -> tuple[tuple[str, ...], dict]:
+    """A job's adapters for its results: A1111 fields ('Lora hashes: "id: hash"', 'TI hashes', 'VAE', 'VAE hash')
+    and provenance JSON fields ({"adapters": ...}); nothing without adapters."""
+    if not resolved:
+        return (), {}
+    hashes = env.manager.adapters.hashes(resolved)
+    fields = []
+    if resolved.loras:
+        fields.append('Lora hashes: "' + ", ".join(f"{file.id}: {hashes['loras'][file.id]}"
+                                                   for file, _ in resolved.loras) + '"')
+    if resolved.embeddings:
+        fields.append('TI hashes: "' + ", ".join(f"{file.id}: {hashes['embeddings'][file.id]}"
+                                                 for file in resolved.embeddings) + '"')
+    if resolved.vae is not None:
+        fields += [f"VAE hash: {hashes['vae'][resolved.vae.id]}", f"VAE: {resolved.vae.id}"]
+    record = {
+        "loras": [{"id": file.id, "weight": weight, "hash": hashes["loras"][file.id]}
+                  for file, weight in resolved.loras],
+        "embeddings": [{"id": file.id, "hash": hashes["embeddings"][file.id]} for file in resolved.embeddings],
+        "vae": {"id": resolved.vae.id, "hash": hashes["vae"][resolved.vae.id]} if resolved.vae is not None else None,
+    }
+    return tuple(fields), {"adapters": record}
 
 
 def provenance(model, plan: SamplingPlan, width: int, height: int, **fields) -> dict:

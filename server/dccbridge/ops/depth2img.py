@@ -74,6 +74,7 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:
         raise Unsupported("depth_pass was not sent and this server has no depth estimator to estimate it from "
                           "init_image; send the host's depth pass, or configure [estimators.depth]")
+    common.check_adapters(req.adapters, entry, env)
 
 
 def depth_pass_level(depth_pass: DepthPassInput, width: int, height: int) -> np.ndarray:
@@ -98,6 +99,7 @@ def run(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     # 2. load the model (its pipeline is the depth2img pipeline)
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry
+    adapters = common.check_adapters(req.adapters, entry, env)
 
     # 3. the init image and its depth
     width, height = resolve_size(req, entry)
@@ -113,24 +115,27 @@ def run(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     pipe = common.pipeline_view(StableDiffusionDepth2ImgPipeline, model, plan)
     strength = common.DEFAULT_STRENGTH if req.strength is None else req.strength
 
-    # 5. denoise
-    pixels = common.denoise(
-        pipe, ctx, common.expected_steps(plan.steps, strength),
-        prompt=req.prompt, negative_prompt=req.negative_prompt or None, image=init,
-        depth_map=torch.from_numpy(depth)[None], strength=strength, **plan.pipeline_kwargs(),
-    )
+    # 5. denoise, with the job's adapters on the view
+    with env.manager.adapters.applied(pipe, entry.family, adapters):
+        pixels = common.denoise(
+            pipe, ctx, common.expected_steps(plan.steps, strength),
+            prompt=req.prompt, negative_prompt=req.negative_prompt or None, image=init,
+            depth_map=torch.from_numpy(depth)[None], strength=strength, **plan.pipeline_kwargs(),
+        )
 
     # 6. package with provenance
+    adapter_fields, adapter_record = common.adapter_provenance(adapters, env)
     outputs = [
         OutputImage(
             pixels[i], role="image", seed=seed, index=i,
             parameters=common.a1111_parameters(req.prompt, req.negative_prompt, model, plan, seed, width, height,
-                                               strength=strength, extra=(f"Depth: {depth_source}",)),
+                                               strength=strength,
+                                               extra=(f"Depth: {depth_source}", *adapter_fields)),
         )
         for i, seed in enumerate(plan.seeds)
     ]
     metadata = common.provenance(model, plan, width, height, mode="depth2img", method="sd2_depth",
-                                 depth_source=depth_source)
+                                 depth_source=depth_source, **adapter_record)
     return OpOutput(outputs, metadata)
 
 
@@ -153,7 +158,7 @@ def _controlnet_depth_img2img(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext)
     generate_request = GenerateRequest(
         prompt=req.prompt, model_id=req.model_id, negative_prompt=req.negative_prompt, width=req.width,
         height=req.height, sampling=req.sampling, init_image=req.init_image, strength=req.strength,
-        control_units=(ControlUnitSpec(ControlType.DEPTH, source),),
+        control_units=(ControlUnitSpec(ControlType.DEPTH, source),), adapters=req.adapters,
     )
     output = generate.run(generate_request, env, ctx)
     output.metadata.update(mode="depth2img", method="controlnet_depth", depth_source=depth_source)

@@ -49,6 +49,7 @@ def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     elif req.init_image is not None:
         imaging.decode_image(req.init_image.data, "init_image")
     common.check_control_units(req.control_units, entry, width, height, env)
+    common.check_adapters(req.adapters, entry, env)
 
 
 # 2-6. run -------------------------------------------------------------------------------------
@@ -59,6 +60,7 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry
     controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in req.control_units]
+    adapters = common.check_adapters(req.adapters, entry, env)  # again: the folders may have changed since
 
     # 3. decode inputs and prepare control maps
     width, height = resolve_size(req, entry)
@@ -77,16 +79,18 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         strength=req.strength, mask=mask, units=req.control_units, controlnets=controlnets, control_maps=control_maps,
     )
 
-    # 5. denoise
-    pixels = common.denoise(pipe, ctx, common.expected_steps(plan.steps, strength), **kwargs)
+    # 5. denoise, with the job's LoRAs, embeddings and VAE on the view for this job only
+    with env.manager.adapters.applied(pipe, entry.family, adapters):
+        pixels = common.denoise(pipe, ctx, common.expected_steps(plan.steps, strength), **kwargs)
 
     # 6. package with provenance
+    adapter_fields, adapter_record = common.adapter_provenance(adapters, env)
     outputs = [
         OutputImage(
             pixels[i], role="image", seed=seed, index=i,
             parameters=common.a1111_parameters(req.prompt, req.negative_prompt, model, plan, seed, width, height,
-                                               strength=strength, units=req.control_units),
+                                               strength=strength, units=req.control_units, extra=adapter_fields),
         )
         for i, seed in enumerate(plan.seeds)
     ]
-    return OpOutput(outputs, common.provenance(model, plan, width, height, mode=req.mode))
+    return OpOutput(outputs, common.provenance(model, plan, width, height, mode=req.mode, **adapter_record))

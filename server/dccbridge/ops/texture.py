@@ -75,6 +75,7 @@ def check_inputs(req: TextureRequest, env: OpEnv) -> None:
         raise InvalidInput("control_units", f"at most {room} units (the projection view uses {len(view_units)} of "
                                             f"{limits.max_control_units}), got {len(req.control_units)}")
     common.check_control_units(req.control_units, entry, width, height, env)
+    common.check_adapters(req.adapters, entry, env)
 
 
 def _check_projection(view: ProjectionView, entry, width: int, height: int,
@@ -139,6 +140,7 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     entry = model.entry
     units = projection_units(req.projection) + req.control_units
     controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in units]
+    adapters = common.check_adapters(req.adapters, entry, env)
 
     # 3. decode the init image, prepare the control maps
     width, height = resolve_size(req, entry)
@@ -152,8 +154,9 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         strength=req.strength, units=units, controlnets=controlnets, control_maps=control_maps,
     )
 
-    # 5. denoise, the shared convolutions wrapping around the tiled axes for this job only
-    with seamless(tiled_modules(pipe), req.tiling):
+    # 5. denoise, the shared convolutions wrapping around the tiled axes for this job only. The adapters come
+    # first: a VAE override must be on the view before the convolutions to wrap are collected.
+    with env.manager.adapters.applied(pipe, entry.family, adapters), seamless(tiled_modules(pipe), req.tiling):
         albedos = common.denoise(pipe, ctx, common.expected_steps(plan.steps, strength), **kwargs)
 
     # 6. PBR maps
@@ -163,11 +166,12 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         maps.append(pbr_maps(albedo, req.tiling, req.normal_convention))
 
     # 7. package with provenance
+    adapter_fields, adapter_record = common.adapter_provenance(adapters, env)
     outputs = []
     for i, seed in enumerate(plan.seeds):
         parameters = common.a1111_parameters(req.prompt, req.negative_prompt, model, plan, seed, width, height,
                                              strength=strength, units=units,
-                                             extra=(f"Tiling: {req.tiling.value}",))
+                                             extra=(f"Tiling: {req.tiling.value}", *adapter_fields))
         outputs.append(OutputImage(albedos[i], role="albedo", seed=seed, index=i, parameters=parameters))
         if maps:
             outputs.extend(OutputImage(maps[i][role], role=role, seed=seed, index=i) for role in PBR_ROLES)
@@ -180,7 +184,7 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
                                "image_height": height}
     mode = "txt2img" if init is None else "img2img"
     metadata = common.provenance(model, plan, width, height, mode=mode, tiling=req.tiling.value,
-                                 pbr_maps=req.pbr_maps, projection=req.projection is not None)
+                                 pbr_maps=req.pbr_maps, projection=req.projection is not None, **adapter_record)
     return OpOutput(outputs, metadata, extra)
 
 

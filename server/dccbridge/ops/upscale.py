@@ -78,7 +78,16 @@ class UpscalePlan:
 
 def check_inputs(req: UpscaleRequest, env: OpEnv) -> None:
     height, width = imaging.decode_image(req.image.data, "image").shape[:2]
-    plan_upscale(req, env.catalog, env.limits, width, height)
+    plan = plan_upscale(req, env.catalog, env.limits, width, height)
+    check_adapters(req, plan, env)
+
+
+def check_adapters(req: UpscaleRequest, plan: UpscalePlan, env: OpEnv):
+    """The job's adapters, which only the tiled diffusion upscale (an SD model) takes."""
+    if req.adapters and plan.model is None:
+        raise InvalidInput("adapters", f"LoRAs, embeddings and VAEs apply to the tiled_diffusion method only; this "
+                                       f"job runs '{plan.method.value}'")
+    return common.check_adapters(req.adapters, plan.model, env) if plan.model is not None else None
 
 
 def plan_upscale(req: UpscaleRequest, catalog: Catalog, limits: Limits, width: int, height: int) -> UpscalePlan:
@@ -230,7 +239,8 @@ def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
             tiles = plan_tiles(out_w, out_h, plan.tile_size, plan.tile_overlap)
             progress = TileProgress(ctx, _count(pre_passes) + len(tiles))
             pre_upscaled = run_esrgan(rgb, upscaler.model, pre_passes, progress) if upscaler else rgb
-            upscaled = run_tiled_diffusion(resize_exact(pre_upscaled, out_w, out_h), model, tiles, plan, req, progress)
+            upscaled = run_tiled_diffusion(resize_exact(pre_upscaled, out_w, out_h), model, tiles, plan, req, progress,
+                                           env)
             if upscaler:
                 upscaled.details = {**_esrgan_details(upscaler, pre_passes), **upscaled.details}
 
@@ -398,7 +408,7 @@ def run_sd_x4(pixels: np.ndarray, upscaler, tiles: list[Tile], plan: UpscalePlan
 
 
 def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: UpscalePlan, req: UpscaleRequest,
-                        progress: TileProgress) -> Upscaled:
+                        progress: TileProgress, env: OpEnv) -> Upscaled:
     """img2img at low strength on each window of the pre-upscaled image, feather-stitched. With a tile
     ControlNet in the model's catalog entry each window also conditions on itself, which keeps detail in place."""
     sampling = common.plan_sampling(req.sampling, model.entry)
@@ -411,30 +421,33 @@ def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: Upsc
     strength = DEFAULT_TILED_STRENGTH if req.strength is None else req.strength
     height, width = pixels.shape[:2]
     canvas = TileCanvas(width, height, 1, feather=True, overlap=plan.tile_overlap)
-    for index, tile in enumerate(tiles):
-        raise_if_cancelled(progress.ctx)
-        window = pixels[tile.window]
-        padded = Image.fromarray(pad_to_multiple(window, SD_SIZE_MULTIPLE))
-        control = dict(control_image=padded, controlnet_conditioning_scale=TILE_CONTROLNET_SCALE) \
-            if use_tile_controlnet else {}
-        output = pipe(
-            prompt=req.prompt,
-            negative_prompt=req.negative_prompt or None,
-            image=padded,
-            strength=strength,
-            num_inference_steps=sampling.steps,
-            guidance_scale=sampling.guidance,
-            generator=torch.Generator("cpu").manual_seed(sampling.seed + index),
-            output_type="np",
-            callback_on_step_end=progress.on_step_end,
-            **control,
-        ).images[0]
-        canvas.add(tile, output[: window.shape[0], : window.shape[1]])
-        progress.tile_done(canvas)
+    adapters = check_adapters(req, plan, env)
+    with env.manager.adapters.applied(pipe, model.entry.family, adapters):  # this job's LoRAs, embeddings, VAE
+        for index, tile in enumerate(tiles):
+            raise_if_cancelled(progress.ctx)
+            window = pixels[tile.window]
+            padded = Image.fromarray(pad_to_multiple(window, SD_SIZE_MULTIPLE))
+            control = dict(control_image=padded, controlnet_conditioning_scale=TILE_CONTROLNET_SCALE) \
+                if use_tile_controlnet else {}
+            output = pipe(
+                prompt=req.prompt,
+                negative_prompt=req.negative_prompt or None,
+                image=padded,
+                strength=strength,
+                num_inference_steps=sampling.steps,
+                guidance_scale=sampling.guidance,
+                generator=torch.Generator("cpu").manual_seed(sampling.seed + index),
+                output_type="np",
+                callback_on_step_end=progress.on_step_end,
+                **control,
+            ).images[0]
+            canvas.add(tile, output[: window.shape[0], : window.shape[1]])
+            progress.tile_done(canvas)
     pre_upscaler = plan.upscaler.id if plan.upscaler else "Lanczos"
+    adapter_fields, adapter_record = common.adapter_provenance(adapters, env)
     details = common.provenance(model, sampling, width, height, pre_upscaler=pre_upscaler, strength=strength,
-                                tile_controlnet=use_tile_controlnet, tiles=progress.total)
+                                tile_controlnet=use_tile_controlnet, tiles=progress.total, **adapter_record)
     parameters = common.a1111_parameters(
         req.prompt, req.negative_prompt, model, sampling, sampling.seed, width, height, strength=strength,
-        extra=(f"SD upscale overlap: {plan.tile_overlap}", f"SD upscale upscaler: {pre_upscaler}"))
+        extra=(f"SD upscale overlap: {plan.tile_overlap}", f"SD upscale upscaler: {pre_upscaler}", *adapter_fields))
     return Upscaled(canvas.image(), details, parameters)

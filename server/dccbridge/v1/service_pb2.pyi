@@ -83,6 +83,20 @@ class NamedOption(_message.Message):
     description: str
     def __init__(self, id: _Optional[str] = ..., label: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
+class AdapterInfo(_message.Message):
+    __slots__ = ("id", "family", "label", "description", "token")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    family: str
+    label: str
+    description: str
+    token: str
+    def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., label: _Optional[str] = ..., description: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
 class Limits(_message.Message):
     __slots__ = ("max_width", "max_height", "max_pixels", "max_batch", "max_steps", "max_control_units", "max_message_bytes", "max_queue", "size_multiple")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -106,7 +120,7 @@ class Limits(_message.Message):
     def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_control_units: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_queue: _Optional[int] = ..., size_multiple: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features")
+    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +131,9 @@ class GetCapabilitiesResponse(_message.Message):
     PREPROCESSORS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    LORAS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    VAES_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     device: DeviceInfo
@@ -127,7 +144,10 @@ class GetCapabilitiesResponse(_message.Message):
     preprocessors: _containers.RepeatedScalarFieldContainer[_control_pb2.Preprocessor]
     limits: Limits
     features: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+    loras: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
+    embeddings: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
+    vaes: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., loras: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., embeddings: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., vaes: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("task", "options")

@@ -67,8 +67,26 @@ class Sampling(_message.Message):
     num_images_per_prompt: int
     def __init__(self, num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., scheduler: _Optional[str] = ..., seed: _Optional[int] = ..., num_images_per_prompt: _Optional[int] = ...) -> None: ...
 
+class LoraRef(_message.Message):
+    __slots__ = ("id", "weight")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    weight: float
+    def __init__(self, id: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class Adapters(_message.Message):
+    __slots__ = ("loras", "embeddings", "vae_id")
+    LORAS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    VAE_ID_FIELD_NUMBER: _ClassVar[int]
+    loras: _containers.RepeatedCompositeFieldContainer[LoraRef]
+    embeddings: _containers.RepeatedScalarFieldContainer[str]
+    vae_id: str
+    def __init__(self, loras: _Optional[_Iterable[_Union[LoraRef, _Mapping]]] = ..., embeddings: _Optional[_Iterable[str]] = ..., vae_id: _Optional[str] = ...) -> None: ...
+
 class GenerateTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "mask_image", "control_units")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "mask_image", "control_units", "adapters")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +97,7 @@ class GenerateTask(_message.Message):
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     MASK_IMAGE_FIELD_NUMBER: _ClassVar[int]
     CONTROL_UNITS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -89,10 +108,11 @@ class GenerateTask(_message.Message):
     strength: float
     mask_image: _media_pb2.Image
     control_units: _containers.RepeatedCompositeFieldContainer[_control_pb2.ControlUnit]
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., mask_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ...) -> None: ...
+    adapters: Adapters
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., mask_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
 
 class Depth2ImgTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "depth_pass")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "depth_pass", "adapters")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +122,7 @@ class Depth2ImgTask(_message.Message):
     INIT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     DEPTH_PASS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -111,7 +132,8 @@ class Depth2ImgTask(_message.Message):
     init_image: _media_pb2.Image
     strength: float
     depth_pass: _media_pb2.DepthPass
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., depth_pass: _Optional[_Union[_media_pb2.DepthPass, _Mapping]] = ...) -> None: ...
+    adapters: Adapters
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., depth_pass: _Optional[_Union[_media_pb2.DepthPass, _Mapping]] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
 
 class Camera(_message.Message):
     __slots__ = ("camera_to_world", "projection", "fov_y_degrees", "ortho_height", "near", "far", "width", "height", "host")
@@ -146,7 +168,7 @@ class ProjectionView(_message.Message):
     def __init__(self, depth_pass: _Optional[_Union[_media_pb2.DepthPass, _Mapping]] = ..., view_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., camera: _Optional[_Union[Camera, _Mapping]] = ...) -> None: ...
 
 class TextureTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "tiling", "pbr_maps", "normal_convention", "projection", "control_units", "init_image", "strength")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "tiling", "pbr_maps", "normal_convention", "projection", "control_units", "init_image", "strength", "adapters")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +182,7 @@ class TextureTask(_message.Message):
     CONTROL_UNITS_FIELD_NUMBER: _ClassVar[int]
     INIT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -173,10 +196,11 @@ class TextureTask(_message.Message):
     control_units: _containers.RepeatedCompositeFieldContainer[_control_pb2.ControlUnit]
     init_image: _media_pb2.Image
     strength: float
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., tiling: _Optional[_Union[TilingAxes, str]] = ..., pbr_maps: _Optional[bool] = ..., normal_convention: _Optional[_Union[NormalConvention, str]] = ..., projection: _Optional[_Union[ProjectionView, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ...) -> None: ...
+    adapters: Adapters
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., tiling: _Optional[_Union[TilingAxes, str]] = ..., pbr_maps: _Optional[bool] = ..., normal_convention: _Optional[_Union[NormalConvention, str]] = ..., projection: _Optional[_Union[ProjectionView, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
 
 class UpscaleTask(_message.Message):
-    __slots__ = ("image", "method", "upscaler_id", "scale", "model_id", "prompt", "negative_prompt", "sampling", "strength", "tile_size", "tile_overlap")
+    __slots__ = ("image", "method", "upscaler_id", "scale", "model_id", "prompt", "negative_prompt", "sampling", "strength", "tile_size", "tile_overlap", "adapters")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     UPSCALER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +212,7 @@ class UpscaleTask(_message.Message):
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     TILE_SIZE_FIELD_NUMBER: _ClassVar[int]
     TILE_OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     image: _media_pb2.Image
     method: UpscaleMethod
     upscaler_id: str
@@ -199,7 +224,8 @@ class UpscaleTask(_message.Message):
     strength: float
     tile_size: int
     tile_overlap: int
-    def __init__(self, image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., method: _Optional[_Union[UpscaleMethod, str]] = ..., upscaler_id: _Optional[str] = ..., scale: _Optional[float] = ..., model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., strength: _Optional[float] = ..., tile_size: _Optional[int] = ..., tile_overlap: _Optional[int] = ...) -> None: ...
+    adapters: Adapters
+    def __init__(self, image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., method: _Optional[_Union[UpscaleMethod, str]] = ..., upscaler_id: _Optional[str] = ..., scale: _Optional[float] = ..., model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., strength: _Optional[float] = ..., tile_size: _Optional[int] = ..., tile_overlap: _Optional[int] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
 
 class PreprocessTask(_message.Message):
     __slots__ = ("unit", "width", "height")

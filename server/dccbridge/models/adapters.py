@@ -1,0 +1,273 @@
+"""Applying a job's LoRAs, textual-inversion embeddings and VAE override to its pipeline view, and reverting them.
+
+`AdapterRuntime.applied(pipe, family, resolved)` is the one entry point: a context manager an op wraps around its
+denoising. Inside it, on the view `pipe` (ops/common.pipeline_view: a from_pipe view over a model's shared
+components):
+- LoRAs are injected into the shared UNet / text encoders once per file version (PEFT layers, cached by id and
+  the file's size and mtime, so jobs do not re-read them), then `set_adapters(names, weights)` activates this
+  job's; on exit `disable_lora()` makes every LoRA layer return exactly its base layer's output, so the next job
+  gets the base model's pixels bit for bit.
+- Embeddings are added to the tokenizer(s) and text encoder(s) with `load_textual_inversion(token=id)` and taken
+  out again with `unload_textual_inversion`, which restores the base embedding rows unchanged.
+- A VAE override replaces `vae` on the view only; the shared pipeline keeps its own. VAEs are loaded once per
+  file version and kept on the device in the model dtype.
+All of it under a lock per model (its UNet), so two jobs on one model can never see each other's adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import warnings
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+from safetensors.torch import load_file
+
+from ..errors import DccError, InvalidInput, ModelUnavailable
+from .adapter_catalog import KIND_NAMES, AdapterFile, ResolvedAdapters
+from .catalog import classify_source
+from .loading import Placement, _as_model_unavailable, _local_folder, _place_module, _refuse_pickle, source_sha256
+from .weights_hash import WeightsHasher, short_hash
+
+# Where a family's embeddings go: (key in a multi-encoder embedding file, tokenizer, text encoder) per text encoder.
+# SDXL embeddings carry one tensor per encoder ("clip_l", "clip_g"); single-encoder families take a file with one
+# tensor (A1111 "emb_params", or diffusers' {token: tensor}).
+EMBEDDING_SLOTS = {
+    "sdxl": (("clip_l", "tokenizer", "text_encoder"), ("clip_g", "tokenizer_2", "text_encoder_2")),
+}
+SINGLE_ENCODER_SLOTS = ((None, "tokenizer", "text_encoder"),)
+# LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
+MAX_RESIDENT_LORAS = 8
+
+
+def embedding_slots(family: str) -> tuple[tuple[str | None, str, str], ...]:
+    return EMBEDDING_SLOTS.get(family, SINGLE_ENCODER_SLOTS)
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """A file version: the cache key that makes an edited or replaced file load again."""
+
+    source: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, source: str) -> _Stamp:
+        try:
+            stat = Path(source).stat()
+        except OSError:
+            return cls(source, 0, 0)  # a hub id: the cache snapshot does not change under us
+        return cls(source, stat.st_size, stat.st_mtime_ns)
+
+    @property
+    def adapter_name(self) -> str:
+        # PEFT adapter names become module keys: no dots, so a digest rather than the id.
+        return "lora_" + hashlib.sha1(f"{self.source}\t{self.size}\t{self.mtime_ns}".encode()).hexdigest()[:16]
+
+
+class AdapterRuntime:
+    def __init__(self, placement: Placement, hasher: WeightsHasher):
+        self._placement = placement
+        self._hasher = hasher
+        self._cache_lock = threading.Lock()
+        self._vaes: dict[tuple[str, _Stamp], AutoencoderKL] = {}
+        # Per model (keyed by its shared UNet, so an unloaded model's entries go with it): its lock and the LoRAs
+        # injected into it, lora id -> stamp.
+        self._model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._injected: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @contextmanager
+    def applied(self, pipe, family: str, resolved: ResolvedAdapters):
+        """Within the block, `pipe` runs with the job's adapters; on exit (also on error or cancel) the shared
+        components are as before."""
+        if not resolved:
+            yield
+            return
+        with self._model_lock(pipe.unet):
+            lora_touched = False
+            embedded: list[tuple[str, object, object, list[str]]] = []  # (slot, tokenizer, text encoder, tokens)
+            own_vae = pipe.vae
+            try:
+                # Outside inference mode (the tiled upscale runs inside it): shared weights made here must stay
+                # ordinary tensors that later jobs may update in place.
+                with torch.inference_mode(False):
+                    if resolved.loras:
+                        lora_touched = True
+                        names = [self._inject_lora(pipe, file) for file, _ in resolved.loras]
+                        self._evict_loras(pipe, keep={file.id for file, _ in resolved.loras})
+                        pipe.enable_lora()
+                        pipe.set_adapters(names, [weight for _, weight in resolved.loras])
+                    for i, file in enumerate(resolved.embeddings):
+                        self._load_embedding(pipe, family, file, f"adapters.embeddings[{i}]", embedded)
+                    if resolved.vae is not None:
+                        pipe.vae = self._vae(resolved.vae, own_vae)
+                yield
+            finally:
+                with torch.inference_mode(False):
+                    pipe.vae = own_vae
+                    for _, tokenizer, text_encoder, tokens in reversed(embedded):
+                        pipe.unload_textual_inversion(tokens=tokens, tokenizer=tokenizer, text_encoder=text_encoder)
+                    if lora_touched and any(pipe.get_list_adapters().values()):
+                        pipe.disable_lora()  # every LoRA layer returns its base layer's output again
+
+    def unload(self) -> None:
+        """Drop the cached VAEs (LoRA layers go with their model's pipeline)."""
+        with self._cache_lock:
+            self._vaes.clear()
+
+    def hashes(self, resolved: ResolvedAdapters) -> dict:
+        """Short weight hashes for provenance: {"loras": {id: hash}, "embeddings": {...}, "vae": {id: hash}}."""
+        def digest(file: AdapterFile) -> str:
+            return short_hash(source_sha256(file.source, self._hasher, f"{KIND_NAMES[file.kind]} '{file.id}'"))
+
+        return {
+            "loras": {file.id: digest(file) for file, _ in resolved.loras},
+            "embeddings": {file.id: digest(file) for file in resolved.embeddings},
+            "vae": {resolved.vae.id: digest(resolved.vae)} if resolved.vae is not None else {},
+        }
+
+    # -- LoRA -------------------------------------------------------------------------------------
+
+    def _inject_lora(self, pipe, file: AdapterFile) -> str:
+        """The PEFT adapter name of this LoRA file version in the model, injecting it on first use."""
+        injected = self._injected.setdefault(pipe.unet, {})  # lora id -> stamp, least recently used first
+        stamp = _Stamp.of(file.source)
+        previous = injected.pop(file.id, None)
+        if previous == stamp:
+            injected[file.id] = stamp
+            return stamp.adapter_name
+        if previous is not None:  # the file changed on disk: drop the old version's layers
+            _delete_lora(pipe, previous.adapter_name)
+        owner = f"LoRA '{file.id}'"
+        state_dict = self._read_weights(file, owner)
+        try:
+            with _as_model_unavailable(owner, file.source), warnings.catch_warnings():
+                # PEFT warns that a second adapter joins the first in the model: that is the point of the cache.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                pipe.load_lora_weights(state_dict, adapter_name=stamp.adapter_name)
+        except DccError:
+            self._forget_partial_lora(pipe, stamp.adapter_name)
+            raise
+        injected[file.id] = stamp
+        return stamp.adapter_name
+
+    def _evict_loras(self, pipe, keep: set[str]) -> None:
+        """Beyond MAX_RESIDENT_LORAS, delete the least recently used LoRAs (never the running job's)."""
+        injected = self._injected.get(pipe.unet, {})
+        evictable = [lora_id for lora_id in injected if lora_id not in keep]
+        for lora_id in evictable[:max(0, len(injected) - MAX_RESIDENT_LORAS)]:
+            _delete_lora(pipe, injected.pop(lora_id).adapter_name)
+
+    @staticmethod
+    def _forget_partial_lora(pipe, adapter_name: str) -> None:
+        """A LoRA that failed half way (wrong family, bad keys) must not leave layers behind."""
+        present = {name for names in pipe.get_list_adapters().values() for name in names}
+        if adapter_name in present:
+            _delete_lora(pipe, adapter_name)
+
+    # -- embeddings -------------------------------------------------------------------------------
+
+    def _load_embedding(self, pipe, family: str, file: AdapterFile, field: str, embedded: list) -> None:
+        """Adds the embedding's tokens to each text encoder; `embedded` records each as soon as it is in."""
+        owner = f"embedding '{file.id}'"
+        vectors_by_slot = _embedding_vectors(self._read_weights(file, owner), family, owner)
+        for key, tokenizer_name, encoder_name in embedding_slots(family):
+            tokenizer, text_encoder = getattr(pipe, tokenizer_name), getattr(pipe, encoder_name)
+            vectors = vectors_by_slot[key]
+            width = text_encoder.get_input_embeddings().embedding_dim
+            if vectors.shape[-1] != width:
+                raise InvalidInput(field, f"'{file.id}' has vectors of size {vectors.shape[-1]}; the model's "
+                                          f"{encoder_name} takes {width}: it is an embedding for another family")
+            if file.id in tokenizer.get_vocab():
+                raise ModelUnavailable(f"{owner}: '{file.id}' is already a token of the model's tokenizer; rename the "
+                                       "file (its name is the prompt token), e.g. to <name>")
+            with _as_model_unavailable(owner, file.source):
+                pipe.load_textual_inversion(vectors, token=file.id, tokenizer=tokenizer, text_encoder=text_encoder)
+            # Several vectors become the tokens id, id_1, id_2, ... (diffusers expands id in the prompt).
+            tokens = [file.id] + [f"{file.id}_{i}" for i in range(1, vectors.shape[0])]
+            embedded.append((encoder_name, tokenizer, text_encoder, tokens))
+
+    # -- VAE --------------------------------------------------------------------------------------
+
+    def _vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
+        key = (file.id, _Stamp.of(file.source))
+        with self._cache_lock:
+            vae = self._vaes.get(key)
+            if vae is None:
+                for stale in [k for k in self._vaes if k[0] == file.id]:
+                    del self._vaes[stale]
+                vae = self._load_vae(file, model_vae)
+                self._vaes[key] = vae
+        return vae
+
+    def _load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
+        owner = f"VAE '{file.id}'"
+        kind = classify_source(file.source)
+        with _as_model_unavailable(owner, file.source):
+            if kind in ("single_file", "pickle_file"):
+                state = self._read_weights(file, owner)
+                if not any(key.startswith("encoder.down_blocks.") for key in state):
+                    state = convert_ldm_vae_checkpoint(state, dict(model_vae.config))  # original (LDM) key layout
+                vae = AutoencoderKL.from_config(model_vae.config)
+                vae.load_state_dict(state)
+            else:
+                folder = _local_folder(file.source, kind, owner, self._placement.allow_pickle)
+                subfolder = "vae" if (folder / "vae" / "config.json").is_file() else None  # a whole pipeline
+                vae = AutoencoderKL.from_pretrained(
+                    folder, subfolder=subfolder, dtype=self._placement.dtype, local_files_only=True,
+                    use_safetensors=None if self._placement.allow_pickle else True,
+                )
+        return _place_module(vae, self._placement).eval()
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _read_weights(self, file: AdapterFile, owner: str) -> dict:
+        """A weights file's tensors: safetensors, or (only with --allow-pickle) torch.load(weights_only=True)."""
+        kind = classify_source(file.source)
+        _refuse_pickle(file.source, kind, self._placement.allow_pickle)
+        with _as_model_unavailable(owner, file.source):
+            if kind == "pickle_file":
+                return torch.load(file.source, map_location="cpu", weights_only=True)
+            return load_file(file.source)
+
+    def _model_lock(self, unet) -> threading.RLock:
+        with self._cache_lock:
+            return self._model_locks.setdefault(unet, threading.RLock())
+
+
+def _delete_lora(pipe, adapter_name: str) -> None:
+    with warnings.catch_warnings():
+        # PEFT notes that the deleted adapter was the active one: LoRA layers are disabled between jobs anyway.
+        warnings.filterwarnings("ignore", message=".*was active which is now deleted")
+        pipe.delete_adapters(adapter_name)
+
+
+def _embedding_vectors(state: dict, family: str, owner: str) -> dict:
+    """The embedding's vectors per slot key (None for single-encoder families), each a 2-D (n, width) tensor."""
+    if "string_to_param" in state:  # A1111's .pt layout
+        state = state["string_to_param"]
+    tensors = {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
+    slots = embedding_slots(family)
+    vectors = {}
+    for key, _, _ in slots:
+        if key is None:
+            if len(tensors) != 1:
+                raise ModelUnavailable(f"{owner}: a {family} embedding holds one tensor (e.g. 'emb_params'); this "
+                                       f"file has {sorted(tensors) or 'none'}")
+            tensor = next(iter(tensors.values()))
+        elif key in tensors:
+            tensor = tensors[key]
+        else:
+            raise ModelUnavailable(f"{owner}: a {family} embedding holds {', '.join(k for k, _, _ in slots)}; this "
+                                   f"file has {sorted(tensors) or 'none'}")
+        if tensor.ndim == 0:
+            raise ModelUnavailable(f"{owner}: holds a scalar, not embedding vectors")
+        vectors[key] = tensor.detach().reshape(-1, tensor.shape[-1])  # (width,) or (n, width) -> (n, width)
+    return vectors
