@@ -22,22 +22,6 @@ namespace DccBridge.Core
         public string Description = "";
     }
 
-    /// <summary>A LoRA, textual-inversion embedding or VAE a job may name (only for models of its Family).</summary>
-    public sealed class AdapterInfo
-    {
-        public string Id = "";
-        public string Family = "";
-        public string Label = "";
-        public string Description = "";
-        public string Token = "";           // embeddings: the prompt token (its id)
-    }
-
-    public sealed class LoraRef
-    {
-        public string Id = "";
-        public float? Weight;               // -4..4; null = 1
-    }
-
     public sealed class Capabilities
     {
         public string ServerVersion = "";
@@ -48,9 +32,6 @@ namespace DccBridge.Core
         public string DefaultModelId = "";
         public List<string> Schedulers = new List<string>();
         public List<string> Upscalers = new List<string>();
-        public List<AdapterInfo> Loras = new List<AdapterInfo>();
-        public List<AdapterInfo> Embeddings = new List<AdapterInfo>();
-        public List<AdapterInfo> Vaes = new List<AdapterInfo>();
         public List<string> Features = new List<string>();
         public int MaxWidth, MaxHeight, MaxSteps, MaxControlUnits, SizeMultiple;
         public long MaxPixels, MaxMessageBytes;
@@ -113,10 +94,6 @@ namespace DccBridge.Core
         public string Scheduler = "";
         public long? Seed;                  // null or -1 = random
         public int? BatchSize;
-        // This job's adapters (ids from Capabilities.Loras / Embeddings / Vaes of the model's family).
-        public List<LoraRef> Loras = new List<LoraRef>();
-        public List<string> Embeddings = new List<string>();
-        public string VaeId = "";
     }
 
     public sealed class GenerateRequest : DiffusionParams

@@ -122,33 +122,7 @@ namespace DccBridge.Core
             if (p.Seed.HasValue) s.Set("seed", JsonValue.Str(p.Seed.Value.ToString(CultureInfo.InvariantCulture)));
             if (p.BatchSize.HasValue) s.Set("numImagesPerPrompt", p.BatchSize.Value);
             if (s.Count > 0) j.Set("sampling", s);
-            var adapters = Adapters(p);
-            if (adapters.Count > 0) j.Set("adapters", adapters);
             return j;
-        }
-
-        public static JsonValue Adapters(DiffusionParams p)
-        {
-            var a = JsonValue.NewObject();
-            if (p.Loras.Count > 0)
-            {
-                var loras = JsonValue.NewArray();
-                foreach (var lora in p.Loras)
-                {
-                    var entry = JsonValue.NewObject().Set("id", lora.Id);
-                    if (lora.Weight.HasValue) entry.Set("weight", lora.Weight.Value);
-                    loras.Add(entry);
-                }
-                a.Set("loras", loras);
-            }
-            if (p.Embeddings.Count > 0)
-            {
-                var embeddings = JsonValue.NewArray();
-                foreach (var e in p.Embeddings) embeddings.Add(JsonValue.Str(e));
-                a.Set("embeddings", embeddings);
-            }
-            if (!string.IsNullOrEmpty(p.VaeId)) a.Set("vaeId", p.VaeId);
-            return a;
         }
 
         public static JsonValue Image(byte[] png)
@@ -255,15 +229,6 @@ namespace DccBridge.Core
 
         // -- responses -----------------------------------------------------------------------------
 
-        private static AdapterInfo Adapter(JsonValue a)
-        {
-            return new AdapterInfo
-            {
-                Id = a["id"].AsString(), Family = a["family"].AsString(), Label = a["label"].AsString(),
-                Description = a["description"].AsString(), Token = a["token"].AsString(),
-            };
-        }
-
         public static Capabilities ParseCapabilities(JsonValue j)
         {
             var caps = new Capabilities
@@ -297,9 +262,6 @@ namespace DccBridge.Core
             }
             foreach (var s in j["schedulers"].Items) caps.Schedulers.Add(s["id"].AsString());
             foreach (var s in j["upscalers"].Items) caps.Upscalers.Add(s["id"].AsString());
-            foreach (var a in j["loras"].Items) caps.Loras.Add(Adapter(a));
-            foreach (var a in j["embeddings"].Items) caps.Embeddings.Add(Adapter(a));
-            foreach (var a in j["vaes"].Items) caps.Vaes.Add(Adapter(a));
             foreach (var f in j["features"].Items) caps.Features.Add(f.AsString());
             var l = j["limits"];
             caps.MaxWidth = l["maxWidth"].AsInt();

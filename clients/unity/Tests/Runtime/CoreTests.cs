@@ -340,29 +340,6 @@ namespace DccBridge.Tests
         }
 
         [Test]
-        public void AdaptersTravelOnlyWhenSetAndCapabilitiesListThemPerFamily()
-        {
-            var plain = JsonValue.Parse(WireFormat.Task(new TextureRequest { Prompt = "p" }).ToString())["texture"];
-            Assert.IsTrue(plain["adapters"].IsNull);
-            var r = new GenerateRequest { Prompt = "a glow cat", VaeId = "warm" };
-            r.Loras.Add(new LoraRef { Id = "style", Weight = 0.5f });
-            r.Loras.Add(new LoraRef { Id = "ink" });
-            r.Embeddings.Add("glow");
-            var a = JsonValue.Parse(WireFormat.Task(r).ToString())["generate"]["adapters"];
-            Assert.AreEqual("style", a["loras"][0]["id"].AsString());
-            Assert.AreEqual(0.5, a["loras"][0]["weight"].AsDouble());
-            Assert.IsTrue(a["loras"][1]["weight"].IsNull, "an unset weight is left to the server (1.0)");
-            Assert.AreEqual("glow", a["embeddings"][0].AsString());
-            Assert.AreEqual("warm", a["vaeId"].AsString());
-            var caps = WireFormat.ParseCapabilities(JsonValue.Parse(
-                "{\"device\":{},\"limits\":{},\"loras\":[{\"id\":\"style\",\"family\":\"sd15\",\"label\":\"style (sd15)\"}]," +
-                "\"embeddings\":[{\"id\":\"glow\",\"family\":\"sd15\",\"token\":\"glow\"}]}"));
-            Assert.AreEqual("sd15", caps.Loras[0].Family);
-            Assert.AreEqual("glow", caps.Embeddings[0].Token);
-            Assert.AreEqual(0, caps.Vaes.Count);
-        }
-
-        [Test]
         public void SmoothnessIsOneMinusRoughnessPackedPerPipeline()
         {
             var rough = new byte[] { 0, 64, 255 };
