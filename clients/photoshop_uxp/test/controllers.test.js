@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { createApp } from "../src/controllers/app.js";
 import { decodePNG } from "../src/image/codec.js";
 import { planRegion, rect, resultForPlace, toRGBA } from "../src/math/region.js";
+import { embeddingsUsedBy, insertToken, promptUses } from "../src/state/adapters.js";
 import { createBridge } from "../src/transport/bridge.js";
 import { createDocument, createMemoryHost, makeSelection, solidLayer } from "./fakes/memory_host.js";
 
@@ -379,4 +380,28 @@ test("A LoRA or VAE the server does not offer for the model is named, not sent",
   const other = await app.generate("txt2img");
   assert.equal(other.state, "failed");
   assert.match(app.store.get().status.text, /LoRA "style" is not on the server for sd2-depth models \(none offered\)/);
+});
+
+test("An embedding is used when its token is a word of the prompt or the negative prompt", () => {
+  const embeddings = [{ id: "mystyle", token: "mystyle" }, { id: "bad-hands", token: "bad-hands" }, { id: "glow", token: "" }];
+  assert.deepEqual(embeddingsUsedBy(embeddings, "a mystyle, harbour, glow", ""), ["mystyle", "glow"]);
+  assert.deepEqual(embeddingsUsedBy(embeddings, "mystyles glowing", "blurry, bad-hands"), ["bad-hands"]);
+  assert.equal(promptUses("bad-handsome", "bad-hands"), false);
+  assert.equal(promptUses("a.b", "a*b"), false, "the token is matched literally");
+  assert.equal(insertToken("a harbour ", "mystyle"), "a harbour, mystyle");
+  assert.equal(insertToken("a harbour,", "mystyle"), "a harbour, mystyle");
+  assert.equal(insertToken("", "mystyle"), "mystyle");
+  assert.equal(insertToken("x mystyle y", "mystyle"), "x mystyle y");
+});
+
+test("Without Test connection the first job fetches the lists, so a token typed in the prompt still sends its embedding", { skip }, async () => {
+  const { app, bridge } = setup({ form: { prompt: "a mystyle lighthouse" } });
+  assert.equal(app.store.get().server.status, "unknown");
+  const outcome = await app.generate("txt2img");
+  assert.equal(outcome.state, "succeeded", app.store.get().status.text);
+  assert.deepEqual((await task(bridge, outcome.jobId)).adapters.embeddings, ["mystyle"]);
+  const offline = setup({ settings: { serverUrl: "http://127.0.0.1:9" }, form: { loras: [{ id: "style", weight: 1 }] } });
+  const refused = await offline.app.generate("txt2img");
+  assert.equal(refused.state, "failed");
+  assert.match(offline.app.store.get().status.text, /cannot check the chosen LoRAs \/ VAE/);
 });

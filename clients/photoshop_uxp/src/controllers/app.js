@@ -134,9 +134,14 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
 
   /** The task's `adapters`; chosen ids the server does not offer for the model stop the job with their names. */
   async function taskAdapters(form) {
-    const chosen = form.loras.length || form.vaeId;
-    // Chosen in an earlier session: fetch the server's lists first, to check the ids and find the embeddings.
-    if (chosen && store.get().server.status !== "connected") await testConnection();
+    // Not connected in this session (choices from an earlier one): fetch the server's lists first, to check the
+    // chosen ids and to find the embeddings the prompt names.
+    if (store.get().server.status !== "connected" && !(await testConnection())) {
+      if (form.loras.length || form.vaeId) {
+        throw new BridgeError("unavailable", `cannot check the chosen LoRAs / VAE: ${store.get().server.message}`, "adapters");
+      }
+      return undefined; // the job itself will say why the server cannot be reached
+    }
     const { adapters, problems } = adaptersFor(form, store.get().server);
     if (problems) throw new BridgeError("not_found", `${problems.join("; ")} — remove it, or Test connection again if the server's folders changed`, "adapters");
     return adapters;
