@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from client_adapter_catalog import write_client_catalog
 from conftest import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,9 @@ def node():
 
 @pytest.fixture(scope="module")
 def plugin_server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("photoshop-data"), http_port=0, token=TOKEN) as srv:
+    # The tiny preset plus a LoRA, an embedding and a VAE (and an sdxl LoRA the sd15 menus must leave out).
+    catalog = write_client_catalog(tmp_path_factory.mktemp("photoshop-catalog"))
+    with running_server(tmp_path_factory.mktemp("photoshop-data"), http_port=0, token=TOKEN, models=catalog) as srv:
         yield srv
 
 
@@ -140,7 +143,8 @@ def chromium(binary: str, url: str, *args: str, timeout: int = 120) -> subproces
 
 def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
     """The real panel (src/, unbundled) with only src/photoshop/host.js and `uxp` mapped to in-memory fakes: it
-    connects to the real server, takes the feathered selection, inpaints it and places the layer exactly."""
+    connects to the real server, takes the feathered selection, inpaints it with a LoRA chosen in its menu and places
+    the layer exactly."""
     binary = need("chromium", "the panel screenshot", "scripts/setup_system.sh installs it as root")
     with serve_plugin_folder() as origin:
         url = (f"{origin}/test/panel/index.html?server=http://127.0.0.1:{plugin_server.http_port}"
@@ -152,6 +156,7 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         assert result["server"] == "connected"
         assert result["layer"]["bounds"] == result["selection"] == {"left": 353, "top": 187, "width": 301, "height": 455}
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
+        assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"
         shot = tmp_path / "panel.png"
         chromium(binary, url, "--window-size=340,1400", f"--screenshot={shot}")
     data = shot.read_bytes()

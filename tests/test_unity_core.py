@@ -1,7 +1,8 @@
 """The Unity package's core (clients/unity/Runtime/Core) under Debian's Mono: compiled with mcs at C# 7.2 (the
 subset Unity and Mono both compile), then its NUnit tests (clients/unity/Tests/Runtime) run with nunit-console
 against a real server on the tiny preset, over the HTTP face, with a token. The core's pure functions (JSON, depth
-plane, humanoid -> COCO-18, PBR packing, pending jobs) are tested there too. Without mcs the test is skipped,
+plane, humanoid -> COCO-18, PBR packing, pending jobs, adapter menus) are tested there too. The server's catalog
+carries a LoRA, an embedding and a VAE (tests/client_adapter_catalog.py) for the adapter round trip. Without mcs the test is skipped,
 unless CI=true, where it fails."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from client_adapter_catalog import write_client_catalog
 from conftest import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +75,8 @@ def test_unity_core_compiles_with_mono_and_passes_its_nunit_tests_against_a_real
         assert not re.search(r"^\s*using\s+Unity", Path(source).read_text(), re.M), f"{source} uses a Unity namespace"
     _compile(tmp_path / "DccBridge.Tests.dll", core_sources + _sources(UNITY / "Tests" / "Runtime"), "-pkg:nunit")
 
-    with running_server(tmp_path / "data", http_port=0, token=TOKEN) as server:
+    catalog = write_client_catalog(tmp_path / "catalog")  # the tiny preset plus a LoRA, an embedding and a VAE
+    with running_server(tmp_path / "data", http_port=0, token=TOKEN, models=catalog) as server:
         env = {**os.environ, "DCCBRIDGE_HTTP_URL": f"http://127.0.0.1:{server.http_port}",
                "DCCBRIDGE_TOKEN": TOKEN}
         run = subprocess.run(["nunit-console", "-nologo", "-labels", f"-xml={tmp_path / 'TestResult.xml'}",

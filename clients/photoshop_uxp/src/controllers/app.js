@@ -9,6 +9,7 @@ import { decodePNG, dataUrl, encodePNG, encodePNG16, fromBase64, toBase64 } from
 import {
   composeInto, extendEdges, maskForCrop, maskForPlace, planDocument, planRegion, rect, resultForPlace, toGray, toRGBA,
 } from "../math/region.js";
+import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
   createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
 } from "../state/store.js";
@@ -22,6 +23,8 @@ const UPSCALE_METHODS = {
   sd_x4: UpscaleMethod.SD_X4, tiled: UpscaleMethod.TILED_DIFFUSION,
 };
 const TILING = { none: TilingAxes.NONE, x: TilingAxes.X, y: TilingAxes.Y, both: TilingAxes.BOTH };
+
+const adapterInfo = (a) => ({ id: a.id, family: a.family, label: a.label || a.id, description: a.description, token: a.token });
 
 export const newUnit = (id, layerId = "") => ({ id, layerId, type: "canny", source: "preprocess", weight: 1, start: 0, end: 1 });
 
@@ -37,7 +40,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     settings: loadSettings(storage),
     form: loadForm(storage),
     units: [],
-    server: { status: "unknown", message: "", version: "", device: "", models: [], schedulers: [], upscalers: [], preprocessors: [], features: [], limits: null },
+    server: { status: "unknown", message: "", version: "", device: "", models: [], schedulers: [], upscalers: [], preprocessors: [], features: [], limits: null, loras: [], embeddings: [], vaes: [] },
     doc: null,
     job: idle,
     status: { kind: "info", text: "" },
@@ -92,6 +95,9 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
         upscalers: caps.upscalers.map((o) => ({ id: o.id, label: o.label })),
         preprocessors: [...caps.preprocessors].map((p) => Preprocessor[p].toLowerCase()),
         features: [...caps.features],
+        loras: caps.loras.map(adapterInfo),
+        embeddings: caps.embeddings.map(adapterInfo),
+        vaes: caps.vaes.map(adapterInfo),
         limits: caps.limits ? { maxBatch: caps.limits.maxBatch, maxSteps: caps.limits.maxSteps, maxControlUnits: caps.limits.maxControlUnits, sizeMultiple: caps.limits.sizeMultiple } : null,
       };
       store.set({ server });
@@ -102,6 +108,43 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       say("error", `Cannot connect to ${store.get().settings.serverUrl}: ${explain(error)}`);
       return null;
     }
+  }
+
+  // -- LoRAs, embeddings, VAE ------------------------------------------------------------------------------
+
+  /** The adapters the menus offer: those of the selected model's family. */
+  function adapterMenus() {
+    const { server, form } = store.get();
+    const family = familyOf(server, form.modelId);
+    return { family, loras: forFamily(server.loras, family), embeddings: forFamily(server.embeddings, family), vaes: forFamily(server.vaes, family) };
+  }
+  const clampWeight = (weight) => Math.min(LORA_WEIGHT.max, Math.max(LORA_WEIGHT.min, Number.isFinite(Number(weight)) ? Number(weight) : LORA_WEIGHT.default));
+  function addLora(id, weight = LORA_WEIGHT.default) {
+    if (!id || store.get().form.loras.some((l) => l.id === id)) return;
+    updateForm({ loras: [...store.get().form.loras, { id, weight: clampWeight(weight) }] });
+  }
+  const updateLora = (id, weight) => updateForm({ loras: store.get().form.loras.map((l) => (l.id === id ? { ...l, weight: clampWeight(weight) } : l)) });
+  const removeLora = (id) => updateForm({ loras: store.get().form.loras.filter((l) => l.id !== id) });
+  const setVae = (vaeId) => updateForm({ vaeId: vaeId || "" });
+  /** Writes the embedding's token into the prompt: an embedding is sent when its token is in the prompt. */
+  function insertEmbedding(id) {
+    const embedding = store.get().server.embeddings.find((e) => e.id === id);
+    if (embedding) updateForm({ prompt: insertToken(store.get().form.prompt, tokenOf(embedding)) });
+  }
+
+  /** The task's `adapters`; chosen ids the server does not offer for the model stop the job with their names. */
+  async function taskAdapters(form) {
+    // Not connected in this session (choices from an earlier one): fetch the server's lists first, to check the
+    // chosen ids and to find the embeddings the prompt names.
+    if (store.get().server.status !== "connected" && !(await testConnection())) {
+      if (form.loras.length || form.vaeId) {
+        throw new BridgeError("unavailable", `cannot check the chosen LoRAs / VAE: ${store.get().server.message}`, "adapters");
+      }
+      return undefined; // the job itself will say why the server cannot be reached
+    }
+    const { adapters, problems } = adaptersFor(form, store.get().server);
+    if (problems) throw new BridgeError("not_found", `${problems.join("; ")} — remove it, or Test connection again if the server's folders changed`, "adapters");
+    return adapters;
   }
 
   async function refreshDocument() {
@@ -203,7 +246,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt,
         width: region.crop.width, height: region.crop.height, sampling: sampling(form),
-        controlUnits: await controlUnits(doc, region.crop),
+        controlUnits: await controlUnits(doc, region.crop), adapters: await taskAdapters(form),
       };
       if (mode !== "txt2img") {
         task.initImage = { data: encodePNG(await readRegion(doc, sourceLayerId(), region.crop)), mimeType: "image/png" };
@@ -222,6 +265,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt,
         width: region.crop.width, height: region.crop.height, sampling: sampling(form), strength: Number(form.strength),
+        adapters: await taskAdapters(form),
         initImage: { data: encodePNG(await readRegion(doc, sourceLayerId(), region.crop)), mimeType: "image/png" },
       };
       if (form.depthLayerId) { // a depth map layer (near = bright), else the server estimates depth
@@ -262,6 +306,8 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
           ...(["sd_x4", "tiled"].includes(form.upscaleMethod) ? { numInferenceSteps: Number(form.steps) } : {}),
           ...(Number(form.seed) >= 0 ? { seed: BigInt(Math.floor(Number(form.seed))) } : {}),
         },
+        // only tiled diffusion runs the model's UNet; the other methods refuse adapters
+        adapters: form.upscaleMethod === "tiled" ? await taskAdapters(form) : undefined,
       };
       return { task: { kind: { case: "upscale", value: task } }, placement };
     });
@@ -276,6 +322,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, width: size, height: size,
         sampling: sampling(form), tiling: TILING[form.tiling] ?? TilingAxes.BOTH, pbrMaps: Boolean(form.pbr),
+        adapters: await taskAdapters(form),
       };
       return { task: { kind: { case: "texture", value: task } }, placement: { docId: doc.id, anchor: { left: 0, top: 0 }, alwaysGroup: Boolean(form.pbr) } };
     });
@@ -448,6 +495,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
 
   return {
     store, updateSettings, updateForm, testConnection, refreshDocument, addUnit, updateUnit, removeUnit,
+    adapterMenus, addLora, updateLora, removeLora, setVae, insertEmbedding,
     generate, depth2img, upscale, texture, previewControl, cancel, resume, dispose, planLayers,
   };
 }

@@ -48,6 +48,10 @@ export const DEFAULT_FORM = {
   tiling: "both",
   pbr: true,
   textureSize: 512,
+  // Per-job adapters (see src/state/adapters.js): LoRAs [{id, weight}] and a VAE id ("" = the model's own).
+  // Embeddings are not stored: those whose token is written in the prompt are sent.
+  loras: [],
+  vaeId: "",
 };
 
 const SETTINGS_KEY = "dccbridge.settings";

@@ -1,5 +1,6 @@
 // The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
 // controllers; it never talks to the network or to Photoshop itself.
+import { promptUses, tokenOf } from "../state/adapters.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -64,6 +65,15 @@ export function mountPanel(root, app) {
       field("Seed", bind(el("input", { type: "number", min: -1, value: s0.form.seed, onchange: form("seed", num) }), (s) => s.form.seed)),
       field("Batch", bind(el("input", { type: "number", min: 1, max: 8, value: s0.form.batch, onchange: form("batch", num) }), (s) => s.form.batch))));
 
+  // -- LoRAs, embeddings, VAE (only those of the selected model's family) -------------------------------------
+  const loraList = el("div", { class: "loras" });
+  const addLoraSelect = el("select", { onchange: (e) => { app.addLora(e.target.value); e.target.value = ""; } });
+  const embeddingList = el("div", { class: "embeddings" });
+  const vaeSelect = el("select", { onchange: (e) => app.setVae(e.target.value) });
+  const adapterHint = el("div", { class: "hint" });
+  const adapters = section("LoRAs · embeddings · VAE", adapterHint, loraList,
+    el("div", { class: "row" }, field("Add LoRA", addLoraSelect), field("VAE", vaeSelect)), embeddingList);
+
   // -- image: source, strength, actions ----------------------------------------------------------------------
   const selectionInfo = el("div", { class: "hint selection-info" });
   const depthSelect = bind(el("select", { onchange: form("depthLayerId") }), (s) => s.form.depthLayerId);
@@ -110,7 +120,7 @@ export function mountPanel(root, app) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, image, control, upscale, texture, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -137,6 +147,33 @@ export function mountPanel(root, app) {
     }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth or pose).")]);
   }
 
+  let lastAdaptersKey = "";
+  function renderAdapters(s) {
+    const menus = app.adapterMenus();
+    const key = JSON.stringify([menus, s.form.loras, s.form.vaeId, s.form.prompt, s.form.negativePrompt, s.server.status]);
+    if (key === lastAdaptersKey) return;
+    lastAdaptersKey = key;
+    const offered = (id) => menus.loras.some((l) => l.id === id);
+    adapterHint.textContent = s.server.status !== "connected" ? "Test connection to list the server's LoRAs, embeddings and VAEs."
+      : `For ${menus.family || "the selected"} models. An embedding is used when its token is in the prompt.`;
+    setChildren(loraList, s.form.loras.map((l) => el("div", { class: "row lora" },
+      el("span", { class: offered(l.id) || s.server.status !== "connected" ? "label" : "label stale" },
+        offered(l.id) || s.server.status !== "connected" ? l.id : `${l.id} (not on the server)`),
+      el("input", { type: "number", min: -4, max: 4, step: 0.05, value: l.weight, title: "weight -4..4", onchange: (e) => app.updateLora(l.id, e.target.value) }),
+      el("button", { class: "quiet", title: "Remove", onclick: () => app.removeLora(l.id) }, "✕"))));
+    setChildren(addLoraSelect, options([["", menus.loras.length ? "+ LoRA…" : "none for this model"],
+      ...menus.loras.filter((l) => !s.form.loras.some((c) => c.id === l.id)).map((l) => [l.id, l.label])], ""));
+    const vaes = menus.vaes.map((v) => [v.id, v.label]);
+    if (s.form.vaeId && !menus.vaes.some((v) => v.id === s.form.vaeId)) vaes.push([s.form.vaeId, `${s.form.vaeId} (not on the server)`]);
+    setChildren(vaeSelect, options([["", "Model's own"], ...vaes], s.form.vaeId));
+    setChildren(embeddingList, menus.embeddings.map((e) => {
+      const token = tokenOf(e);
+      const used = promptUses(s.form.prompt, token) || promptUses(s.form.negativePrompt, token);
+      return el("div", { class: "row embedding" }, el("span", { class: "label" }, `${e.label} · ${token}${used ? " (in prompt)" : ""}`),
+        el("button", { class: "quiet", disabled: used, title: "Insert its token into the prompt", onclick: () => app.insertEmbedding(e.id) }, "Insert"));
+    }));
+  }
+
   function fill(select, list, selected, emptyText) {
     const key = JSON.stringify([list, selected]);
     if (select.getAttribute("data-options") === key) return;
@@ -158,6 +195,7 @@ export function mountPanel(root, app) {
       : sel ? `Selection ${sel.width} × ${sel.height} px at (${sel.left}, ${sel.top}) · result placed exactly there, masked by the selection`
         : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
     renderUnits(s);
+    renderAdapters(s);
     for (const [node, read] of bindings) {
       if (node === document.activeElement) continue;
       const value = read(s);

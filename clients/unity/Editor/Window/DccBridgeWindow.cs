@@ -29,9 +29,21 @@ namespace DccBridge.Editor
         [SerializeField] private bool _pbr = true;
         [SerializeField] private float _strength = 0.75f, _upscale = 2f;
         [SerializeField] private Vector2 _scroll;
+        // Per-job adapters, kept with the window like the settings above; ids are checked against the server's
+        // capabilities before each job (a renamed file is named in a dialog, not sent).
+        [SerializeField] private List<LoraRow> _loras = new List<LoraRow>();
+        [SerializeField] private string _vae = "";
+
+        [Serializable]
+        private sealed class LoraRow
+        {
+            public string Id = "";
+            public float Weight = 1f;
+        }
 
         private string[] _models = new string[0];
         private string _connection = "";
+        private Capabilities _caps;             // from the last Test connection; null until then
         private Texture2D _preview;
         private byte[] _previewBytes;
 
@@ -71,6 +83,7 @@ namespace DccBridge.Editor
             _steps = EditorGUILayout.IntSlider("Steps", _steps, 1, 150);
             _guidance = EditorGUILayout.Slider("Guidance", _guidance, 1f, 20f);
             _seed = EditorGUILayout.LongField("Seed (-1 = random)", _seed);
+            DrawAdapters();
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Capture", EditorStyles.boldLabel);
@@ -108,6 +121,79 @@ namespace DccBridge.Editor
             EditorGUILayout.EndScrollView();
         }
 
+        /// <summary>LoRAs (weight -4..4), embeddings (insert the token; tokens in the prompt are sent) and the VAE,
+        /// offered only where they fit the chosen model's family.</summary>
+        private void DrawAdapters()
+        {
+            EditorGUILayout.Space();
+            EditorGUILayout.LabelField("LoRAs, embeddings, VAE", EditorStyles.boldLabel);
+            if (_caps == null)
+            {
+                EditorGUILayout.LabelField("Test connection to list the server's LoRAs, embeddings and VAEs." +
+                                           (_loras.Count > 0 || _vae.Length > 0 ? " Chosen: " + Summary() : ""), EditorStyles.wordWrappedMiniLabel);
+                return;
+            }
+            string family = AdapterMenu.FamilyOf(_caps, _model);
+            var loras = AdapterMenu.ForFamily(_caps.Loras, family);
+            LoraRow removed = null;
+            foreach (var row in _loras)
+                using (new EditorGUILayout.HorizontalScope())
+                {
+                    bool known = loras.Any(l => l.Id == row.Id);
+                    EditorGUILayout.LabelField(known ? row.Id : row.Id + " (not on the server)", GUILayout.Width(150));
+                    row.Weight = EditorGUILayout.Slider(row.Weight, LoraSpec.MinWeight, LoraSpec.MaxWeight);
+                    if (GUILayout.Button("Remove", GUILayout.Width(70))) removed = row;
+                }
+            if (removed != null) _loras.Remove(removed);
+            var addable = loras.Where(l => _loras.All(r => r.Id != l.Id)).ToList();
+            if (addable.Count > 0)
+            {
+                int pick = EditorGUILayout.Popup("Add LoRA", 0, new[] { "(choose)" }.Concat(addable.Select(l => l.Label.Length > 0 ? l.Label : l.Id)).ToArray());
+                if (pick > 0) _loras.Add(new LoraRow { Id = addable[pick - 1].Id });
+            }
+            else if (loras.Count == 0) EditorGUILayout.LabelField("No LoRAs for " + family + " models.", EditorStyles.wordWrappedMiniLabel);
+
+            foreach (var embedding in AdapterMenu.ForFamily(_caps.Embeddings, family))
+                using (new EditorGUILayout.HorizontalScope())
+                {
+                    string token = embedding.Token.Length > 0 ? embedding.Token : embedding.Id;
+                    bool used = AdapterMenu.PromptUses(_prompt, token) || AdapterMenu.PromptUses(_negative, token);
+                    EditorGUILayout.LabelField("Embedding " + token + (used ? "  (in the prompt: sent)" : ""));
+                    using (new EditorGUI.DisabledScope(used))
+                        if (GUILayout.Button("Insert token", GUILayout.Width(100))) _prompt = AdapterMenu.InsertToken(_prompt, token);
+                }
+
+            var vaes = AdapterMenu.ForFamily(_caps.Vaes, family).Select(v => v.Id).ToList();
+            var vaeOptions = new List<string> { "Model's own" };
+            vaeOptions.AddRange(vaes);
+            if (_vae.Length > 0 && !vaes.Contains(_vae)) vaeOptions.Add(_vae + " (not on the server)");
+            int vaeIndex = _vae.Length == 0 ? 0 : vaes.Contains(_vae) ? vaes.IndexOf(_vae) + 1 : vaeOptions.Count - 1;
+            int chosen = EditorGUILayout.Popup("VAE", vaeIndex, vaeOptions.ToArray());
+            if (chosen != vaeIndex) _vae = chosen == 0 ? "" : chosen <= vaes.Count ? vaes[chosen - 1] : _vae;
+        }
+
+        private string Summary()
+        {
+            var parts = _loras.Select(l => l.Id + " " + l.Weight.ToString("0.##")).ToList();
+            if (_vae.Length > 0) parts.Add("VAE " + _vae);
+            return string.Join(", ", parts.ToArray());
+        }
+
+        /// <summary>The adapters for a job. Ids the server does not offer for the model's family stop the job
+        /// with a message naming them, rather than being sent (or dropped) silently.</summary>
+        private AdapterSelection Adapters()
+        {
+            var selection = new AdapterSelection { VaeId = _vae };
+            foreach (var row in _loras) selection.Loras.Add(new LoraSpec(row.Id, row.Weight));
+            if (_caps == null) return selection;   // not connected yet: the server names unknown ids itself
+            string family = AdapterMenu.FamilyOf(_caps, _model);
+            selection.Embeddings.AddRange(AdapterMenu.EmbeddingsUsedBy(AdapterMenu.ForFamily(_caps.Embeddings, family), _prompt, _negative));
+            var stale = AdapterMenu.Stale(selection, _caps, family);
+            if (stale.Count > 0)
+                throw new InvalidOperationException(string.Join("\n", stale.ToArray()) + "\nRemove them, or Test connection again if the server's folders changed.");
+            return selection;
+        }
+
         private static void UnitRow(string label, ref bool on, ref float weight)
         {
             using (new EditorGUILayout.HorizontalScope())
@@ -139,6 +225,7 @@ namespace DccBridge.Editor
                 {
                     var caps = await client.GetCapabilitiesAsync();
                     _models = new[] { "" }.Concat(caps.Models.Select(m => m.Id)).ToArray();
+                    _caps = caps;
                     _connection = "OK: dccbridge " + caps.ServerVersion + " (" + caps.ApiVersion + ") on " + caps.DeviceType + " " +
                                   caps.DeviceName + ", " + caps.Models.Count + " model(s), default " + caps.DefaultModelId;
                 }
@@ -228,6 +315,7 @@ namespace DccBridge.Editor
             p.Steps = _steps;
             p.GuidanceScale = _guidance;
             if (_seed >= 0) p.Seed = _seed;
+            p.Adapters = Adapters();
             return p;
         }
 

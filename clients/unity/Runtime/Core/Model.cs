@@ -22,6 +22,34 @@ namespace DccBridge.Core
         public string Description = "";
     }
 
+    /// <summary>A LoRA, embedding or VAE the server offers; it fits only models of its Family.</summary>
+    public sealed class AdapterInfo
+    {
+        public string Id = "";
+        public string Family = "";
+        public string Label = "";
+        public string Description = "";
+        public string Token = "";           // embeddings: the prompt word that invokes it
+    }
+
+    public sealed class LoraSpec
+    {
+        public const float MinWeight = -4f, MaxWeight = 4f;
+        public string Id = "";
+        public float? Weight;               // null = the server's 1.0
+        public LoraSpec() { }
+        public LoraSpec(string id, float? weight = null) { Id = id; Weight = weight; }
+    }
+
+    /// <summary>Per-job LoRAs, embeddings and VAE (GenerateTask/Depth2ImgTask/TextureTask/UpscaleTask.adapters).</summary>
+    public sealed class AdapterSelection
+    {
+        public List<LoraSpec> Loras = new List<LoraSpec>();
+        public List<string> Embeddings = new List<string>();
+        public string VaeId = "";           // empty = the model's own VAE
+        public bool IsEmpty { get { return Loras.Count == 0 && Embeddings.Count == 0 && string.IsNullOrEmpty(VaeId); } }
+    }
+
     public sealed class Capabilities
     {
         public string ServerVersion = "";
@@ -35,6 +63,9 @@ namespace DccBridge.Core
         public List<string> Features = new List<string>();
         public int MaxWidth, MaxHeight, MaxSteps, MaxControlUnits, SizeMultiple;
         public long MaxPixels, MaxMessageBytes;
+        public List<AdapterInfo> Loras = new List<AdapterInfo>();
+        public List<AdapterInfo> Embeddings = new List<AdapterInfo>();
+        public List<AdapterInfo> Vaes = new List<AdapterInfo>();
     }
 
     /// <summary>A float depth plane, top row first (see DepthPlane for building one from a Unity texture).</summary>
@@ -94,6 +125,7 @@ namespace DccBridge.Core
         public string Scheduler = "";
         public long? Seed;                  // null or -1 = random
         public int? BatchSize;
+        public AdapterSelection Adapters = new AdapterSelection();
     }
 
     public sealed class GenerateRequest : DiffusionParams
@@ -144,6 +176,7 @@ namespace DccBridge.Core
         public int? Steps;
         public long? Seed;
         public float? Strength;
+        public AdapterSelection Adapters = new AdapterSelection();   // tiled diffusion only
     }
 
     public sealed class JobOptions

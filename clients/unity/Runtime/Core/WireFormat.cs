@@ -83,6 +83,7 @@ namespace DccBridge.Core
                 u.Set("sampling", s);
             }
             if (r.Strength.HasValue) u.Set("strength", r.Strength.Value);
+            SetAdapters(u, r.Adapters);
             return JsonValue.NewObject().Set("upscale", u);
         }
 
@@ -122,7 +123,34 @@ namespace DccBridge.Core
             if (p.Seed.HasValue) s.Set("seed", JsonValue.Str(p.Seed.Value.ToString(CultureInfo.InvariantCulture)));
             if (p.BatchSize.HasValue) s.Set("numImagesPerPrompt", p.BatchSize.Value);
             if (s.Count > 0) j.Set("sampling", s);
+            SetAdapters(j, p.Adapters);
             return j;
+        }
+
+        /// <summary>Adapters { loras: [{id, weight}], embeddings: [id], vaeId }, left out when nothing is chosen.</summary>
+        public static void SetAdapters(JsonValue task, AdapterSelection a)
+        {
+            if (a == null || a.IsEmpty) return;
+            var j = JsonValue.NewObject();
+            if (a.Loras.Count > 0)
+            {
+                var loras = JsonValue.NewArray();
+                foreach (var lora in a.Loras)
+                {
+                    var l = JsonValue.NewObject().Set("id", lora.Id ?? "");
+                    if (lora.Weight.HasValue) l.Set("weight", lora.Weight.Value);
+                    loras.Add(l);
+                }
+                j.Set("loras", loras);
+            }
+            if (a.Embeddings.Count > 0)
+            {
+                var embeddings = JsonValue.NewArray();
+                foreach (var e in a.Embeddings) embeddings.Add(JsonValue.Str(e));
+                j.Set("embeddings", embeddings);
+            }
+            if (!string.IsNullOrEmpty(a.VaeId)) j.Set("vaeId", a.VaeId);
+            task.Set("adapters", j);
         }
 
         public static JsonValue Image(byte[] png)
@@ -271,7 +299,25 @@ namespace DccBridge.Core
             caps.MaxControlUnits = l["maxControlUnits"].AsInt();
             caps.MaxMessageBytes = l["maxMessageBytes"].AsLong();
             caps.SizeMultiple = l["sizeMultiple"].AsInt(8);
+            caps.Loras.AddRange(ParseAdapters(j["loras"]));
+            caps.Embeddings.AddRange(ParseAdapters(j["embeddings"]));
+            caps.Vaes.AddRange(ParseAdapters(j["vaes"]));
             return caps;
+        }
+
+        private static List<AdapterInfo> ParseAdapters(JsonValue list)
+        {
+            var adapters = new List<AdapterInfo>();
+            foreach (var a in list.Items)
+                adapters.Add(new AdapterInfo
+                {
+                    Id = a["id"].AsString(),
+                    Family = a["family"].AsString(),
+                    Label = a["label"].AsString(),
+                    Description = a["description"].AsString(),
+                    Token = a["token"].AsString(),
+                });
+            return adapters;
         }
 
         private static bool TryControlType(string name, out ControlType type)

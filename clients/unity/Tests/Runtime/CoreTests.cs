@@ -340,6 +340,93 @@ namespace DccBridge.Tests
         }
 
         [Test]
+        public void AdaptersTravelOnDiffusionTasksAndAreLeftOutWhenEmpty()
+        {
+            var r = new GenerateRequest { Prompt = "a mystyle harbour" };
+            Assert.IsTrue(JsonValue.Parse(WireFormat.Task(r).ToString())["generate"]["adapters"].IsNull);
+            r.Adapters.Loras.Add(new LoraSpec("style", 0.5f));
+            r.Adapters.Loras.Add(new LoraSpec("detail"));
+            r.Adapters.Embeddings.Add("mystyle");
+            r.Adapters.VaeId = "warm-vae";
+            var a = JsonValue.Parse(WireFormat.Task(r).ToString())["generate"]["adapters"];
+            Assert.AreEqual("style", a["loras"][0]["id"].AsString());
+            Assert.AreEqual(0.5, a["loras"][0]["weight"].AsDouble());
+            Assert.IsTrue(a["loras"][1]["weight"].IsNull, "no weight: the server's 1.0");
+            Assert.AreEqual("mystyle", a["embeddings"][0].AsString());
+            Assert.AreEqual("warm-vae", a["vaeId"].AsString());
+
+            var d2i = new Depth2ImgRequest { Prompt = "p" };
+            d2i.Adapters.VaeId = "v";
+            Assert.AreEqual("v", JsonValue.Parse(WireFormat.Task(d2i).ToString())["depth2img"]["adapters"]["vaeId"].AsString());
+            var texture = new TextureRequest { Prompt = "p" };
+            texture.Adapters.Embeddings.Add("e");
+            Assert.AreEqual("e", JsonValue.Parse(WireFormat.Task(texture).ToString())["texture"]["adapters"]["embeddings"][0].AsString());
+            var up = new UpscaleRequest { ImagePng = new byte[] { 1 }, Method = UpscaleMethod.TiledDiffusion };
+            up.Adapters.Loras.Add(new LoraSpec("style", -1f));
+            Assert.AreEqual(-1.0, JsonValue.Parse(WireFormat.Task(up).ToString())["upscale"]["adapters"]["loras"][0]["weight"].AsDouble());
+        }
+
+        private static Capabilities AdapterCaps()
+        {
+            return WireFormat.ParseCapabilities(JsonValue.Parse(@"{
+                ""defaultModelId"": ""tiny"",
+                ""models"": [{""id"": ""tiny"", ""family"": ""sd15""}, {""id"": ""big"", ""family"": ""sdxl""}],
+                ""loras"": [{""id"": ""style"", ""family"": ""sd15"", ""label"": ""Style""},
+                            {""id"": ""xl-style"", ""family"": ""sdxl"", ""label"": ""XL style""}],
+                ""embeddings"": [{""id"": ""mystyle"", ""family"": ""sd15"", ""token"": ""mystyle""},
+                                 {""id"": ""bad-hands"", ""family"": ""sd15"", ""token"": ""bad-hands""}],
+                ""vaes"": [{""id"": ""warm-vae"", ""family"": ""sd15"", ""description"": ""warmer""}]}"));
+        }
+
+        [Test]
+        public void CapabilitiesListAdaptersAndMenusKeepOnlyTheModelsFamily()
+        {
+            var caps = AdapterCaps();
+            Assert.AreEqual(2, caps.Loras.Count);
+            Assert.AreEqual("XL style", caps.Loras[1].Label);
+            Assert.AreEqual("sdxl", caps.Loras[1].Family);
+            Assert.AreEqual("mystyle", caps.Embeddings[0].Token);
+            Assert.AreEqual("warmer", caps.Vaes[0].Description);
+            Assert.AreEqual("sd15", AdapterMenu.FamilyOf(caps, ""), "empty = the default model");
+            Assert.AreEqual("sdxl", AdapterMenu.FamilyOf(caps, "big"));
+            var sd15 = AdapterMenu.ForFamily(caps.Loras, "sd15");
+            Assert.AreEqual(1, sd15.Count);
+            Assert.AreEqual("style", sd15[0].Id);
+            Assert.AreEqual("xl-style", AdapterMenu.ForFamily(caps.Loras, "sdxl")[0].Id);
+            Assert.AreEqual(0, AdapterMenu.ForFamily(caps.Vaes, "sdxl").Count);
+        }
+
+        [Test]
+        public void EmbeddingsAreSentWhenTheirTokenIsAWordOfThePrompt()
+        {
+            var caps = AdapterCaps();
+            CollectionAssert.AreEqual(new[] { "mystyle" }, AdapterMenu.EmbeddingsUsedBy(caps.Embeddings, "a mystyle, harbour", ""));
+            CollectionAssert.AreEqual(new[] { "bad-hands" }, AdapterMenu.EmbeddingsUsedBy(caps.Embeddings, "mystyles", "blurry, bad-hands"));
+            Assert.AreEqual(0, AdapterMenu.EmbeddingsUsedBy(caps.Embeddings, "bad-handsome mystyle2", "").Count);
+            Assert.AreEqual("a harbour, mystyle", AdapterMenu.InsertToken("a harbour ", "mystyle"));
+            Assert.AreEqual("a, mystyle", AdapterMenu.InsertToken("a,", "mystyle"));
+            Assert.AreEqual("mystyle", AdapterMenu.InsertToken("", "mystyle"));
+            Assert.AreEqual("x mystyle y", AdapterMenu.InsertToken("x mystyle y", "mystyle"));
+        }
+
+        [Test]
+        public void StaleIdsAreNamedNotSentSilently()
+        {
+            var caps = AdapterCaps();
+            var ok = new AdapterSelection { VaeId = "warm-vae" };
+            ok.Loras.Add(new LoraSpec("style"));
+            Assert.AreEqual(0, AdapterMenu.Stale(ok, caps, "sd15").Count);
+            var stale = new AdapterSelection { VaeId = "gone-vae" };
+            stale.Loras.Add(new LoraSpec("xl-style"));
+            stale.Embeddings.Add("old");
+            var problems = AdapterMenu.Stale(stale, caps, "sd15");
+            Assert.AreEqual(3, problems.Count);
+            StringAssert.Contains("LoRA 'xl-style' is not on the server for family sd15 (offered: style)", problems[0]);
+            StringAssert.Contains("embedding 'old'", problems[1]);
+            StringAssert.Contains("VAE 'gone-vae'", problems[2]);
+        }
+
+        [Test]
         public void SmoothnessIsOneMinusRoughnessPackedPerPipeline()
         {
             var rough = new byte[] { 0, 64, 255 };

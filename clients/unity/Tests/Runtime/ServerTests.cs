@@ -74,6 +74,62 @@ namespace DccBridge.Tests
         }
 
         [Test]
+        public void CapabilitiesListTheCatalogsAdaptersWithTheirFamily()
+        {
+            using (var c = Client())
+            {
+                var caps = Sync(c.GetCapabilitiesAsync());
+                string family = AdapterMenu.FamilyOf(caps, "");
+                Assert.AreEqual("sd15", family);
+                CollectionAssert.AreEqual(new[] { "style" }, AdapterMenu.ForFamily(caps.Loras, family).Select(a => a.Id).ToArray());
+                Assert.IsTrue(caps.Loras.Any(a => a.Id == "xl-style" && a.Family == "sdxl"), "the sdxl LoRA is listed, for sdxl");
+                Assert.AreEqual("mystyle", AdapterMenu.ForFamily(caps.Embeddings, family).Single().Token);
+                Assert.AreEqual("warm-vae", AdapterMenu.ForFamily(caps.Vaes, family).Single().Id);
+            }
+        }
+
+        [Test]
+        public void ALoraAnEmbeddingAndAVaeReachTheServerAndChangeTheImage()
+        {
+            using (var c = Client())
+            {
+                var caps = Sync(c.GetCapabilitiesAsync());
+                var plainRequest = Small();
+                plainRequest.Prompt = "a mystyle harbour";
+                var plain = Sync(c.WaitAsync(Sync(c.SubmitAsync(plainRequest)).JobId));
+                var styledRequest = Small();
+                styledRequest.Prompt = "a mystyle harbour";
+                styledRequest.Adapters.Loras.Add(new LoraSpec("style", 0.8f));
+                styledRequest.Adapters.Embeddings.AddRange(AdapterMenu.EmbeddingsUsedBy(caps.Embeddings, styledRequest.Prompt, ""));
+                styledRequest.Adapters.VaeId = "warm-vae";
+                Assert.AreEqual(0, AdapterMenu.Stale(styledRequest.Adapters, caps, "sd15").Count);
+                var styled = Sync(c.WaitAsync(Sync(c.SubmitAsync(styledRequest)).JobId));
+                Assert.AreEqual(JobState.Succeeded, styled.State, styled.Failure == null ? "" : styled.Failure.Message);
+                var image = styled.Result.Images[0];
+                StringAssert.Contains("Lora hashes: \"style: ", image.Parameters);
+                StringAssert.Contains("TI hashes: \"mystyle: ", image.Parameters);
+                StringAssert.Contains("VAE: warm-vae", image.Parameters);
+                var meta = JsonValue.Parse(styled.Result.MetadataJson)["adapters"];
+                Assert.AreEqual(0.8, meta["loras"][0]["weight"].AsDouble(), 1e-6);
+                CollectionAssert.AreNotEqual(plain.Result.Images[0].Data, image.Data);
+            }
+        }
+
+        [Test]
+        public void AnUnknownLoraIsNotFoundNamingWhatTheServerOffers()
+        {
+            using (var c = Client())
+            {
+                var request = Small();
+                request.Adapters.Loras.Add(new LoraSpec("renamed-lora"));
+                var e = Assert.Throws<DccBridgeException>(delegate { Sync(c.SubmitAsync(request)); });
+                Assert.AreEqual("not_found", e.Code);
+                StringAssert.Contains("renamed-lora", e.Message);
+                StringAssert.Contains("style", e.Message);
+            }
+        }
+
+        [Test]
         public void DepthPlaneArrivesTopRowFirst()
         {
             using (var c = Client())
