@@ -53,7 +53,7 @@ def unavailable(kind: str, adapter_id: str, family: str | None, everything: list
     elsewhere = sorted({item["family"] for item in everything if item["id"] == adapter_id})
     if elsewhere:
         return f"{name} '{adapter_id}' is for {' and '.join(elsewhere)} models; {model} is {family}"
-    return f"{name} '{adapter_id}' is no longer offered by the server"
+    return f"{name} '{adapter_id}' is not offered by this server"
 
 
 def choose(catalog: dict | None, model_id: str, loras, prompts, remembered_embeddings=(), vae_id: str = ""):

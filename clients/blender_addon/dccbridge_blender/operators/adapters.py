@@ -1,7 +1,7 @@
 import bpy
 
 from .. import adapters
-from ..properties.adapters import matching
+from ..properties.adapters import NOTHING, matching
 
 
 class DCCBRIDGE_OT_lora_add(bpy.types.Operator):
@@ -40,7 +40,7 @@ _EMBEDDING_ITEMS: list = []  # Blender needs the dynamic items' strings kept ali
 def _embedding_items(self, context):
     _EMBEDDING_ITEMS[:] = [(item["id"], item["id"], item["description"] or f"Token: {item['id']}")
                            for item in matching(context or bpy.context, "embeddings")]
-    return _EMBEDDING_ITEMS or [("", "No embeddings for this model", "")]
+    return _EMBEDDING_ITEMS or [(NOTHING, "No embeddings for this model", "")]
 
 
 class DCCBRIDGE_OT_insert_embedding(bpy.types.Operator):
@@ -63,7 +63,7 @@ class DCCBRIDGE_OT_insert_embedding(bpy.types.Operator):
     def execute(self, context):
         settings = context.scene.dccbridge
         token = self.embedding
-        if not token:
+        if token == NOTHING:
             self.report({"ERROR"}, "The server offers no embeddings for this model (Test connection to refresh)")
             return {"CANCELLED"}
         key = "prompt" if self.target == "PROMPT" else "negative_prompt"

@@ -7,7 +7,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .. import adapters
 
-NO_LORA = "__none__"
+NOTHING = "__none__"   # the "nothing chosen" item of a dropdown (an empty identifier would be a menu heading)
 MODEL_VAE = "__model__"
 # Blender needs Python to keep the strings of dynamic enum items alive while they are shown.
 _ITEMS_ALIVE: dict = {}
@@ -78,16 +78,16 @@ def _index_of(items, value: str) -> int:
 
 
 def _lora_items(self, context):
-    return _items(context, "loras", self.lora_id, (NO_LORA, "Choose a LoRA…", "Pick one of the server's LoRAs"))
+    return _items(context, "loras", self.lora_id, (NOTHING, "Choose a LoRA…", "Pick one of the server's LoRAs"))
 
 
 def _get_lora(self):
-    return _index_of(_lora_items(self, None), self.lora_id or NO_LORA)
+    return _index_of(_lora_items(self, None), self.lora_id or NOTHING)
 
 
 def _set_lora(self, number):
     identifier = next(i for i, *_, n in _lora_items(self, None) if n == number)
-    self.lora_id = "" if identifier == NO_LORA else identifier
+    self.lora_id = "" if identifier == NOTHING else identifier
 
 
 def _vae_items(self, context):
