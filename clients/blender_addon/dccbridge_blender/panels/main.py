@@ -117,8 +117,9 @@ class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
             sub.prop(row, "weight", text="", slider=True)
             line.operator("dccbridge.lora_remove", text="", icon="X").index = index
         layout.operator("dccbridge.lora_add", icon="ADD")
-        row = layout.row(align=True)
-        row.label(text="Embedding")
+        col = layout.column(align=True)
+        col.label(text="Embedding token into:")
+        row = col.row(align=True)
         row.operator("dccbridge.insert_embedding", text="Prompt", icon="ADD").target = "PROMPT"
         row.operator("dccbridge.insert_embedding", text="Negative", icon="ADD").target = "NEGATIVE"
         picked, problems = chosen(context.window_manager.dccbridge, settings)
@@ -131,9 +132,9 @@ class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
             box = layout.box()
             box.alert = True
             for problem in problems:
-                for i, text in enumerate(_wrap(problem, 48)):
+                for i, text in enumerate(_wrap(problem, 30)):  # the sidebar is narrow
                     box.label(text=text, icon="ERROR" if i == 0 else "BLANK1")
-            box.label(text="Jobs are refused until this is fixed")
+            box.label(text="Jobs wait until this is fixed")
 
 
 def _unit(layout, settings, unit, title, key, icon):
