@@ -134,7 +134,7 @@ class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
             for problem in problems:
                 for i, text in enumerate(_wrap(problem, 30)):  # the sidebar is narrow
                     box.label(text=text, icon="ERROR" if i == 0 else "BLANK1")
-            box.label(text="Jobs wait until this is fixed")
+            box.label(text="Jobs are refused until fixed")
 
 
 def _unit(layout, settings, unit, title, key, icon):
