@@ -39,6 +39,7 @@ def load(name: str, path: pathlib.Path):
     return module
 
 
+adapters = load("dccbridge_blender_adapters", PACKAGE / "adapters.py")
 posemap = load("dccbridge_blender_posemap", PACKAGE / "posemap.py")
 imagebuf = load("dccbridge_blender_imagebuf", PACKAGE / "imagebuf.py")
 package = load("dccbridge_blender_package", ADDON / "package.py")
@@ -170,6 +171,56 @@ def test_projection_centre_edges_behind_and_off_frame():
     assert x == pytest.approx(200)
     kps = posemap.project_keypoints([(0, 0, -5), (0, 0, 5), (50, 0, -5), None], view, proj, 200, 100)
     assert [k[2] for k in kps] == [True, False, False, False]               # in view, behind, off-frame, unmapped
+
+
+# -- pure Python: LoRAs, embeddings, VAE ----------------------------------------------------------------------
+
+
+def adapter_catalog():
+    return {"models": [{"id": "tiny", "family": "sd15"}, {"id": "xl", "family": "sdxl"}], "default_model": "tiny",
+            "loras": [{"id": "style", "family": "sd15"}, {"id": "xl-style", "family": "sdxl"}],
+            "embeddings": [{"id": "mystyle", "family": "sd15"}, {"id": "bad-hands", "family": "sd15"}],
+            "vaes": [{"id": "warm-vae", "family": "sd15"}]}
+
+
+def test_adapters_fit_the_chosen_models_family():
+    catalog = adapter_catalog()
+    assert adapters.family_of("", catalog["models"], "tiny") == "sd15"
+    assert adapters.family_of("xl", catalog["models"], "tiny") == "sdxl"
+    assert adapters.family_of("missing", catalog["models"], "tiny") is None
+    assert [a["id"] for a in adapters.offered(catalog["loras"], "sdxl")] == ["xl-style"]
+    assert len(adapters.offered(catalog["loras"], None)) == 2          # unknown model: the server will say why
+
+
+def test_embedding_tokens_are_whole_words_in_prompt_or_negative():
+    assert adapters.tokens_in(["a mystyle cat", "bad-hands"], ["mystyle", "bad-hands", "cat2"]) == \
+        ["mystyle", "bad-hands"]
+    assert adapters.tokens_in(["mystyles, notmystyle, my-mystyle"], ["mystyle"]) == []
+    assert adapters.insert_token("a cat, ", "mystyle") == "a cat, mystyle"
+    assert adapters.insert_token("", "mystyle") == "mystyle"
+    assert adapters.insert_token("mystyle cat", "mystyle") == "mystyle cat"     # already there: unchanged
+
+
+def test_choose_sends_what_fits_and_refuses_stale_choices_with_what_to_do():
+    catalog = adapter_catalog()
+    picked, problems = adapters.choose(catalog, "", [("style", 0.8, True), ("", 1.0, True), ("xl-style", 1, False)],
+                                       ("a mystyle harbour", "bad-hands"), (), "warm-vae")
+    assert problems == []
+    assert picked == {"loras": [{"id": "style", "weight": 0.8}], "embeddings": ["mystyle", "bad-hands"],
+                      "vae_id": "warm-vae"}
+    # The model changed to another family: every sd15 choice is named, with what to do.
+    _, problems = adapters.choose(catalog, "xl", [("style", 1.0, True)], ("mystyle",), ("mystyle",), "warm-vae")
+    assert problems == [
+        "LoRA 'style' is for sd15 models; model 'xl' is sdxl: pick another LoRA or remove the row",
+        "Embedding 'mystyle' is for sd15 models; model 'xl' is sdxl: remove its token from the prompt",
+        "VAE 'warm-vae' is for sd15 models; model 'xl' is sdxl: pick another VAE or \"Model's own\""]
+    _, problems = adapters.choose(catalog, "", [("gone", 1.0, True), ("style", 1, True), ("style", 2, True)], ("",))
+    assert problems[0] == "LoRA 'style' is listed twice: keep one row and set its weight"
+    assert problems[1] == "LoRA 'gone' is not offered by this server: pick another LoRA or remove the row"
+    # Not connected (a file just opened): sent as stored, remembered embeddings recognised; the server checks.
+    picked, problems = adapters.choose(None, "", [("gone", 1.0, True)], ("a mystyle",), ("mystyle",), "v")
+    assert problems == [] and picked["loras"] == [{"id": "gone", "weight": 1.0}] and picked["embeddings"] == ["mystyle"]
+    assert adapters.is_empty(adapters.choose(catalog, "", [], ("",))[0])
 
 
 # -- pure Python: buffers ------------------------------------------------------------------------------------
@@ -374,6 +425,89 @@ def test_blender_depth2img_from_render(run_scenario, address):
     r = run_scenario("depth2img", address)
     image = r["image"]
     assert image["size"] == [64, 64] and image["packed"] and image["props"]["dccbridge_kind"] == "depth2img"
+
+
+@pytest.fixture(scope="module")
+def adapter_address(blender_deps, tmp_path_factory):
+    """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE, an sdxl LoRA, and an sdxl model
+    (listed only: never loaded) to switch to."""
+    import textwrap
+
+    import torch
+    from safetensors.torch import save_file
+
+    from conftest import running_server
+    from test_adapters import TEXT_WIDTH, make_lora, make_vae
+
+    root = tmp_path_factory.mktemp("blender-adapters")
+    for folder in ("loras/sd15", "loras/sdxl", "embeddings/sd15", "vaes/sd15"):
+        (root / folder).mkdir(parents=True)
+    make_lora(root / "loras/sd15/style.safetensors", seed=1)
+    make_lora(root / "loras/sdxl/xl-style.safetensors", seed=3)
+    save_file({"emb_params": torch.randn(2, TEXT_WIDTH, generator=torch.Generator().manual_seed(5))},
+              root / "embeddings/sd15/mystyle.safetensors")
+    make_vae(7).save_pretrained(root / "vaes/sd15/warm-vae")
+    (root / "catalog.toml").write_text(textwrap.dedent("""
+        default = "tiny"
+
+        [models.tiny]
+        family = "sd15"
+        source = "builtin:tiny"
+
+        [models.xl]
+        family = "sdxl"
+        source = "example/never-loaded-xl"
+
+        [families.sd15]
+        loras = "loras/sd15"
+        embeddings = "embeddings/sd15"
+        vaes = "vaes/sd15"
+
+        [families.sdxl]
+        loras = "loras/sdxl"
+    """))
+    with running_server(tmp_path_factory.mktemp("blender-adapter-data"), models=root / "catalog.toml") as srv:
+        yield f"127.0.0.1:{srv.port}"
+
+
+def test_blender_loras_embeddings_vae(run_scenario, adapter_address):
+    from dccbridge.client import Client
+
+    r = run_scenario("adapters", adapter_address, timeout=180)
+    assert r["listed"] == {"loras": [["style", "sd15"], ["xl-style", "sdxl"]], "embeddings": [["mystyle", "sd15"]],
+                           "vaes": [["warm-vae", "sd15"]]}
+    # Menus hold only what fits the model's family.
+    assert r["menus_sd15"] == {"lora": ["__none__", "style"], "vae": ["__model__", "warm-vae"],
+                               "embedding": ["mystyle"]}
+    assert r["menus_sdxl"]["lora"] == ["__none__", "xl-style", "style"]      # the stored sd15 one, marked stale
+    assert r["menus_sdxl"]["embedding"] == ["__none__"] and r["menus_sdxl"]["vae"] == ["__model__", "warm-vae"]
+    assert r["other_family_settable"] is False
+    assert r["prompt_with_token"] == "a test scene, mystyle"
+    assert r["stored"] == {"lora_id": "style", "vae_id": "warm-vae", "vae_enum": "warm-vae"}
+    # Sent: the add-on's provenance and, on the server, the job's own record of what it applied.
+    props = r["with"]["props"]
+    assert json.loads(props["dccbridge_adapters"]) == {"loras": [{"id": "style", "weight": pytest.approx(0.8)}],
+                                                       "embeddings": ["mystyle"], "vae_id": "warm-vae"}
+    assert "dccbridge_adapters" not in r["without"]["props"]
+    with Client(adapter_address) as client:
+        applied = json.loads(client.get_job(props["dccbridge_job_id"]).result.metadata_json)["adapters"]
+        plain = json.loads(client.get_job(r["without"]["props"]["dccbridge_job_id"]).result.metadata_json)
+    assert [(l["id"], round(l["weight"], 4)) for l in applied["loras"]] == [("style", 0.8)]
+    assert [e["id"] for e in applied["embeddings"]] == ["mystyle"] and applied["vae"]["id"] == "warm-vae"
+    assert "adapters" not in plain
+    assert props["dccbridge_seed"] == r["without"]["props"]["dccbridge_seed"] == 1234
+    assert r["max_difference"] > 0.05, "the LoRA, embedding and VAE did not change the image"
+    # Stale choices: refused before anything is sent, saying which and what to do.
+    for key, phrase in (("stale_gone", "LoRA 'gone' is not offered by this server: pick another LoRA"),
+                        ("stale_family", "LoRA 'style' is for sd15 models; model 'xl' is sdxl")):
+        assert phrase in r[key]["error"] and phrase in r[key]["outcome"], r[key]
+    assert "VAE 'warm-vae' is for sd15 models" in r["stale_family"]["error"]
+    assert r["stale_gone_menu"][-1] == ["gone", "gone (unavailable)", "ERROR"]
+    assert r["stale_family_reason"] == "LoRA 'style' is for sd15 models; model 'xl' is sdxl"
+    assert r["task_adapters"] == {name: ["style", 0.5, ["mystyle"], "warm-vae"]
+                                  for name in ("generate", "depth2img", "texture", "tiled_upscale")} | \
+        {"lanczos_upscale": None}
+    assert r["reloaded"] == {"loras": [["style", 0.8, True]], "vae_id": "warm-vae", "embeddings_used": ["mystyle"]}
 
 
 def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_scenario, tmp_path):

@@ -399,6 +399,112 @@ def scenario_midjob(addon):
     RESULT["final_recorded"] = [(j.job_id, j.state, j.applied) for j in bpy.context.scene.dccbridge.jobs]
 
 
+def scenario_adapters(addon):
+    """LoRA / embedding / VAE menus from the server's capabilities, filtered by the model's family; a generate that
+    sends them, the same seed without them; stale choices refused; the choices survive save and reload."""
+    import numpy as np
+
+    from dccbridge_blender import requests
+    from dccbridge_blender.operators.adapters import _embedding_items
+    from dccbridge_blender.properties import adapters as adapter_props
+
+    s = settings()
+    assert bpy.ops.dccbridge.test_connection() == {"FINISHED"}
+    rt = wait(addon, 30)
+    assert not rt.error, rt.error
+    RESULT["listed"] = {kind: sorted([i.name, i.family] for i in getattr(rt, kind))
+                        for kind in ("loras", "embeddings", "vaes")}
+    RESULT["default_model"] = rt.default_model
+
+    def menus():
+        row = s.loras[0]
+        return {"lora": [i[0] for i in adapter_props._lora_items(row, bpy.context)],
+                "vae": [i[0] for i in adapter_props._vae_items(s, bpy.context)],
+                "embedding": [i[0] for i in _embedding_items(None, bpy.context)]}
+
+    assert bpy.ops.dccbridge.lora_add() == {"FINISHED"}
+    RESULT["menus_sd15"] = menus()
+    row = s.loras[0]
+    row.lora = "style"
+    row.weight = 0.8
+    try:
+        row.lora = "xl-style"          # another family's LoRA is not in the dropdown
+        RESULT["other_family_settable"] = True
+    except TypeError:
+        RESULT["other_family_settable"] = False
+    assert bpy.ops.dccbridge.insert_embedding(embedding="mystyle", target="PROMPT") == {"FINISHED"}
+    s.vae = "warm-vae"
+    RESULT["prompt_with_token"] = s.prompt
+    RESULT["stored"] = {"lora_id": row.lora_id, "vae_id": s.vae_id, "vae_enum": s.vae}
+
+    def generate_image():
+        before = {i.as_pointer() for i in bpy.data.images}   # not names: the newest image takes the plain name
+        assert bpy.ops.dccbridge.generate() == {"FINISHED"}
+        rt = wait(addon)
+        assert not rt.error, rt.error
+        new = [i for i in bpy.data.images if i.as_pointer() not in before and i.name.startswith("DCC generate")]
+        assert len(new) == 1, [i.name for i in new]
+        px = np.empty(64 * 64 * 4, np.float32)
+        new[0].pixels.foreach_get(px)
+        return new[0], px
+
+    with_adapters, a = generate_image()
+    RESULT["with"] = image_info(with_adapters)
+    # The same seed and prompt words without them: LoRA row off, token out of the prompt, the model's own VAE.
+    row.enabled = False
+    s.prompt = "a test scene"
+    s.vae = "__model__"
+    without, b = generate_image()
+    RESULT["without"] = image_info(without)
+    RESULT["max_difference"] = float(np.abs(a - b).max())
+
+    def refused():
+        """Generate with the current choices: the operator's message (bpy.ops raises on an ERROR report)."""
+        rt.error = ""
+        count = len(bpy.context.scene.dccbridge.jobs)
+        try:
+            outcome = bpy.ops.dccbridge.generate()
+        except RuntimeError as error:
+            outcome = str(error)
+        assert len(bpy.context.scene.dccbridge.jobs) == count, "a job was submitted"
+        return {"outcome": str(outcome), "error": rt.error}
+
+    # A LoRA id the server does not list (a file removed since the .blend was saved).
+    row.enabled = True
+    row.lora_id = "gone"
+    RESULT["stale_gone"] = refused()
+    RESULT["stale_gone_menu"] = [(i[0], i[1], i[3]) for i in adapter_props._lora_items(row, bpy.context)]
+    # The model changes to another family: the sd15 LoRA and VAE no longer fit.
+    row.lora_id = "style"
+    s.vae_id = "warm-vae"
+    s.model = "xl"
+    RESULT["menus_sdxl"] = menus()
+    RESULT["stale_family"] = refused()
+    RESULT["stale_family_reason"] = adapter_props.stale_reason(bpy.context, "loras", "style")
+    s.model = ""
+
+    # Every task builder that runs an SD model carries them; upscale only for tiled diffusion.
+    params = {"model": "", "prompt": "p", "width": 64, "height": 64, "seed": 1,
+              "adapters": {"loras": [{"id": "style", "weight": 0.5}], "embeddings": ["mystyle"], "vae_id": "warm-vae"}}
+    tasks = {"generate": requests.generate_task(params, []).generate,
+             "depth2img": requests.depth2img_task(params, b"png", None).depth2img,
+             "texture": requests.texture_task(params).texture,
+             "tiled_upscale": requests.upscale_task(b"png", 2, "TILED_DIFFUSION", params).upscale,
+             "lanczos_upscale": requests.upscale_task(b"png", 2, "LANCZOS", params).upscale}
+    RESULT["task_adapters"] = {name: (task.adapters.loras[0].id, task.adapters.loras[0].weight,
+                                      list(task.adapters.embeddings), task.adapters.vae_id)
+                               if task.HasField("adapters") else None for name, task in tasks.items()}
+
+    # Saved with the scene: rows, weights, the VAE and the inserted embeddings survive a save and reload.
+    s.vae_id = "warm-vae"
+    path = OUT + ".blend"
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    s = bpy.context.scene.dccbridge
+    RESULT["reloaded"] = {"loras": [[r.lora_id, round(r.weight, 4), r.enabled] for r in s.loras],
+                          "vae_id": s.vae_id, "embeddings_used": [e.name for e in s.embeddings_used]}
+
+
 def main():
     addon = install()
     try:

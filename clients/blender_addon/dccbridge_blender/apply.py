@@ -50,6 +50,8 @@ def set_provenance(idblock, context: dict, seed=None, metadata_json: str = "", p
     idblock["dccbridge_kind"] = context.get("kind", "")
     idblock["dccbridge_units"] = json.dumps(context.get("units", []))
     idblock["dccbridge_job_id"] = job_id
+    if context.get("adapters"):
+        idblock["dccbridge_adapters"] = json.dumps(context["adapters"])
     if parameters:
         idblock["dccbridge_parameters"] = parameters
     if metadata_json:

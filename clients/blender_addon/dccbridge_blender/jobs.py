@@ -208,6 +208,13 @@ def _apply_capabilities(event: dict):
         rt.schedulers.clear()
         for scheduler in event["schedulers"]:
             rt.schedulers.add().name = scheduler
+        rt.default_model = event["default_model"]
+        for kind in ("loras", "embeddings", "vaes"):
+            listing = getattr(rt, kind)
+            listing.clear()
+            for adapter in event[kind]:
+                item = listing.add()
+                item.name, item.family, item.description = adapter["id"], adapter["family"], adapter["description"]
     models = ", ".join(m["id"] for m in event["models"])
     _set_status(f"connected: dccbridge {event['server_version']} on {event['device']}; models: {models}", None, "")
 

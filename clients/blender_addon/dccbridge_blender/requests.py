@@ -26,6 +26,23 @@ def sampling(params: dict) -> tasks_pb2.Sampling:
     return s
 
 
+def adapters(chosen: dict | None) -> tasks_pb2.Adapters | None:
+    """chosen: {"loras": [{"id", "weight"}], "embeddings": [ids], "vae_id": id} (adapters.choose); None if empty."""
+    if not chosen or not (chosen.get("loras") or chosen.get("embeddings") or chosen.get("vae_id")):
+        return None
+    return tasks_pb2.Adapters(loras=[tasks_pb2.LoraRef(id=lora["id"], weight=float(lora["weight"]))
+                                     for lora in chosen.get("loras", ())],
+                              embeddings=list(chosen.get("embeddings", ())), vae_id=chosen.get("vae_id", ""))
+
+
+def _set_adapters(task, params: dict):
+    """The job's adapters on a task message, when the artist chose any."""
+    chosen = adapters(params.get("adapters"))
+    if chosen is not None:
+        task.adapters.CopyFrom(chosen)
+    return task
+
+
 def image(data: bytes, mime: str = "image/png") -> media_pb2.Image:
     return media_pb2.Image(data=data, mime_type=mime)
 
@@ -70,7 +87,7 @@ def generate_task(params: dict, units: list) -> tasks_pb2.Task:
                                   negative_prompt=params.get("negative_prompt", ""), width=params["width"],
                                   height=params["height"], sampling=sampling(params),
                                   control_units=[control_unit(u) for u in units])
-    return tasks_pb2.Task(generate=task)
+    return tasks_pb2.Task(generate=_set_adapters(task, params))
 
 
 def depth2img_task(params: dict, init_png: bytes, depth: dict | None) -> tasks_pb2.Task:
@@ -81,7 +98,7 @@ def depth2img_task(params: dict, init_png: bytes, depth: dict | None) -> tasks_p
         task.strength = float(params["strength"])
     if depth is not None:
         task.depth_pass.CopyFrom(depth_pass(depth))
-    return tasks_pb2.Task(depth2img=task)
+    return tasks_pb2.Task(depth2img=_set_adapters(task, params))
 
 
 def texture_task(params: dict, tiling: str = "BOTH", pbr: bool = True, units=()) -> tasks_pb2.Task:
@@ -90,7 +107,7 @@ def texture_task(params: dict, tiling: str = "BOTH", pbr: bool = True, units=())
                                  height=params["height"], sampling=sampling(params), tiling=TILING[tiling],
                                  pbr_maps=pbr, normal_convention=tasks_pb2.NORMAL_CONVENTION_OPENGL,
                                  control_units=[control_unit(u) for u in units])
-    return tasks_pb2.Task(texture=task)
+    return tasks_pb2.Task(texture=_set_adapters(task, params))
 
 
 def projection_task(params: dict, depth: dict, view_png: bytes | None, camera: dict) -> tasks_pb2.Task:
@@ -114,6 +131,8 @@ def upscale_task(png: bytes, scale: float, method: str = "AUTO", params: dict | 
     params = params or {}
     task = tasks_pb2.UpscaleTask(image=image(png), method=UPSCALE_METHODS[method], scale=float(scale),
                                  model_id=params.get("model", ""), prompt=params.get("prompt", ""))
+    if method == "TILED_DIFFUSION":  # the other methods run no SD model to apply them to
+        _set_adapters(task, params)
     return tasks_pb2.Task(upscale=task)
 
 

@@ -85,6 +85,8 @@ def capabilities_dict(caps) -> dict:
         "schedulers": [s.id for s in caps.schedulers],
         "upscalers": [u.id for u in caps.upscalers],
         "features": list(caps.features),
+        **{kind: [{"id": a.id, "family": a.family, "description": a.description} for a in getattr(caps, kind)]
+           for kind in ("loras", "embeddings", "vaes")},
     }
 
 

@@ -115,6 +115,17 @@ def setup():
         bpy.ops.dccbridge.test_connection()
 
 
+def choose_adapters(s, rt):
+    """When the server offers LoRAs, embeddings or VAEs for the model: a LoRA row, an embedding token, a VAE."""
+    if rt.loras:
+        bpy.ops.dccbridge.lora_add(lora_id=rt.loras[0].name)
+        s.loras[0].weight = 0.7
+    if rt.embeddings:
+        bpy.ops.dccbridge.insert_embedding(embedding=rt.embeddings[0].name)
+    if rt.vaes:
+        s.vae_id = rt.vaes[0].name
+
+
 def _override(kind):
     window = bpy.context.window_manager.windows[0]
     area = next(a for a in window.screen.areas if a.type == kind)
@@ -128,10 +139,15 @@ def tick():
     if step == 1:
         setup()
         return 2.0
+    rt = bpy.context.window_manager.dccbridge
+    if step == 2 and ADDRESS and not rt.server_version and not rt.error:
+        state["step"] = 1
+        return 0.5           # wait for Test connection's answer (the adapter lists)
     if step == 2:
         click_our_sidebar_tab()
         if ADDRESS:
             s = bpy.context.scene.dccbridge
+            choose_adapters(s, rt)
             s.use_render_size = False
             s.width, s.height, s.steps = 192, 128, 4
             with _override("VIEW_3D"):

@@ -27,12 +27,30 @@ def resolve_seed(settings) -> int | None:
     return None
 
 
+# Jobs that run an SD model the scene's LoRAs, embeddings and VAE apply to (upscale: tiled diffusion only).
+ADAPTER_KINDS = ("generate", "depth2img", "animation", "texture", "projection")
+
+
 def params(scene, settings, kind: str, seed="auto") -> dict:
     width, height = capture.request_size(scene, settings)
+    takes_adapters = kind in ADAPTER_KINDS or (kind == "upscale" and settings.upscale_method == "TILED_DIFFUSION")
     return {"kind": kind, "model": settings.model.strip(), "prompt": settings.prompt,
             "negative_prompt": settings.negative_prompt, "width": width, "height": height,
             "steps": settings.steps, "guidance": settings.guidance, "scheduler": settings.scheduler.strip(),
-            "seed": resolve_seed(settings) if seed == "auto" else seed, "strength": settings.strength}
+            "seed": resolve_seed(settings) if seed == "auto" else seed, "strength": settings.strength,
+            "adapters": chosen_adapters(settings) if takes_adapters else None}
+
+
+def chosen_adapters(settings) -> dict | None:
+    """The LoRAs, embeddings and VAE to send; a choice the server no longer offers for the model stops the job
+    with what to do (sending it would fail on the server, dropping it would change the image unnoticed)."""
+    from .. import adapters
+    from ..properties.adapters import chosen
+
+    picked, problems = chosen(jobs.runtime(), settings)
+    if problems:
+        raise ValueError("LoRAs, embeddings and VAE: " + "; ".join(problems))
+    return None if adapters.is_empty(picked) else picked
 
 
 def capture_units(context, settings, width: int, height: int, only: str = "") -> list:
@@ -86,7 +104,10 @@ def unit_summary(units: list) -> list:
 
 def context_of(p: dict, units=()) -> dict:
     keys = ("kind", "model", "prompt", "negative_prompt", "width", "height", "steps", "guidance", "scheduler", "seed")
-    return {**{k: p.get(k) for k in keys}, "units": unit_summary(list(units))}
+    ctx = {**{k: p.get(k) for k in keys}, "units": unit_summary(list(units))}
+    if p.get("adapters"):
+        ctx["adapters"] = p["adapters"]
+    return ctx
 
 
 def options(context, label: str):

@@ -3,6 +3,7 @@
 import bpy
 
 from .. import capture, jobs
+from ..properties.adapters import catalog, chosen, model_family, stale_reason
 
 
 class _Sidebar:
@@ -92,6 +93,48 @@ class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "capture_engine")
         col.prop(settings, "capture_samples")
+
+
+class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
+    bl_label = "LoRAs, embeddings, VAE"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.dccbridge
+        family = model_family(context)
+        if catalog(context) is None:
+            layout.label(text="Test connection to list the server's choices", icon="INFO")
+        elif family:
+            layout.label(text=f"For {family} models ({settings.model.strip() or 'the server default'})")
+        for index, row in enumerate(settings.loras):
+            line = layout.row(align=True)
+            line.prop(row, "enabled", text="")
+            sub = line.row(align=True)
+            sub.alert = bool(stale_reason(context, "loras", row.lora_id.strip()))  # red: not offered any more
+            sub.active = row.enabled                                                # grey: switched off
+            sub.prop(row, "lora", text="")
+            sub.prop(row, "weight", text="", slider=True)
+            line.operator("dccbridge.lora_remove", text="", icon="X").index = index
+        layout.operator("dccbridge.lora_add", icon="ADD")
+        col = layout.column(align=True)
+        col.label(text="Embedding token into:")
+        row = col.row(align=True)
+        row.operator("dccbridge.insert_embedding", text="Prompt", icon="ADD").target = "PROMPT"
+        row.operator("dccbridge.insert_embedding", text="Negative", icon="ADD").target = "NEGATIVE"
+        picked, problems = chosen(context.window_manager.dccbridge, settings)
+        if picked["embeddings"]:
+            layout.label(text="In the prompt: " + ", ".join(picked["embeddings"]), icon="CHECKMARK")
+        row = layout.row()
+        row.alert = bool(stale_reason(context, "vaes", settings.vae_id.strip()))
+        row.prop(settings, "vae")
+        if problems:
+            box = layout.box()
+            box.alert = True
+            for problem in problems:
+                for i, text in enumerate(_wrap(problem, 30)):  # the sidebar is narrow
+                    box.label(text=text, icon="ERROR" if i == 0 else "BLANK1")
+            box.label(text="Jobs are refused until fixed")
 
 
 def _unit(layout, settings, unit, title, key, icon):
@@ -204,5 +247,5 @@ def draw_status_bar(self, context):
         self.layout.label(text=f"DCC Bridge: {rt.status}  {int(rt.progress * 100)}%  (Esc cancels)", icon="TIME")
 
 
-CLASSES = (DCCBRIDGE_PT_main, DCCBRIDGE_PT_sampling, DCCBRIDGE_PT_control, DCCBRIDGE_PT_tools, DCCBRIDGE_PT_jobs,
+CLASSES = (DCCBRIDGE_PT_main, DCCBRIDGE_PT_adapters, DCCBRIDGE_PT_sampling, DCCBRIDGE_PT_control, DCCBRIDGE_PT_tools, DCCBRIDGE_PT_jobs,
            DCCBRIDGE_PT_image)

@@ -2,10 +2,13 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
+from .adapters import DCCBRIDGE_PG_lora, vae_enum
+
 
 class DCCBRIDGE_PG_name(bpy.types.PropertyGroup):
-    """An id from the server's capabilities (models, schedulers), for search fields."""
+    """An id from the server's capabilities (models, schedulers, adapters), for search fields and dropdowns."""
     family: StringProperty()
+    description: StringProperty()
 
 
 class DCCBRIDGE_PG_unit(bpy.types.PropertyGroup):
@@ -77,6 +80,12 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     anim_start: IntProperty(name="Start", default=1)
     anim_end: IntProperty(name="End", default=2)
 
+    loras: CollectionProperty(type=DCCBRIDGE_PG_lora)
+    embeddings_used: CollectionProperty(type=DCCBRIDGE_PG_name,
+                                        description="Embeddings inserted into the prompt (recognised before connecting)")
+    vae_id: StringProperty(name="VAE id", default="", description="The server's VAE id (empty: the model's own)")
+    vae: vae_enum()
+
     jobs: CollectionProperty(type=DCCBRIDGE_PG_job)
 
 
@@ -89,7 +98,11 @@ class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
     retry_job_id: StringProperty(default="")
     server_version: StringProperty(default="")
     device: StringProperty(default="")
+    default_model: StringProperty(default="")
     models: CollectionProperty(type=DCCBRIDGE_PG_name)
+    loras: CollectionProperty(type=DCCBRIDGE_PG_name)
+    embeddings: CollectionProperty(type=DCCBRIDGE_PG_name)
+    vaes: CollectionProperty(type=DCCBRIDGE_PG_name)
     schedulers: CollectionProperty(type=DCCBRIDGE_PG_name)
     preview_image: PointerProperty(type=bpy.types.Image)
 
