@@ -67,6 +67,14 @@ CASES = {
     "strength without init": (generate_task(strength=0.5), "strength", "init_image"),
     "strength zero": (generate_task(init_image=png(np.zeros((64, 64, 3), np.uint8)), strength=0.0), "strength",
                       "(0, 1]"),
+    "img2img with no step": (generate_task(init_image=png(np.zeros((64, 64, 3), np.uint8)), steps=1, strength=0.5),
+                             "sampling.num_inference_steps", "with strength 0.5 img2img would get no denoising step; "
+                             "use at least 2 steps"),
+    "texture img2img with no step": (
+        tasks_pb2.Task(texture=tasks_pb2.TextureTask(prompt="x", width=64, height=64,
+                                                     sampling=tasks_pb2.Sampling(num_inference_steps=1),
+                                                     init_image=png(np.zeros((64, 64, 3), np.uint8)))),
+        "sampling.num_inference_steps", "with strength 0.75 img2img would get no denoising step"),
     "mask size mismatch": (init_and_mask(64, 32), "mask_image", "same size as init_image (64x64), got 32x32"),
     "mask without init": (generate_task(mask_image=png(np.zeros((64, 64), np.uint8))), "mask_image", "init_image"),
     "NaN depth": (with_unit(nan_depth()), "control_units[0].depth_pass.float32_le", "NaN"),

@@ -6,6 +6,7 @@ shared components; denoising with progress, previews and cancel within a step; a
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,6 +109,17 @@ def check_strength(strength: float | None, init_image: ImageInput | None) -> Non
     if init_image is None:
         raise InvalidInput("strength", "applies only with init_image (img2img / inpaint)")
     check_range("strength", strength, 0.0, 1.0, low_open=True)
+
+
+def check_gets_a_step(sampling: Sampling, strength: float | None, entry,
+                      default_strength: float = DEFAULT_STRENGTH, what: str = "img2img") -> None:
+    """img2img runs int(steps x strength) denoising steps; with none it would fail inside diffusers."""
+    steps = sampling.num_inference_steps or entry.default_steps
+    strength = default_strength if strength is None else strength
+    if int(steps * strength) < 1:
+        raise InvalidInput("sampling.num_inference_steps",
+                           f"with strength {strength:g} {what} would get no denoising step; use at least "
+                           f"{math.ceil(1 / strength - 1e-9)} steps")
 
 
 def resolve_size(width: int, height: int, init_image: ImageInput | None,

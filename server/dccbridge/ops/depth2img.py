@@ -69,6 +69,8 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     limits.check_size(width, height)
     common.check_sampling(req.sampling, limits)
     common.check_strength(req.strength, req.init_image)
+    if req.init_image is not None:
+        common.check_gets_a_step(req.sampling, req.strength, entry)
     if req.depth_pass is not None:
         depth_pass_level(req.depth_pass, width, height)  # bytes, NaN, near/far and a usable depth range
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:

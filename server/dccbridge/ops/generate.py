@@ -38,6 +38,8 @@ def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     limits.check_size(width, height)
     common.check_sampling(req.sampling, limits)
     common.check_strength(req.strength, req.init_image)
+    if req.init_image is not None:
+        common.check_gets_a_step(req.sampling, req.strength, entry)
     if req.mask_image is not None:
         if req.init_image is None:
             raise InvalidInput("mask_image", "inpainting needs init_image as well")

@@ -66,6 +66,8 @@ def check_inputs(req: TextureRequest, env: OpEnv) -> None:
     common.check_sampling(req.sampling, limits)
     common.check_strength(req.strength, req.init_image)
     if req.init_image is not None:
+        common.check_gets_a_step(req.sampling, req.strength, entry)
+    if req.init_image is not None:
         decode_image(req.init_image.data, "init_image")
     view_units = ()
     if req.projection is not None:

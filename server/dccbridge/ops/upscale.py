@@ -116,7 +116,7 @@ def plan_upscale(req: UpscaleRequest, catalog: Catalog, limits: Limits, width: i
     if method in DIFFUSION_METHODS:
         _check_diffusion_fields(req, method, limits)
     if model is not None:
-        _check_tiles_get_a_step(req, model)
+        common.check_gets_a_step(req.sampling, req.strength, model, DEFAULT_TILED_STRENGTH, what="each tile")
     return UpscalePlan(method, upscaler, model, scale, output_size, tile_size, tile_overlap)
 
 
@@ -180,16 +180,6 @@ def _check_diffusion_fields(req: UpscaleRequest, method: UpscaleMethod, limits: 
     if req.strength is not None:
         # Tiled diffusion: img2img denoising strength. SD x4: the share of the maximum noise level.
         check_range("strength", req.strength, 0.0, 1.0, low_open=method == UpscaleMethod.TILED_DIFFUSION)
-
-
-def _check_tiles_get_a_step(req: UpscaleRequest, model: ModelEntry) -> None:
-    """img2img runs int(steps x strength) steps; with none it would fail inside diffusers."""
-    steps = req.sampling.num_inference_steps or model.default_steps
-    strength = DEFAULT_TILED_STRENGTH if req.strength is None else req.strength
-    if int(steps * strength) < 1:
-        raise InvalidInput("sampling.num_inference_steps",
-                           f"with strength {strength:g} each tile would get no denoising step; use at least "
-                           f"{math.ceil(1 / strength - 1e-9)} steps")
 
 
 # 2-6. run -------------------------------------------------------------------------------------
