@@ -429,44 +429,13 @@ def test_blender_depth2img_from_render(run_scenario, address):
 
 @pytest.fixture(scope="module")
 def adapter_address(blender_deps, tmp_path_factory):
-    """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE, an sdxl LoRA, and an sdxl model
-    (listed only: never loaded) to switch to."""
-    import textwrap
-
-    import torch
-    from safetensors.torch import save_file
-
+    """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE and an sdxl LoRA; tiny-sdxl is the
+    other family's model to switch to (its menus are checked, it is never loaded)."""
+    from client_adapter_catalog import write_client_catalog
     from conftest import running_server
-    from test_adapters import TEXT_WIDTH, make_lora, make_vae
 
-    root = tmp_path_factory.mktemp("blender-adapters")
-    for folder in ("loras/sd15", "loras/sdxl", "embeddings/sd15", "vaes/sd15"):
-        (root / folder).mkdir(parents=True)
-    make_lora(root / "loras/sd15/style.safetensors", seed=1)
-    make_lora(root / "loras/sdxl/xl-style.safetensors", seed=3)
-    save_file({"emb_params": torch.randn(2, TEXT_WIDTH, generator=torch.Generator().manual_seed(5))},
-              root / "embeddings/sd15/mystyle.safetensors")
-    make_vae(7).save_pretrained(root / "vaes/sd15/warm-vae")
-    (root / "catalog.toml").write_text(textwrap.dedent("""
-        default = "tiny"
-
-        [models.tiny]
-        family = "sd15"
-        source = "builtin:tiny"
-
-        [models.xl]
-        family = "sdxl"
-        source = "example/never-loaded-xl"
-
-        [families.sd15]
-        loras = "loras/sd15"
-        embeddings = "embeddings/sd15"
-        vaes = "vaes/sd15"
-
-        [families.sdxl]
-        loras = "loras/sdxl"
-    """))
-    with running_server(tmp_path_factory.mktemp("blender-adapter-data"), models=root / "catalog.toml") as srv:
+    catalog = write_client_catalog(tmp_path_factory.mktemp("blender-adapters"))
+    with running_server(tmp_path_factory.mktemp("blender-adapter-data"), models=catalog) as srv:
         yield f"127.0.0.1:{srv.port}"
 
 
@@ -499,11 +468,11 @@ def test_blender_loras_embeddings_vae(run_scenario, adapter_address):
     assert r["max_difference"] > 0.05, "the LoRA, embedding and VAE did not change the image"
     # Stale choices: refused before anything is sent, saying which and what to do.
     for key, phrase in (("stale_gone", "LoRA 'gone' is not offered by this server: pick another LoRA"),
-                        ("stale_family", "LoRA 'style' is for sd15 models; model 'xl' is sdxl")):
+                        ("stale_family", "LoRA 'style' is for sd15 models; model 'tiny-sdxl' is sdxl")):
         assert phrase in r[key]["error"] and phrase in r[key]["outcome"], r[key]
     assert "VAE 'warm-vae' is for sd15 models" in r["stale_family"]["error"]
     assert r["stale_gone_menu"][-1] == ["gone", "gone (unavailable)", "ERROR"]
-    assert r["stale_family_reason"] == "LoRA 'style' is for sd15 models; model 'xl' is sdxl"
+    assert r["stale_family_reason"] == "LoRA 'style' is for sd15 models; model 'tiny-sdxl' is sdxl"
     assert r["task_adapters"] == {name: ["style", 0.5, ["mystyle"], "warm-vae"]
                                   for name in ("generate", "depth2img", "texture", "tiled_upscale")} | \
         {"lanczos_upscale": None}

@@ -477,7 +477,7 @@ def scenario_adapters(addon):
     # The model changes to another family: the sd15 LoRA and VAE no longer fit.
     row.lora_id = "style"
     s.vae_id = "warm-vae"
-    s.model = "xl"
+    s.model = "tiny-sdxl"
     RESULT["menus_sdxl"] = menus()
     RESULT["stale_family"] = refused()
     RESULT["stale_family_reason"] = adapter_props.stale_reason(bpy.context, "loras", "style")
