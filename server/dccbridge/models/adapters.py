@@ -30,24 +30,14 @@ from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from safetensors.torch import load_file
 
 from ..errors import DccError, InvalidInput, ModelUnavailable
+from ..families import embedding_slots
 from .adapter_catalog import KIND_NAMES, AdapterFile, ResolvedAdapters
 from .catalog import classify_source
 from .loading import Placement, _as_model_unavailable, _local_folder, _place_module, _refuse_pickle, source_sha256
 from .weights_hash import WeightsHasher, short_hash
 
-# Where a family's embeddings go: (key in a multi-encoder embedding file, tokenizer, text encoder) per text encoder.
-# SDXL embeddings carry one tensor per encoder ("clip_l", "clip_g"); single-encoder families take a file with one
-# tensor (A1111 "emb_params", or diffusers' {token: tensor}).
-EMBEDDING_SLOTS = {
-    "sdxl": (("clip_l", "tokenizer", "text_encoder"), ("clip_g", "tokenizer_2", "text_encoder_2")),
-}
-SINGLE_ENCODER_SLOTS = ((None, "tokenizer", "text_encoder"),)
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
 MAX_RESIDENT_LORAS = 8
-
-
-def embedding_slots(family: str) -> tuple[tuple[str | None, str, str], ...]:
-    return EMBEDDING_SLOTS.get(family, SINGLE_ENCODER_SLOTS)
 
 
 @dataclass(frozen=True)
