@@ -21,7 +21,7 @@ import threading
 import warnings
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -33,7 +33,16 @@ from ..errors import DccError, InvalidInput, ModelUnavailable
 from ..families import embedding_slots
 from .adapter_catalog import KIND_NAMES, AdapterFile, ResolvedAdapters
 from .catalog import classify_source
-from .loading import Placement, _as_model_unavailable, _local_folder, _place_module, _refuse_pickle, source_sha256
+from .loading import (
+    Placement,
+    _as_model_unavailable,
+    _hub_file,
+    _local_folder,
+    _place_module,
+    _refuse_pickle,
+    _source_kind,
+    source_sha256,
+)
 from .weights_hash import WeightsHasher, short_hash
 
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
@@ -199,8 +208,10 @@ class AdapterRuntime:
 
     def _load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
         owner = f"VAE '{file.id}'"
-        kind = classify_source(file.source)
+        kind = _source_kind(file.source, owner)  # a [vaes.ID] source that is nothing loadable: ModelUnavailable
         with _as_model_unavailable(owner, file.source):
+            if kind == "hub_file":  # one file of a hub repo, from the cache (or fetched with --allow-download)
+                file, kind = replace(file, source=str(_hub_file(file.source, owner, self._placement))), "single_file"
             if kind in ("single_file", "pickle_file"):
                 state = self._read_weights(file, owner)
                 if not any(key.startswith("encoder.down_blocks.") for key in state):
