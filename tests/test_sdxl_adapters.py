@@ -19,10 +19,13 @@ from dccbridge.v1 import jobs_pb2
 
 from conftest import assert_invalid_argument, generate_task, running_server, run_to_end
 from test_adapters import adapters, generate, make_lora, make_vae
+from test_models import add_to_hub_cache
 
 MODEL = "tiny-sdxl"
 PROMPT = "a quiet harbour"
 HUB_VAE = "sdxl-vae-fp16-fix"
+HUB_FILE_VAE = "hub-file-vae"
+HUB_FILE_SOURCE = "hf://stub/xl-vaes/xl_vae.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,10 @@ def catalog_dir(tmp_path_factory):
         [vaes.{HUB_VAE}]
         family = "sdxl"
         source = "madebyollin/sdxl-vae-fp16-fix"
+
+        [vaes.{HUB_FILE_VAE}]
+        family = "sdxl"
+        source = "{HUB_FILE_SOURCE}"
     """))
     return root
 
@@ -99,7 +106,7 @@ def test_capabilities_list_the_sdxl_adapters_under_family_sdxl(client):
     assert {(a.id, a.family) for a in caps.loras} == {("xl-style", "sdxl"), ("style", "sd15")}
     assert {(a.id, a.family, a.token) for a in caps.embeddings} == {("xlglow", "sdxl", "xlglow"),
                                                                     ("narrow", "sdxl", "narrow")}
-    assert {(a.id, a.family) for a in caps.vaes} == {("xl-vae", "sdxl"), (HUB_VAE, "sdxl")}
+    assert {(a.id, a.family) for a in caps.vaes} == {("xl-vae", "sdxl"), (HUB_VAE, "sdxl"), (HUB_FILE_VAE, "sdxl")}
 
 
 def test_an_sdxl_lora_reaches_the_unet_and_both_text_encoders_and_reverts(client, base_pixels, sdxl_server):
@@ -154,6 +161,26 @@ def test_a_hub_vae_that_is_not_cached_names_the_pull_command(client, tmp_path, m
     assert failed.code == jobs_pb2.ERROR_CODE_FAILED_PRECONDITION
     assert f"VAE '{HUB_VAE}'" in failed.message
     assert "`dccbridge models pull madebyollin/sdxl-vae-fp16-fix`" in failed.message
+
+
+def test_hub_vaes_load_from_the_local_cache(client, base_pixels, tmp_path, monkeypatch):
+    """A repo id (a diffusers VAE folder) and an hf:// file, each laid out in the cache the way a pull leaves it."""
+    from huggingface_hub import constants
+
+    (tmp_path / "repo").mkdir()
+    make_vae(14, SDXL_VAE_CONFIG).save_pretrained(tmp_path / "repo")
+    (tmp_path / "file").mkdir()
+    save_file(make_vae(15, SDXL_VAE_CONFIG).state_dict(), tmp_path / "file/xl_vae.safetensors")
+    cache = tmp_path / "hf-cache"
+    add_to_hub_cache(cache, "madebyollin/sdxl-vae-fp16-fix", tmp_path / "repo")
+    add_to_hub_cache(cache, "stub/xl-vaes", tmp_path / "file")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    from_repo, image, _ = sdxl(client, adapters=adapters(vae_id=HUB_VAE))
+    from_file = sdxl(client, adapters=adapters(vae_id=HUB_FILE_VAE))[0]
+    assert f"VAE: {HUB_VAE}" in image.parameters and "VAE hash: " in image.parameters
+    assert np.abs(from_repo - base_pixels).mean() > 1.0 and np.abs(from_file - base_pixels).mean() > 1.0
+    assert (from_repo != from_file).any()
+    assert (sdxl(client)[0] == base_pixels).all()
 
 
 def test_the_sdxl_preset_offers_the_fp16_fix_vae_from_the_hub():
