@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, StableDiffusionPipeline
+from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig, inject_adapter_in_model
 from peft.utils import get_peft_model_state_dict
@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from dccbridge.domain import AdapterSpec, Sampling, TilingAxes
 from dccbridge.models import Catalog, ModelManager
 from dccbridge.models.tiling import seamless
-from dccbridge.models.tiny import VAE_CONFIG, build_tiny_sd15
+from dccbridge.models.tiny import VAE_CONFIG, build_tiny_sd15, build_tiny_sdxl
 from dccbridge.ops import common, texture
 from dccbridge.v1 import tasks_pb2
 
@@ -37,26 +37,35 @@ PROMPT = "a quiet harbour"
 # -- files made for the tests ---------------------------------------------------------------------------
 
 
-def make_lora(path, seed: int, text_encoder: bool = True) -> None:
-    """A diffusers-format LoRA file for the tiny model: PEFT layers with non-zero A and B on the UNet's attention
-    (and, optionally, the text encoder's), saved with save_lora_weights."""
-    components = build_tiny_sd15()
+# Per family: the tiny model's builder, the pipeline class whose save_lora_weights writes that family's key layout
+# (unet / text_encoder / text_encoder_2), and its text encoders.
+LORA_LAYOUTS = {
+    "sd15": (build_tiny_sd15, StableDiffusionPipeline, ("text_encoder",)),
+    "sdxl": (build_tiny_sdxl, StableDiffusionXLPipeline, ("text_encoder", "text_encoder_2")),
+}
+
+
+def make_lora(path, seed: int, text_encoder: bool = True, family: str = "sd15") -> None:
+    """A diffusers-format LoRA file for the family's tiny model: PEFT layers with non-zero A and B on the UNet's
+    attention (and, optionally, every text encoder's), saved with save_lora_weights."""
+    build, pipeline_class, encoder_names = LORA_LAYOUTS[family]
+    components = build()
     torch.manual_seed(seed)
     unet = components["unet"]
     unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                 target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     layers = {"unet_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))}
-    if text_encoder:
-        encoder = components["text_encoder"]
+    for name in encoder_names if text_encoder else ():
+        encoder = components[name]
         inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                            target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]), encoder)
-        layers["text_encoder_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
-    StableDiffusionPipeline.save_lora_weights(path.parent, weight_name=path.name, **layers)
+        layers[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
+    pipeline_class.save_lora_weights(path.parent, weight_name=path.name, **layers)
 
 
-def make_vae(seed: int) -> AutoencoderKL:
+def make_vae(seed: int, config: dict = VAE_CONFIG) -> AutoencoderKL:
     torch.manual_seed(seed)
-    return AutoencoderKL(**VAE_CONFIG).eval()
+    return AutoencoderKL(**config).eval()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,15 @@ import time
 import pytest
 from huggingface_hub import constants
 
-from conftest import generate_task, result_of, running_server, run_to_end
+from conftest import generate_task, pixels, result_of, running_server, run_to_end
 from dccbridge.client import Client
-from dccbridge.v1 import jobs_pb2
+from dccbridge.v1 import jobs_pb2, tasks_pb2
 from hub_stub import HubStub, StubRepo
 
 DCCBRIDGE = [sys.executable, "-m", "dccbridge.cli"]
 CHUNK = constants.DOWNLOAD_CHUNK_SIZE  # huggingface_hub writes to disk in chunks of this size
 TINY_REPO = "stub/tiny-sd15"
+VAE_REPO = "stub/tiny-vae"  # a diffusers VAE folder, named by a [vaes.hub-vae] table
 PICKLES_AND_EXTRAS = {  # what a real repo carries beside the files the server loads: never fetched
     "unet/diffusion_pytorch_model.bin": b"pickle duplicate",
     "v1-5-pruned-emaonly.ckpt": b"single-file pickle",
@@ -41,10 +42,20 @@ def tiny_folder(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def vae_folder(tmp_path_factory):
+    from test_adapters import make_vae
+
+    folder = tmp_path_factory.mktemp("tiny-vae")
+    make_vae(7).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
-def stub(tiny_folder):
+def stub(tiny_folder, vae_folder):
     hub = HubStub()
     hub.add(TINY_REPO, StubRepo.from_folder(tiny_folder, PICKLES_AND_EXTRAS))
+    hub.add(VAE_REPO, StubRepo.from_folder(vae_folder, {"diffusion_pytorch_model.bin": b"pickle duplicate"}))
     hub.start()
     yield hub
     hub.stop()
@@ -61,7 +72,8 @@ def hub_env(tmp_path, stub):
 @pytest.fixture
 def catalog(tmp_path):
     path = tmp_path / "catalog.toml"
-    path.write_text(f'[models.tiny-hub]\nfamily = "sd15"\nsource = "{TINY_REPO}"\n')
+    path.write_text(f'[models.tiny-hub]\nfamily = "sd15"\nsource = "{TINY_REPO}"\n\n'
+                    f'[vaes.hub-vae]\nfamily = "sd15"\nsource = "{VAE_REPO}"\n')
     return path
 
 
@@ -92,20 +104,36 @@ def test_pull_fetches_only_what_the_loader_reads_and_a_server_generates_from_it(
     fetched = {path for method, path, _ in stub.requests if method == "GET"}
     for extra in PICKLES_AND_EXTRAS:
         assert extra not in files and not any(p.endswith(extra) for p in fetched), extra
+    assert cached_files(hub_env, VAE_REPO) == ["config.json", "diffusion_pytorch_model.safetensors"]
 
     listed = cli(hub_env, "models", "list", "--models", catalog)
     assert listed.returncode == 0, listed.stderr
     assert TINY_REPO in listed.stdout and f"{catalog}:tiny-hub" in listed.stdout
+    assert f"{catalog}:VAE hub-vae" in listed.stdout
     after = cli(hub_env, "doctor", "--models", catalog)
-    assert f"catalog {catalog}: ready" in after.stdout, after.stdout
+    assert f"catalog {catalog}: ready (2 hub source(s) cached)" in after.stdout, after.stdout
 
-    # The server (in this process, HF_HUB_OFFLINE as in CI) loads the pulled snapshot from the cache.
+    # The server (in this process, HF_HUB_OFFLINE as in CI) loads the pulled snapshots from the cache.
     monkeypatch.setattr(constants, "HF_HUB_CACHE", hub_env["HF_HUB_CACHE"])
     with running_server(tmp_path / "data", models=catalog) as server:
         assert server.load_error is None, server.load_error
         with Client(f"127.0.0.1:{server.port}") as client:
             result = result_of(run_to_end(client, generate_task(size=64, steps=2)))
+            task = generate_task(size=64, steps=2, adapters=tasks_pb2.Adapters(vae_id="hub-vae"))
+            with_vae = result_of(run_to_end(client, task)).images[0]
     assert result.images[0].image.data.startswith(b"\x89PNG")
+    assert "VAE: hub-vae" in with_vae.parameters
+    assert (pixels(with_vae.image.data) != pixels(result.images[0].image.data)).any()
+
+
+def test_pull_by_id_takes_a_vae_id(catalog):
+    from dccbridge.cli import _needs_of_id
+    from dccbridge.models import Catalog
+    from dccbridge.models.hub import catalog_needs
+
+    loaded = Catalog.from_toml(catalog)
+    [need] = _needs_of_id(catalog_needs(loaded), loaded, "hub-vae")
+    assert (need.source.repo_id, need.users) == (VAE_REPO, ["VAE hub-vae"])
 
 
 def test_a_missing_model_names_the_pull_command(tmp_path, catalog, monkeypatch):

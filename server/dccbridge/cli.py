@@ -610,11 +610,12 @@ def _models_pull(args) -> int:
 
 
 def _needs_of_id(needs, catalog, model_id: str):
-    known = catalog.ids() + [u.id for u in catalog.upscalers()]
+    known = catalog.ids() + [u.id for u in catalog.upscalers()] + [v.id for v in catalog.adapters.available("vaes")]
     if model_id not in known:
         raise ValueError(f"'{model_id}' is not an id of {catalog.origin}: {', '.join(known)}")
-    return [need for need in needs
-            if any(user.split(" ")[0] == model_id or user == f"upscaler {model_id}" for user in need.users)]
+    return [need for need in needs if any(user.split(" ")[0] == model_id or user in (f"upscaler {model_id}",
+                                                                                     f"VAE {model_id}")
+                                          for user in need.users)]
 
 
 def _models_list(args) -> int:

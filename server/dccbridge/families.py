@@ -10,3 +10,16 @@ TILED_UPSCALE_FAMILIES = GENERATE_FAMILIES
 CONTROLNET_DEPTH2IMG_FAMILIES = GENERATE_FAMILIES
 # Dedicated depth2img models (the depth is a fifth UNet input channel): depth2img and nothing else.
 DEPTH2IMG_FAMILIES = ("sd2-depth",)
+
+# Where a family's textual-inversion embeddings go, one slot per text encoder: (the key of that encoder's tensor in
+# an embedding file, the pipeline's tokenizer attribute, its text encoder attribute). SDXL embeddings carry one
+# tensor per encoder ("clip_l" for CLIP ViT-L, "clip_g" for OpenCLIP bigG; their widths differ); single-encoder
+# families take a file with one tensor (A1111 "emb_params", or diffusers' {token: tensor}), hence the None key.
+SINGLE_ENCODER_SLOTS = ((None, "tokenizer", "text_encoder"),)
+EMBEDDING_SLOTS = {
+    "sdxl": (("clip_l", "tokenizer", "text_encoder"), ("clip_g", "tokenizer_2", "text_encoder_2")),
+}
+
+
+def embedding_slots(family: str) -> tuple[tuple[str | None, str, str], ...]:
+    return EMBEDDING_SLOTS.get(family, SINGLE_ENCODER_SLOTS)

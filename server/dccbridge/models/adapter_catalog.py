@@ -5,7 +5,7 @@
     embeddings = "embeddings/sd15"  # *.safetensors; id = file stem = the prompt token (A1111 style)
     vaes = "vaes/sd15"              # diffusers VAE folders (config.json + weights) or single .safetensors files
 
-    [vaes.sdxl-fp16-fix]            # a VAE named explicitly: a folder, a file or a hub repo id
+    [vaes.sdxl-vae-fp16-fix]        # a VAE named explicitly: a folder, a file, a hub repo id or hf:// file
     family = "sdxl"
     source = "madebyollin/sdxl-vae-fp16-fix"
 

@@ -21,7 +21,7 @@ import threading
 import warnings
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,24 +30,23 @@ from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from safetensors.torch import load_file
 
 from ..errors import DccError, InvalidInput, ModelUnavailable
+from ..families import embedding_slots
 from .adapter_catalog import KIND_NAMES, AdapterFile, ResolvedAdapters
 from .catalog import classify_source
-from .loading import Placement, _as_model_unavailable, _local_folder, _place_module, _refuse_pickle, source_sha256
+from .loading import (
+    Placement,
+    _as_model_unavailable,
+    _hub_file,
+    _local_folder,
+    _place_module,
+    _refuse_pickle,
+    _source_kind,
+    source_sha256,
+)
 from .weights_hash import WeightsHasher, short_hash
 
-# Where a family's embeddings go: (key in a multi-encoder embedding file, tokenizer, text encoder) per text encoder.
-# SDXL embeddings carry one tensor per encoder ("clip_l", "clip_g"); single-encoder families take a file with one
-# tensor (A1111 "emb_params", or diffusers' {token: tensor}).
-EMBEDDING_SLOTS = {
-    "sdxl": (("clip_l", "tokenizer", "text_encoder"), ("clip_g", "tokenizer_2", "text_encoder_2")),
-}
-SINGLE_ENCODER_SLOTS = ((None, "tokenizer", "text_encoder"),)
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
 MAX_RESIDENT_LORAS = 8
-
-
-def embedding_slots(family: str) -> tuple[tuple[str | None, str, str], ...]:
-    return EMBEDDING_SLOTS.get(family, SINGLE_ENCODER_SLOTS)
 
 
 @dataclass(frozen=True)
@@ -209,8 +208,10 @@ class AdapterRuntime:
 
     def _load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
         owner = f"VAE '{file.id}'"
-        kind = classify_source(file.source)
+        kind = _source_kind(file.source, owner)  # a [vaes.ID] source that is nothing loadable: ModelUnavailable
         with _as_model_unavailable(owner, file.source):
+            if kind == "hub_file":  # one file of a hub repo, from the cache (or fetched with --allow-download)
+                file, kind = replace(file, source=str(_hub_file(file.source, owner, self._placement))), "single_file"
             if kind in ("single_file", "pickle_file"):
                 state = self._read_weights(file, owner)
                 if not any(key.startswith("encoder.down_blocks.") for key in state):

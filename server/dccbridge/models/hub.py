@@ -137,6 +137,8 @@ def catalog_needs(catalog) -> list[Need]:
         add(upscaler.source, f"upscaler {upscaler.id}")
     if "depth" in catalog.estimators:  # the other estimators are controlnet_aux pickles: not pulled
         add(catalog.estimators["depth"], "depth estimator")
+    for vae in catalog.adapters.available("vaes"):  # [vaes.ID] tables may name hub sources; folders hold files
+        add(vae.source, f"VAE {vae.id}")
     return list(needs.values())
 
 
