@@ -2,7 +2,7 @@
 
 import bpy
 
-from .. import capture, jobs
+from .. import capture
 from ..properties.adapters import catalog, chosen, model_family, stale_reason
 
 
