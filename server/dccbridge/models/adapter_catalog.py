@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..domain import AdapterSpec
 from ..errors import InvalidInput, ModelNotFound, ModelUnavailable
-from .weights_hash import WEIGHT_SUFFIXES  # .safetensors and the pickle formats
+from .weights_hash import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
 
 ADAPTER_KINDS = ("loras", "embeddings", "vaes")
 SAFE_SUFFIX = ".safetensors"
@@ -46,8 +46,13 @@ class AdapterFile:
 
     @property
     def is_pickle(self) -> bool:
-        source = self.source.lower()
-        return source.endswith(WEIGHT_SUFFIXES) and not source.endswith(SAFE_SUFFIX)
+        """The loaders' own test (a VAE folder named like `x.pt` is a folder, not a pickle file)."""
+        from .catalog import classify_source  # catalog imports this module
+
+        try:
+            return classify_source(self.source) == "pickle_file"
+        except ValueError:
+            return False  # not loadable at all: loading it says why
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class AdapterCatalog:
         if kind == "vaes":
             scanned = {vae.id for vae in found}
             found.extend(vae for vae in self._explicit_vaes.values()
-                         if vae.family in families and vae.id not in scanned)
+                         if vae.family in families and vae.id not in scanned and (allow_pickle or not vae.is_pickle))
         return sorted(found, key=lambda item: (item.family, item.id))
 
     def resolve(self, spec: AdapterSpec, family: str, allow_pickle: bool,
@@ -140,7 +145,8 @@ def _scan(folder: Path, kind: str, family: str, allow_pickle: bool) -> list[Adap
         return []
     suffixes = WEIGHT_SUFFIXES if allow_pickle else (SAFE_SUFFIX,)
     found = {}
-    for path in sorted(folder.iterdir()):
+    # Pickle files last: where a stem has both a .safetensors and a pickle file, the id is the safe file.
+    for path in sorted(folder.iterdir(), key=lambda path: (path.name.lower().endswith(PICKLE_SUFFIXES), path.name)):
         if path.is_file() and path.name.lower().endswith(suffixes) and not path.name.startswith("."):
             found.setdefault(path.stem, AdapterFile(path.stem, kind, family, str(path)))
         elif kind == "vaes" and path.is_dir() and (path / "config.json").is_file():

@@ -10,16 +10,19 @@ components):
 - Embeddings are added to the tokenizer(s) and text encoder(s) with `load_textual_inversion(token=id)` and taken
   out again with `unload_textual_inversion`, which restores the base embedding rows unchanged.
 - A VAE override replaces `vae` on the view only; the shared pipeline keeps its own. VAEs are loaded once per
-  file version and kept on the device in the model dtype.
+  file (or folder) version and model VAE config; the MAX_RESIDENT_VAES most recently used stay on the device in the
+  model dtype.
 All of it under a lock per model (its UNet), so two jobs on one model can never see each other's adapters.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import warnings
 import weakref
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,28 +50,38 @@ from .weights_hash import WeightsHasher, short_hash
 
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
 MAX_RESIDENT_LORAS = 8
+# VAE overrides kept loaded on the device (all models together); beyond this the least recently used is dropped.
+MAX_RESIDENT_VAES = 4
 
 
 @dataclass(frozen=True)
 class _Stamp:
-    """A file version: the cache key that makes an edited or replaced file load again."""
+    """A file or folder version: the cache key that makes an edited or replaced file load again."""
 
     source: str
-    size: int
-    mtime_ns: int
+    version: tuple  # a file's (size, mtime_ns); a folder's (relative path, size, mtime_ns) per file in it
 
     @classmethod
     def of(cls, source: str) -> _Stamp:
+        path = Path(source)
         try:
-            stat = Path(source).stat()
+            if path.is_dir():
+                # Each file's stat: overwriting a weights file in place changes neither the folder's size nor mtime.
+                return cls(source, tuple((str(file.relative_to(path)), *_size_and_mtime(file))
+                                         for file in sorted(path.rglob("*")) if file.is_file()))
+            return cls(source, _size_and_mtime(path))
         except OSError:
-            return cls(source, 0, 0)  # a hub id: the cache snapshot does not change under us
-        return cls(source, stat.st_size, stat.st_mtime_ns)
+            return cls(source, ())  # a hub id: the cache snapshot does not change under us
 
     @property
     def adapter_name(self) -> str:
         # PEFT adapter names become module keys: no dots, so a digest rather than the id.
-        return "lora_" + hashlib.sha1(f"{self.source}\t{self.size}\t{self.mtime_ns}".encode()).hexdigest()[:16]
+        return "lora_" + hashlib.sha1(f"{self.source}\t{self.version}".encode()).hexdigest()[:16]
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 class AdapterRuntime:
@@ -76,7 +89,8 @@ class AdapterRuntime:
         self._placement = placement
         self._hasher = hasher
         self._cache_lock = threading.Lock()
-        self._vaes: dict[tuple[str, _Stamp], AutoencoderKL] = {}
+        # (VAE id, the model VAE's config) -> (file version, VAE), least recently used first.
+        self._vaes: OrderedDict[tuple[str, str], tuple[_Stamp, AutoencoderKL]] = OrderedDict()
         # Per model (keyed by its shared UNet, so an unloaded model's entries go with it): its lock and the LoRAs
         # injected into it, lora id -> stamp.
         self._model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -99,7 +113,8 @@ class AdapterRuntime:
                 with torch.inference_mode(False):
                     if resolved.loras:
                         lora_touched = True
-                        names = [self._inject_lora(pipe, file) for file, _ in resolved.loras]
+                        names = [self._inject_lora(pipe, family, file, f"adapters.loras[{i}].id")
+                                 for i, (file, _) in enumerate(resolved.loras)]
                         self._evict_loras(pipe, keep={file.id for file, _ in resolved.loras})
                         pipe.enable_lora()
                         pipe.set_adapters(names, [weight for _, weight in resolved.loras])
@@ -134,7 +149,7 @@ class AdapterRuntime:
 
     # -- LoRA -------------------------------------------------------------------------------------
 
-    def _inject_lora(self, pipe, file: AdapterFile) -> str:
+    def _inject_lora(self, pipe, family: str, file: AdapterFile, field: str) -> str:
         """The PEFT adapter name of this LoRA file version in the model, injecting it on first use."""
         injected = self._injected.setdefault(pipe.unet, {})  # lora id -> stamp, least recently used first
         stamp = _Stamp.of(file.source)
@@ -154,6 +169,10 @@ class AdapterRuntime:
         except DccError:
             self._forget_partial_lora(pipe, stamp.adapter_name)
             raise
+        if stamp.adapter_name not in _adapter_names(pipe):
+            # diffusers only warns when no key names a layer of this pipeline (e.g. an SD3 or Flux LoRA).
+            raise InvalidInput(field, f"LoRA '{file.id}' has no layers for this {family} model: none of its keys "
+                                      "name a layer of its UNet or text encoders; it is a LoRA for another model type")
         injected[file.id] = stamp
         return stamp.adapter_name
 
@@ -167,8 +186,7 @@ class AdapterRuntime:
     @staticmethod
     def _forget_partial_lora(pipe, adapter_name: str) -> None:
         """A LoRA that failed half way (wrong family, bad keys) must not leave layers behind."""
-        present = {name for names in pipe.get_list_adapters().values() for name in names}
-        if adapter_name in present:
+        if adapter_name in _adapter_names(pipe):
             _delete_lora(pipe, adapter_name)
 
     # -- embeddings -------------------------------------------------------------------------------
@@ -196,15 +214,18 @@ class AdapterRuntime:
     # -- VAE --------------------------------------------------------------------------------------
 
     def _vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
-        key = (file.id, _Stamp.of(file.source))
+        # A single-file VAE is built from the model VAE's config, so a model with another config gets its own.
+        config = {name: value for name, value in model_vae.config.items() if not name.startswith("_")}  # no paths
+        key = (file.id, json.dumps(config, sort_keys=True, default=str))
+        stamp = _Stamp.of(file.source)
         with self._cache_lock:
-            vae = self._vaes.get(key)
-            if vae is None:
-                for stale in [k for k in self._vaes if k[0] == file.id]:
-                    del self._vaes[stale]
-                vae = self._load_vae(file, model_vae)
-                self._vaes[key] = vae
-        return vae
+            cached = self._vaes.pop(key, None)
+            if cached is None or cached[0] != stamp:  # first use, or the files changed since
+                cached = (stamp, self._load_vae(file, model_vae))
+            self._vaes[key] = cached
+            while len(self._vaes) > MAX_RESIDENT_VAES:
+                self._vaes.popitem(last=False)  # never this job's: it was just put last
+        return cached[1]
 
     def _load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
         owner = f"VAE '{file.id}'"
@@ -219,7 +240,8 @@ class AdapterRuntime:
                 vae = AutoencoderKL.from_config(model_vae.config)
                 vae.load_state_dict(state)
             else:
-                folder = _local_folder(file.source, kind, owner, self._placement.allow_pickle)
+                folder = _local_folder(file.source, kind, owner, self._placement.allow_pickle,
+                                       allow_download=self._placement.allow_download)
                 subfolder = "vae" if (folder / "vae" / "config.json").is_file() else None  # a whole pipeline
                 vae = AutoencoderKL.from_pretrained(
                     folder, subfolder=subfolder, dtype=self._placement.dtype, local_files_only=True,
@@ -241,6 +263,11 @@ class AdapterRuntime:
     def _model_lock(self, unet) -> threading.RLock:
         with self._cache_lock:
             return self._model_locks.setdefault(unet, threading.RLock())
+
+
+def _adapter_names(pipe) -> set[str]:
+    """The LoRA adapters present in any of the pipeline's models."""
+    return {name for names in pipe.get_list_adapters().values() for name in names}
 
 
 def _delete_lora(pipe, adapter_name: str) -> None:

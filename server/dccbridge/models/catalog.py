@@ -16,13 +16,13 @@ from ..domain import ControlType
 from ..errors import ModelNotFound
 from .adapter_catalog import AdapterCatalog, parse_adapter_tables
 from .schedulers import SCHEDULERS
+from .weights_hash import PICKLE_SUFFIXES
 
 SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub", "hub_file"]
 
 BUILTIN_PREFIX = "builtin:"
 # One .safetensors file inside a hub repo (e.g. an ESRGAN upscaler): hf://OWNER/NAME/PATH/FILE.safetensors
 HUB_FILE_PREFIX = "hf://"
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PRESETS_DIR = Path(__file__).parent / "presets"
 

@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 
 SHORT_HASH_LENGTH = 10
-WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+# Weights files that torch.load reads, which can run code: refused unless the operator passes --allow-pickle.
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+WEIGHT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 READ_CHUNK_BYTES = 4 * 1024 * 1024
 
 

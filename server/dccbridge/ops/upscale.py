@@ -22,6 +22,7 @@ from PIL import Image
 from .. import families, imaging
 from ..domain import ControlType, OpOutput, OutputImage, UpscaleMethod, UpscaleRequest
 from ..errors import InvalidInput, Unsupported
+from ..models.adapter_catalog import ResolvedAdapters
 from ..models.catalog import Catalog, ModelEntry, UpscalerEntry
 from ..models.schedulers import make_scheduler
 from . import common
@@ -82,7 +83,7 @@ def check_inputs(req: UpscaleRequest, env: OpEnv) -> None:
     check_adapters(req, plan, env)
 
 
-def check_adapters(req: UpscaleRequest, plan: UpscalePlan, env: OpEnv):
+def check_adapters(req: UpscaleRequest, plan: UpscalePlan, env: OpEnv) -> ResolvedAdapters | None:
     """The job's adapters, which only the tiled diffusion upscale (an SD model) takes."""
     if req.adapters and plan.model is None:
         raise InvalidInput("adapters", f"LoRAs, embeddings and VAEs apply to the tiled_diffusion method only; this "
@@ -201,6 +202,7 @@ def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     height, width = rgb.shape[:2]
     plan = plan_upscale(req, env.catalog, env.limits, width, height)
     out_w, out_h = plan.output_size
+    adapters = check_adapters(req, plan, env)  # again: the folders may have changed since the job was queued
 
     # 3. load what the method needs (lazily, cached across jobs)
     upscaler = model = None
@@ -229,8 +231,8 @@ def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
             tiles = plan_tiles(out_w, out_h, plan.tile_size, plan.tile_overlap)
             progress = TileProgress(ctx, _count(pre_passes) + len(tiles))
             pre_upscaled = run_esrgan(rgb, upscaler.model, pre_passes, progress) if upscaler else rgb
-            upscaled = run_tiled_diffusion(resize_exact(pre_upscaled, out_w, out_h), model, tiles, plan, req, progress,
-                                           env)
+            upscaled = run_tiled_diffusion(resize_exact(pre_upscaled, out_w, out_h), model, tiles, plan, req,
+                                           adapters, progress, env)
             if upscaler:
                 upscaled.details = {**_esrgan_details(upscaler, pre_passes), **upscaled.details}
 
@@ -398,7 +400,7 @@ def run_sd_x4(pixels: np.ndarray, upscaler, tiles: list[Tile], plan: UpscalePlan
 
 
 def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: UpscalePlan, req: UpscaleRequest,
-                        progress: TileProgress, env: OpEnv) -> Upscaled:
+                        adapters: ResolvedAdapters, progress: TileProgress, env: OpEnv) -> Upscaled:
     """img2img at low strength on each window of the pre-upscaled image, feather-stitched. With a tile
     ControlNet in the model's catalog entry each window also conditions on itself, which keeps detail in place."""
     sampling = common.plan_sampling(req.sampling, model.entry)
@@ -411,7 +413,6 @@ def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: Upsc
     strength = DEFAULT_TILED_STRENGTH if req.strength is None else req.strength
     height, width = pixels.shape[:2]
     canvas = TileCanvas(width, height, 1, feather=True, overlap=plan.tile_overlap)
-    adapters = check_adapters(req, plan, env)
     with env.manager.adapters.applied(pipe, model.entry.family, adapters):  # this job's LoRAs, embeddings, VAE
         for index, tile in enumerate(tiles):
             raise_if_cancelled(progress.ctx)
