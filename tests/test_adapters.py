@@ -7,6 +7,7 @@ bit for bit -- after a LoRA, an embedding, a VAE, a cancelled job, a tiled textu
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 
 import grpc
@@ -19,12 +20,17 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import save_file
 
-from dccbridge.domain import AdapterSpec, Sampling, TilingAxes
+from dccbridge.domain import AdapterSpec, ImageInput, LoraSpec, Sampling, TilingAxes, UpscaleMethod, UpscaleRequest
+from dccbridge.errors import ModelNotFound, ModelUnavailable
 from dccbridge.models import Catalog, ModelManager
+from dccbridge.models.adapter_catalog import AdapterCatalog
 from dccbridge.models.tiling import seamless
 from dccbridge.models.tiny import VAE_CONFIG, build_tiny_sd15, build_tiny_sdxl
-from dccbridge.ops import common, texture
-from dccbridge.v1 import tasks_pb2
+from dccbridge.ops import common, texture, upscale
+from dccbridge.ops.context import NullContext
+from dccbridge.ops.env import OpEnv
+from dccbridge.ops.limits import Limits
+from dccbridge.v1 import jobs_pb2, tasks_pb2
 
 from conftest import assert_invalid_argument, generate_task, pixels, result_of, run_to_end, running_server
 from test_generate_modes import control_units, gradient_image, png
@@ -425,3 +431,128 @@ def test_cli_flags_build_the_adapters(address, tmp_path):
     assert listing.returncode == 0 and "style\tlora\tsd15" in listing.stdout and "glow\tembedding\tsd15" in listing.stdout
     bad = cli("generate", "--server", address, "--prompt", "x", "--lora", "style:lots", "-o", str(out))
     assert bad.returncode == 2 and "--lora" in bad.stderr
+
+
+def test_a_stem_with_a_safetensors_and_a_pickle_file_is_the_safetensors_file(tmp_path):
+    """Pickle files sort before .safetensors by name; the safe file must still win the id, with or without
+    --allow-pickle."""
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    for name in ("style.bin", "style.ckpt", "style.pt", "style.pth", "style.safetensors"):
+        (loras / name).write_bytes(b"")
+    catalog = AdapterCatalog({"sd15": {"loras": loras}})
+    for allow_pickle in (False, True):
+        (listed,) = catalog.available("loras", "sd15", allow_pickle=allow_pickle)
+        resolved = catalog.resolve(AdapterSpec(loras=(LoraSpec("style"),)), "sd15", allow_pickle=allow_pickle)
+        assert listed.source == resolved.loras[0][0].source == str(loras / "style.safetensors")
+
+
+def test_a_vae_folder_named_like_a_pickle_file_is_a_folder(tmp_path):
+    """One test of "pickle" for listing, refusing and loading: a diffusers VAE folder is never a pickle file."""
+    make_vae(7).save_pretrained(tmp_path / "vaes" / "legacy.pt")
+    catalog = AdapterCatalog({"sd15": {"vaes": tmp_path / "vaes"}})
+    (listed,) = catalog.available("vaes", "sd15")
+    assert listed.id == "legacy.pt" and not listed.is_pickle
+    assert catalog.resolve(AdapterSpec(vae_id="legacy.pt"), "sd15", allow_pickle=False).vae == listed
+
+
+def test_a_pickle_vae_table_is_listed_only_with_allow_pickle(tmp_path):
+    (tmp_path / "c.toml").write_text('default = "m"\n[models.m]\nsource = "builtin:tiny"\n'
+                                     '[vaes.old]\nfamily = "sd15"\nsource = "old.ckpt"\n'
+                                     '[vaes.new]\nfamily = "sd15"\nsource = "new.safetensors"\n')
+    catalog = Catalog.from_toml(tmp_path / "c.toml").adapters
+    assert [vae.id for vae in catalog.available("vaes")] == ["new"]
+    assert [vae.id for vae in catalog.available("vaes", allow_pickle=True)] == ["new", "old"]
+    with pytest.raises(ModelUnavailable, match="--allow-pickle"):  # named anyway: refused as pickle, not unknown
+        catalog.resolve(AdapterSpec(vae_id="old"), "sd15", allow_pickle=False)
+
+
+# -- review fixes: the runtime --------------------------------------------------------------------------
+
+
+def test_a_lora_with_no_layers_for_the_model_names_the_field_every_time_and_leaves_it_clean(
+        client, catalog_dir, base_pixels, adapter_server):
+    """An SD3/Flux-style LoRA in an sd15 folder: diffusers only warns and injects nothing."""
+    path = catalog_dir / "loras/sd15/sd3-style.safetensors"
+    save_file({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.ones(4, 32),
+               "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.ones(32, 4)}, path)
+    pipeline = adapter_server.manager.load("tiny").pipeline
+    try:
+        for task_adapters, field in ((adapters("sd3-style"), "adapters.loras[0].id"),
+                                     (adapters("style", "sd3-style"), "adapters.loras[1].id"),
+                                     (adapters("sd3-style"), "adapters.loras[0].id")):
+            failed = run_to_end(client, generate_task(prompt=PROMPT, adapters=task_adapters))[-1].failed
+            assert failed.code == jobs_pb2.ERROR_CODE_INVALID_ARGUMENT and failed.field == field, failed
+            assert "'sd3-style' has no layers for this sd15 model" in failed.message
+        assert all("sd3" not in name for names in pipeline.get_list_adapters().values() for name in names)
+        assert (generate(client)[0] == base_pixels).all()
+        assert (generate(client, adapters=adapters("style"))[0] != base_pixels).any()
+    finally:
+        path.unlink()
+
+
+def test_a_vae_folder_overwritten_in_place_is_loaded_again(client, catalog_dir, base_pixels):
+    folder = catalog_dir / "vaes/sd15/edited-vae"
+    shutil.copytree(catalog_dir / "vaes/sd15/warm-vae", folder)
+    try:
+        warm = generate(client, adapters=adapters(vae_id="warm-vae"))[0]
+        first, _, first_meta = generate(client, adapters=adapters(vae_id="edited-vae"))
+        assert (first == warm).all()
+        # The same path, size and folder: only the file's contents and mtime change.
+        weights = folder / "diffusion_pytorch_model.safetensors"
+        weights.write_bytes((catalog_dir / "vaes/sd15/cool-vae.safetensors").read_bytes())
+        edited, _, edited_meta = generate(client, adapters=adapters(vae_id="edited-vae"))
+        assert (edited == generate(client, adapters=adapters(vae_id="cool-vae"))[0]).all()
+        assert edited_meta["adapters"]["vae"]["hash"] != first_meta["adapters"]["vae"]["hash"]
+        assert (generate(client)[0] == base_pixels).all()
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_least_recently_used_vaes_are_dropped_and_read_again(client, adapter_server, monkeypatch):
+    from dccbridge.models import adapters as runtime
+
+    warm = generate(client, adapters=adapters(vae_id="warm-vae"))[0]
+    monkeypatch.setattr(runtime, "MAX_RESIDENT_VAES", 1)
+    generate(client, adapters=adapters(vae_id="cool-vae"))
+    assert [vae_id for vae_id, _ in adapter_server.manager.adapters._vaes] == ["cool-vae"]
+    assert (generate(client, adapters=adapters(vae_id="warm-vae"))[0] == warm).all()
+    assert [vae_id for vae_id, _ in adapter_server.manager.adapters._vaes] == ["warm-vae"]
+
+
+def test_a_single_file_vae_is_built_from_each_models_vae_config(catalog_dir):
+    """cool-vae holds weights only: two models whose VAE configs differ each get it with their own config."""
+    manager = ModelManager(Catalog.from_toml(catalog_dir / "catalog.toml"), device="cpu")
+    model = manager.load("tiny")
+    plan = common.plan_sampling(Sampling(num_inference_steps=2, seed=1), model.entry)
+    resolved = manager.catalog.adapters.resolve(AdapterSpec(vae_id="cool-vae"), "sd15", allow_pickle=False)
+    plain, rescaled = (common.pipeline_view(StableDiffusionPipeline, model, plan) for _ in range(2))
+    rescaled.vae = AutoencoderKL.from_config({**model.pipeline.vae.config, "scaling_factor": 0.5})
+    for pipe in (plain, rescaled, plain):
+        expected = pipe.vae.config.scaling_factor
+        with manager.adapters.applied(pipe, "sd15", resolved):
+            assert pipe.vae.config.scaling_factor == expected
+
+
+def test_the_tiled_upscale_checks_its_adapters_again_before_any_upscaling(catalog_dir, tmp_path):
+    """A LoRA removed while the job waited: the job fails before the ESRGAN pre-pass (or any load)."""
+    (tmp_path / "c.toml").write_text((catalog_dir / "catalog.toml").read_text().replace(
+        "[families.sd15]", '[upscalers.tiny-esrgan-x4]\nkind = "esrgan"\nsource = "builtin:tiny-esrgan-x4"\n\n'
+                           "[families.sd15]").replace('"loras/sd15"', f'"{tmp_path / "loras"}"'))
+    (tmp_path / "loras").mkdir()
+    make_lora(tmp_path / "loras/doomed.safetensors", seed=6, text_encoder=False)
+    env = OpEnv(ModelManager(Catalog.from_toml(tmp_path / "c.toml"), device="cpu"), Limits())
+    request = UpscaleRequest(ImageInput(png(gradient_image(32)).data), UpscaleMethod.TILED_DIFFUSION,
+                             upscaler_id="tiny-esrgan-x4", model_id="tiny",
+                             adapters=AdapterSpec(loras=(LoraSpec("doomed"),)))
+    upscale.check_inputs(request, env)
+    (tmp_path / "loras/doomed.safetensors").unlink()
+    reports = []
+
+    class Recording(NullContext):
+        def report(self, stage, step, total, preview=None):
+            reports.append(stage)
+
+    with pytest.raises(ModelNotFound, match="doomed"):
+        upscale.run(request, env, Recording())
+    assert reports == [] and not env.manager.is_upscaler_loaded("tiny-esrgan-x4")

@@ -186,3 +186,27 @@ def test_hub_vaes_load_from_the_local_cache(client, base_pixels, tmp_path, monke
 def test_the_sdxl_preset_offers_the_fp16_fix_vae_from_the_hub():
     (vae,) = Catalog.preset("sdxl").adapters.available("vaes", "sdxl")
     assert (vae.id, vae.source) == (HUB_VAE, "madebyollin/sdxl-vae-fp16-fix") and vae.description
+
+
+@pytest.mark.parametrize("vae_id", [HUB_VAE, HUB_FILE_VAE])  # a repo id, an hf:// file
+def test_a_hub_vae_that_is_not_cached_is_fetched_with_allow_download(catalog_dir, tmp_path, monkeypatch, vae_id):
+    """With --allow-download a missing hub VAE goes to the hub; offline here, so the fetch itself says it failed."""
+    from huggingface_hub import constants
+
+    from dccbridge.domain import AdapterSpec, Sampling
+    from dccbridge.errors import ModelUnavailable
+    from dccbridge.models import ModelManager
+    from dccbridge.ops import common
+    from diffusers import StableDiffusionXLPipeline
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    manager = ModelManager(Catalog.from_toml(catalog_dir / "catalog.toml"), device="cpu", allow_download=True)
+    model = manager.load(MODEL)
+    pipe = common.pipeline_view(StableDiffusionXLPipeline, model,
+                                common.plan_sampling(Sampling(num_inference_steps=2, seed=1), model.entry))
+    resolved = manager.catalog.adapters.resolve(AdapterSpec(vae_id=vae_id), "sdxl", allow_pickle=False)
+    with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE=1 is set"):
+        with manager.adapters.applied(pipe, "sdxl", resolved):
+            pass
+    assert pipe.vae is model.pipeline.vae
