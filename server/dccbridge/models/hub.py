@@ -109,7 +109,7 @@ class User:
 
     def __str__(self) -> str:  # for people only: match on the fields
         return {"model": self.id, "source": self.id, "controlnet": f"{self.id} {self.detail} ControlNet",
-                "configs": f"{self.id} configs", "upscaler": f"upscaler {self.id}", "vae": f"VAE {self.id}",
+                "configs": self.id, "upscaler": f"upscaler {self.id}", "vae": f"VAE {self.id}",
                 "estimator": f"{self.id} estimator"}[self.kind]
 
 
