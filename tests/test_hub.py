@@ -1,5 +1,6 @@
 """`models pull` / `models list` / `doctor` / `serve --preset` against a stand-in hub: the real huggingface_hub
-client (in a subprocess, HF_ENDPOINT pointing at tests/hub_stub.py) downloads into a temporary cache."""
+client (in a subprocess with HF_ENDPOINT, or in this process with its constants patched: `in_process_hub`, pointing
+at tests/hub_stub.py) downloads into a temporary cache."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from huggingface_hub import constants
 
+from huggingface_hub.utils import filter_repo_objects
+from safetensors.torch import save_file
+
 from conftest import generate_task, pixels, result_of, running_server, run_to_end
+from dccbridge.cli import _needs_of_id, main
 from dccbridge.client import Client
+from dccbridge.doctor import report
+from dccbridge.errors import ModelUnavailable
+from dccbridge.models import Catalog, ModelManager, hub
+from dccbridge.models.weights_hash import WeightsHasher, short_hash
 from dccbridge.v1 import jobs_pb2, tasks_pb2
 from hub_stub import HubStub, StubRepo
+from test_models import generate, original_sd_checkpoint, tiny_pipeline
 
 DCCBRIDGE = [sys.executable, "-m", "dccbridge.cli"]
 CHUNK = constants.DOWNLOAD_CHUNK_SIZE  # huggingface_hub writes to disk in chunks of this size
@@ -77,6 +88,16 @@ def catalog(tmp_path):
     return path
 
 
+@pytest.fixture
+def in_process_hub(stub, tmp_path, monkeypatch):
+    """huggingface_hub in this process talks to the stand-in hub (online) and caches in a temporary folder."""
+    monkeypatch.setattr(constants, "ENDPOINT", stub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", stub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    return {"HF_HUB_CACHE": constants.HF_HUB_CACHE}
+
+
 def cli(env, *args, timeout=180):
     return subprocess.run([*DCCBRIDGE, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -127,13 +148,154 @@ def test_pull_fetches_only_what_the_loader_reads_and_a_server_generates_from_it(
 
 
 def test_pull_by_id_takes_a_vae_id(catalog):
-    from dccbridge.cli import _needs_of_id
-    from dccbridge.models import Catalog
-    from dccbridge.models.hub import catalog_needs
-
     loaded = Catalog.from_toml(catalog)
-    [need] = _needs_of_id(catalog_needs(loaded), loaded, "hub-vae")
-    assert (need.source.repo_id, need.users) == (VAE_REPO, ["VAE hub-vae"])
+    [need] = _needs_of_id(hub.catalog_needs(loaded), loaded, "hub-vae")
+    assert (need.source.repo_id, need.users_label) == (VAE_REPO, "VAE hub-vae")
+
+
+def test_pull_by_id_matches_the_id_not_words_of_other_items_labels(tmp_path):
+    path = tmp_path / "collide.toml"
+    path.write_text("""
+[models.depth]
+source = "acme/model-depth"
+[models.depth.controlnets]
+canny = "acme/canny"
+[models.VAE]
+source = "acme/model-vae"
+[upscalers.upscaler]
+kind = "sd_x4"
+source = "acme/x4"
+[estimators.depth]
+source = "acme/dpt"
+[vaes.other]
+family = "sd15"
+source = "acme/vae"
+""")
+    loaded = Catalog.from_toml(path)
+    needs = hub.catalog_needs(loaded)
+
+    def repos_for(catalog_id):
+        return sorted(need.source.repo_id for need in _needs_of_id(needs, loaded, catalog_id))
+
+    # "depth estimator", "VAE other" and "upscaler upscaler" are labels of other items, not these ids.
+    assert repos_for("depth") == ["acme/canny", "acme/model-depth"]
+    assert repos_for("VAE") == ["acme/model-vae"]
+    assert repos_for("upscaler") == ["acme/x4"]
+    assert repos_for("other") == ["acme/vae"]
+
+
+def test_weight_patterns_select_diffusers_and_transformers_names_of_the_variant_only():
+    names = {
+        "plain": ["diffusion_pytorch_model.safetensors", "model.safetensors"],
+        "plain shards": ["diffusion_pytorch_model-00001-of-00002.safetensors",
+                         "diffusion_pytorch_model-00002-of-00002.safetensors",
+                         "diffusion_pytorch_model.safetensors.index.json"],
+        "fp16": ["diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors"],
+        # diffusers/transformers save_pretrained(variant="fp16") of a sharded model today ...
+        "fp16 shards": ["model.fp16-00001-of-00002.safetensors", "model.fp16-00002-of-00002.safetensors",
+                        "model.safetensors.index.fp16.json"],
+        # ... and as older versions wrote it (diffusers still loads both: variant_compatible_siblings)
+        "fp16 shards, older": ["diffusion_pytorch_model-00001-of-00002.fp16.safetensors",
+                               "diffusion_pytorch_model-00002-of-00002.fp16.safetensors",
+                               "diffusion_pytorch_model.safetensors.fp16.index.json"],
+        "never": ["diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.bin", "model.safetensors.index.bf16.json",
+                  "diffusion_pytorch_model.bf16.safetensors", "diffusion_pytorch_model-extra.safetensors",
+                  "sd_xl_base_1.0.safetensors", "pytorch_model-00001-of-00002.bin"],
+    }
+    every_name = sum(names.values(), [])
+
+    def selected(repo_files, variant, model_index=None):
+        patterns = hub.allow_patterns(hub.HubSource("acme/x", variant=variant), repo_files, lambda: model_index)
+        return set(filter_repo_objects(repo_files, allow_patterns=patterns))
+
+    # A model folder (a ControlNet): the root weights and index files, beside its config.
+    folder = ["config.json", *every_name]
+    assert selected(folder, "") == {"config.json", *names["plain"], *names["plain shards"]}
+    assert selected(folder, "fp16") == {"config.json", *names["fp16"], *names["fp16 shards"],
+                                        *names["fp16 shards, older"]}
+    # A pipeline: the same names in each component's folder, the safety checker's never.
+    pipeline = ["model_index.json", *(f"{component}/{name}" for component in ("unet", "safety_checker")
+                                      for name in every_name)]
+    model_index = {"unet": ["diffusers", "UNet2DConditionModel"],
+                   "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]}
+    weights = {path.removeprefix("unet/") for path in selected(pipeline, "fp16", model_index)
+               if path.endswith(".safetensors")}
+    assert weights == {name for name in names["fp16"] + names["fp16 shards"] + names["fp16 shards, older"]
+                       if name.endswith(".safetensors")}
+    assert not any(path.startswith("safety_checker/") for path in selected(pipeline, "", model_index))
+
+
+FP16_REPO = "stub/tiny-sd15-fp16"
+
+
+@pytest.fixture(scope="module")
+def tiny_fp16_folder(tmp_path_factory):
+    """The tiny pipeline saved as the fp16 variant (the name is what matters: its weights stay float32)."""
+    folder = tmp_path_factory.mktemp("tiny-sd15-fp16")
+    tiny_pipeline().save_pretrained(folder, safe_serialization=True, variant="fp16")
+    return folder
+
+
+def test_a_pulled_variant_model_serves_jobs_that_record_its_weights_hash(stub, in_process_hub, tiny_fp16_folder,
+                                                                        tmp_path, monkeypatch):
+    plain_weights = {"unet/diffusion_pytorch_model.safetensors": b"the non-variant weights, never fetched",
+                     "text_encoder/model.safetensors": b"the non-variant weights, never fetched"}
+    stub.add(FP16_REPO, StubRepo.from_folder(tiny_fp16_folder, plain_weights))
+    catalog = tmp_path / "variant.toml"
+    catalog.write_text(f'[models.tiny-fp16]\nfamily = "sd15"\nsource = "{FP16_REPO}"\nvariant = "fp16"\n')
+    assert main(["models", "pull", "--models", str(catalog)]) == 0
+    files = cached_files(in_process_hub, FP16_REPO)
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" in files and not set(plain_weights) & set(files)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # serving never downloads
+    with running_server(tmp_path / "data", models=catalog) as server:
+        assert server.load_error is None, server.load_error
+        with Client(f"127.0.0.1:{server.port}") as client:
+            events = run_to_end(client, generate_task(size=64, steps=2))
+    assert events[-1].WhichOneof("event") == "result", events[-1]
+    [snapshot] = (Path(in_process_hub["HF_HUB_CACHE"]) / "models--stub--tiny-sd15-fp16" / "snapshots").iterdir()
+    expected = short_hash(WeightsHasher().folder_sha256(snapshot))
+    assert f"Model hash: {expected}" in result_of(events).images[0].parameters
+
+
+def test_single_file_models_pull_their_configs_and_load(stub, in_process_hub, catalog, tmp_path, monkeypatch):
+    pipe = tiny_pipeline()
+    save_file(original_sd_checkpoint(pipe), tmp_path / "tiny.safetensors")
+    single = tmp_path / "single.toml"  # its configs come from a hub repo: the tiny pipeline's
+    single.write_text(f'[models.single]\nfamily = "sd15"\nsource = "tiny.safetensors"\nconfig = "{TINY_REPO}"\n')
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    doctor = report("cpu", single)
+    assert f"catalog {single}: NOT READY" in "\n".join(doctor)
+    assert f"    {TINY_REPO} (configs only) (for single)" in "\n".join(doctor)
+    assert "preset tiny: ready (no hub sources)" in doctor
+    with pytest.raises(ModelUnavailable) as caught:
+        ModelManager(Catalog.from_toml(single), device="cpu").load("single")
+    assert f"`dccbridge models pull {TINY_REPO} --configs-only`" in caught.value.message
+    assert "config = " in caught.value.message
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert main(["models", "pull", "--models", str(single)]) == 0
+    files = cached_files(in_process_hub, TINY_REPO)
+    assert "model_index.json" in files and "unet/config.json" in files and "tokenizer/tokenizer.json" in files
+    assert not [name for name in files if not name.endswith((".json", ".txt"))], files
+    assert f"catalog {single}: ready (1 hub source(s) cached)" in report("cpu", single)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    loaded = ModelManager(Catalog.from_toml(single), device="cpu").load("single")
+    assert (generate(loaded.pipeline) == generate(pipe)).all()  # the weights: the single file's
+    # A catalog that also loads the repo whole pulls it once: its full pull holds the configs.
+    both = tmp_path / "both.toml"
+    both.write_text(single.read_text() + catalog.read_text())
+    [need] = [n for n in hub.catalog_needs(Catalog.from_toml(both)) if n.source.repo_id == TINY_REPO]
+    assert not need.source.configs_only and need.users_label == "tiny-hub, single"
+
+
+def test_allow_download_fetches_a_missing_hub_model_on_first_load(stub, in_process_hub, catalog):
+    manager = ModelManager(Catalog.from_toml(catalog), device="cpu", allow_download=True)
+    assert not (Path(in_process_hub["HF_HUB_CACHE"]) / "models--stub--tiny-sd15").exists()
+    loaded = manager.load("tiny-hub")
+    assert loaded.pipeline.unet is not None and len(loaded.weights_hash) == 10
+    files = cached_files(in_process_hub, TINY_REPO)
+    assert "unet/diffusion_pytorch_model.safetensors" in files and not set(PICKLES_AND_EXTRAS) & set(files)
 
 
 def test_a_missing_model_names_the_pull_command(tmp_path, catalog, monkeypatch):

@@ -391,12 +391,19 @@ config = "config"
 family = "sdxl"
 source = "xl.safetensors"
 """)
+    expected = sdxl_pixels(builtin)
     loaded = manager.load("with-config").pipeline  # weights from the single file: the config folder has none
     assert type(loaded) is StableDiffusionXLPipeline and loaded.watermark is None
-    assert np.abs(sdxl_pixels(loaded) - sdxl_pixels(builtin)).max() < 1e-4
+    assert np.abs(sdxl_pixels(loaded) - expected).max() < 1e-4
     with pytest.raises(ModelUnavailable) as caught:
         manager.load("family-reference")
-    assert "stabilityai/stable-diffusion-xl-base-1.0" in caught.value.message and "config = " in caught.value.message
+    assert "config = " in caught.value.message
+    assert "`dccbridge models pull stabilityai/stable-diffusion-xl-base-1.0 --configs-only`" in caught.value.message
+    # Once the reference repo's configs are in the cache (what that pull fetches), no `config` is needed.
+    add_to_hub_cache(hub_cache, "stabilityai/stable-diffusion-xl-base-1.0", tmp_path / "config")
+    from_reference = manager.load("family-reference").pipeline
+    assert type(from_reference) is StableDiffusionXLPipeline
+    assert np.abs(sdxl_pixels(from_reference) - expected).max() < 1e-4
 
 
 def test_builtins_must_match_the_family(tmp_path):

@@ -557,6 +557,9 @@ def _models_parser(commands) -> None:
                            "hf://OWNER/NAME/FILE.safetensors (default with --models: the whole catalog)")
     pull.add_argument("--models", dest="pull_models", type=Path, help="pull what this catalog TOML needs")
     pull.add_argument("--variant", default="", help="with a repo id: the weights variant, e.g. fp16")
+    pull.add_argument("--configs-only", action="store_true",
+                      help="with a repo id: only its component configs (*.json, *.txt), which a single-file "
+                           "checkpoint of that family is built from")
     pull.set_defaults(handler=_models_pull)
     listing = actions.add_parser("list", help="what the Hugging Face cache holds, its size and the catalog ids "
                                               "it serves")
@@ -567,7 +570,7 @@ def _models_parser(commands) -> None:
 def _models_pull(args) -> int:
     from .models import Catalog
     from .models.catalog import HUB_REPO_ID, PRESETS_DIR, is_hub_file
-    from .models.hub import HubError, HubUnreachable, Need, catalog_needs, pull, source_for
+    from .models.hub import HubError, HubUnreachable, Need, User, catalog_needs, pull, source_for
 
     try:
         if args.pull_models:
@@ -577,7 +580,7 @@ def _models_pull(args) -> int:
         elif (PRESETS_DIR / f"{args.target}.toml").is_file():
             needs = catalog_needs(Catalog.preset(args.target))
         elif is_hub_file(args.target) or HUB_REPO_ID.match(args.target):
-            needs = [Need(source_for(args.target, args.variant), [args.target])]
+            needs = [Need(source_for(args.target, args.variant, args.configs_only), [User("source", args.target)])]
         else:
             presets = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
             raise ValueError(f"'{args.target}' is neither a preset ({presets}), a hub repo id (owner/name) nor "
@@ -590,7 +593,7 @@ def _models_pull(args) -> int:
         return 0
     failed = 0
     for need in needs:
-        print(f"pulling {need.source.label} (for {', '.join(need.users)})", flush=True)
+        print(f"pulling {need.source.label} (for {need.users_label})", flush=True)
         try:
             result = pull(need.source)
         except HubUnreachable as error:  # the next sources would fail the same way
@@ -613,9 +616,7 @@ def _needs_of_id(needs, catalog, model_id: str):
     known = catalog.ids() + [u.id for u in catalog.upscalers()] + [v.id for v in catalog.adapters.available("vaes")]
     if model_id not in known:
         raise ValueError(f"'{model_id}' is not an id of {catalog.origin}: {', '.join(known)}")
-    return [need for need in needs if any(user.split(" ")[0] == model_id or user in (f"upscaler {model_id}",
-                                                                                     f"VAE {model_id}")
-                                          for user in need.users)]
+    return [need for need in needs if need.serves(model_id)]
 
 
 def _models_list(args) -> int:

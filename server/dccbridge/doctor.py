@@ -33,12 +33,12 @@ def report(device: str = "auto", catalog_file: Path | None = None) -> list[str]:
         states = hub.readiness(catalog)
         missing = [state for state in states if not state.ready]
         if not states:
-            lines.append(f"{name}: ready (built in, no download)")
+            lines.append(f"{name}: ready (no hub sources)")
         elif not missing:
             lines.append(f"{name}: ready ({len(states)} hub source(s) cached)")
         else:
             lines.append(f"{name}: NOT READY, {len(missing)} of {len(states)} hub source(s) missing; run `{command}`")
-            lines += [f"    {state.need.source.label} (for {', '.join(state.need.users)}): {state.missing}"
+            lines += [f"    {state.need.source.label} (for {state.need.users_label}): {state.missing}"
                       for state in missing]
     return lines
 

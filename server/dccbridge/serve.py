@@ -109,7 +109,7 @@ class Server:
         else:
             command = f"dccbridge models pull {self.config.preset}"
         for item in missing:
-            log.warning("%s (for %s): %s", item.need.source.label, ", ".join(item.need.users), item.missing)
+            log.warning("%s (for %s): %s", item.need.source.label, item.need.users_label, item.missing)
         log.warning("%d hub source(s) of the catalog are not in the local cache; jobs that need them fail until "
                     "you run `%s` (or restart with --allow-download)", len(missing), command)
 

@@ -19,6 +19,7 @@ from .schedulers import SCHEDULERS
 from .weights_hash import PICKLE_SUFFIXES
 
 SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub", "hub_file"]
+SINGLE_FILE_KINDS = ("single_file", "pickle_file")  # a local checkpoint file: weights only, configs elsewhere
 
 BUILTIN_PREFIX = "builtin:"
 # One .safetensors file inside a hub repo (e.g. an ESRGAN upscaler): hf://OWNER/NAME/PATH/FILE.safetensors
@@ -43,6 +44,11 @@ FAMILY_DEFAULTS = {
     "sdxl": FamilyDefaults(1024, 1024, 30, 5.0, "dpmpp_2m_karras"),
 }
 FALLBACK_DEFAULTS = FAMILY_DEFAULTS["sd15"]
+# Single-file checkpoints carry weights only; the component configs come from this diffusers repo.
+FAMILY_REFERENCE_REPOS = {
+    "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+}
 
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
@@ -84,6 +90,12 @@ class UpscalerEntry:
     kind: str    # one of UPSCALER_KINDS
     source: str  # "builtin:NAME", an absolute path, or a hub repo id
     description: str = ""
+
+
+def single_file_config(entry: ModelEntry) -> str:
+    """Where a single-file model's component configs come from: its `config` (a folder or a hub repo id), else its
+    family's reference repo; "" for a family without one."""
+    return entry.config or FAMILY_REFERENCE_REPOS.get(entry.family, "")
 
 
 def classify_source(source: str) -> SourceKind:

@@ -8,7 +8,9 @@ A hub source is a repo id (`owner/name`, a diffusers pipeline or a single model 
 - a pipeline (the repo has model_index.json): model_index.json, and for each component it lists (the safety
   checker excepted) its *.json / *.txt files and its `.safetensors` weights of the wanted variant;
 - a model folder (ControlNet, depth estimator): config.json, preprocessor_config.json and the root weights;
-- a single file: that file.
+- a single file: that file;
+- configs only (the component configs a single-file checkpoint of that family is built from): model_index.json and
+  each component's *.json / *.txt files, no weights.
 Never the `.ckpt`/`.bin` duplicates, other variants or the repo's single-file checkpoints.
 
 Downloads go through huggingface_hub into its cache. Large (LFS) files are fetched first into
@@ -49,13 +51,15 @@ from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, disable_progress_bars, filter_repo_objects
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 
-from .catalog import HUB_FILE_PREFIX, classify_source, is_hub_file, parse_hub_file
+from .catalog import SINGLE_FILE_KINDS, HUB_FILE_PREFIX, classify_source, is_hub_file, parse_hub_file, \
+    single_file_config
 
 log = logging.getLogger("dccbridge.hub")
 
 DEFAULT_REVISION = "main"
 SKIPPED_COMPONENTS = frozenset({"safety_checker"})  # the server loads pipelines with safety_checker=None
 WEIGHT_NAMES = ("diffusion_pytorch_model", "model")
+SHARD = "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]"  # as fnmatch: "-00001-of-00002"
 ROOT_CONFIGS = ("config.json", "preprocessor_config.json")
 PARTIAL_SUFFIX = ".dccbridge-partial"
 
@@ -79,23 +83,52 @@ class HubSource:
     filename: str = ""  # set: only this file (hf://owner/name/filename)
     variant: str = ""
     revision: str = DEFAULT_REVISION
+    configs_only: bool = False  # a repo's component configs, for single-file checkpoints: no weights
 
     @property
     def label(self) -> str:
         name = f"{HUB_FILE_PREFIX}{self.repo_id}/{self.filename}" if self.filename else self.repo_id
-        return name + (f" (variant {self.variant})" if self.variant else "")
+        return name + (f" (variant {self.variant})" if self.variant else "") \
+            + (" (configs only)" if self.configs_only else "")
 
     @property
     def pull_command(self) -> str:
         target = f"{HUB_FILE_PREFIX}{self.repo_id}/{self.filename}" if self.filename else self.repo_id
-        return f"dccbridge models pull {target}" + (f" --variant {self.variant}" if self.variant else "")
+        return f"dccbridge models pull {target}" + (f" --variant {self.variant}" if self.variant else "") \
+            + (" --configs-only" if self.configs_only else "")
+
+
+@dataclass(frozen=True)
+class User:
+    """A catalog item a hub source serves. kind: model, controlnet (detail: its control type), configs (a
+    single-file model's component configs), upscaler, vae, estimator (id: its kind), or source (a repo named on the
+    command line)."""
+    kind: str
+    id: str
+    detail: str = ""
+
+    def __str__(self) -> str:  # for people only: match on the fields
+        return {"model": self.id, "source": self.id, "controlnet": f"{self.id} {self.detail} ControlNet",
+                "configs": self.id, "upscaler": f"upscaler {self.id}", "vae": f"VAE {self.id}",
+                "estimator": f"{self.id} estimator"}[self.kind]
+
+
+# What `models pull --models CATALOG ID` fetches for an id: everything its model, upscaler or VAE entry names.
+PULLABLE_BY_ID = ("model", "controlnet", "configs", "upscaler", "vae")
 
 
 @dataclass
 class Need:
-    """A hub source and the catalog ids it serves (e.g. "sd15", "sd15 depth ControlNet", "upscaler x4")."""
+    """A hub source and the catalog items it serves."""
     source: HubSource
-    users: list[str] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+
+    def serves(self, catalog_id: str) -> bool:
+        return any(user.kind in PULLABLE_BY_ID and user.id == catalog_id for user in self.users)
+
+    @property
+    def users_label(self) -> str:
+        return ", ".join(map(str, self.users))
 
 
 @dataclass(frozen=True)
@@ -108,38 +141,57 @@ class Readiness:
         return not self.missing
 
 
-def source_for(source: str, variant: str = "") -> HubSource:
+def source_for(source: str, variant: str = "", configs_only: bool = False) -> HubSource:
     """The HubSource for a catalog source string that is a repo id or an hf:// file."""
     if is_hub_file(source):
         repo_id, filename = parse_hub_file(source)
         return HubSource(repo_id, filename)
-    return HubSource(source, variant=variant)
+    return HubSource(source, variant=variant, configs_only=configs_only)
 
 
 def catalog_needs(catalog) -> list[Need]:
-    """Every hub source a catalog names, merged, with the ids each serves."""
+    """Every hub source a catalog names, merged, with the items each serves."""
     needs: dict[HubSource, Need] = {}
 
-    def add(source: str, user: str, variant: str = "") -> None:
-        try:
-            kind = classify_source(source)
-        except ValueError:
-            return
-        if kind in ("hub", "hub_file"):
-            key = source_for(source, variant)
+    def add(source: str, user: User, variant: str = "", configs_only: bool = False) -> None:
+        if _kind(source) in ("hub", "hub_file"):
+            key = source_for(source, variant, configs_only)
             needs.setdefault(key, Need(key)).users.append(user)
 
     for entry in catalog.entries():
-        add(entry.source, entry.id, entry.variant)
+        add(entry.source, User("model", entry.id), entry.variant)
+        if _kind(entry.source) in (*SINGLE_FILE_KINDS, "hub_file"):  # weights only: configs from a folder or repo
+            add(single_file_config(entry), User("configs", entry.id), configs_only=True)
         for control_type, source in entry.controlnets.items():
-            add(source, f"{entry.id} {control_type.value} ControlNet")
+            add(source, User("controlnet", entry.id, control_type.value))
     for upscaler in catalog.upscalers():
-        add(upscaler.source, f"upscaler {upscaler.id}")
+        add(upscaler.source, User("upscaler", upscaler.id))
     if "depth" in catalog.estimators:  # the other estimators are controlnet_aux pickles: not pulled
-        add(catalog.estimators["depth"], "depth estimator")
+        add(catalog.estimators["depth"], User("estimator", "depth"))
     for vae in catalog.adapters.available("vaes"):  # [vaes.ID] tables may name hub sources; folders hold files
-        add(vae.source, f"VAE {vae.id}")
-    return list(needs.values())
+        add(vae.source, User("vae", vae.id))
+    return _without_redundant_configs(list(needs.values()))
+
+
+def _kind(source: str) -> str:
+    try:
+        return classify_source(source) if source else ""
+    except ValueError:
+        return ""
+
+
+def _without_redundant_configs(needs: list[Need]) -> list[Need]:
+    """A configs-only need whose repo is also pulled whole (any variant) is served by that pull."""
+    whole = {(n.source.repo_id, n.source.revision): n for n in needs if not n.source.filename
+             and not n.source.configs_only}
+    kept = []
+    for need in needs:
+        full = whole.get((need.source.repo_id, need.source.revision)) if need.source.configs_only else None
+        if full is None:
+            kept.append(need)
+        else:
+            full.users.extend(need.users)
+    return kept
 
 
 # -- which files ----------------------------------------------------------------------------------------------
@@ -149,24 +201,39 @@ def allow_patterns(source: HubSource, repo_files: list[str], read_model_index: C
     """The repo's files a loader reads (see the module docstring)."""
     if source.filename:
         return [source.filename]
-    suffix = f".{source.variant}" if source.variant else ""
+
+    def weights(folder: str) -> list[str]:
+        return [] if source.configs_only else _weight_patterns(folder, source.variant)
+
     if "model_index.json" in repo_files:
-        components = [name for name, value in read_model_index().items()
-                      if not name.startswith("_") and isinstance(value, list) and None not in value
-                      and name not in SKIPPED_COMPONENTS]
         patterns = ["model_index.json"]
-        for component in components:
-            patterns += [f"{component}/*.json", f"{component}/*.txt"]
-            patterns += _weight_patterns(f"{component}/", suffix)
+        for component in pipeline_components(read_model_index()):
+            patterns += [f"{component}/*.json", f"{component}/*.txt", *weights(f"{component}/")]
         return patterns
-    return [*ROOT_CONFIGS, *_weight_patterns("", suffix)]
+    return [*ROOT_CONFIGS, *weights("")]
 
 
-def _weight_patterns(folder: str, suffix: str) -> list[str]:
+def pipeline_components(model_index: dict) -> list[str]:
+    """The components a server-loaded pipeline reads (model_index.json's entries, the safety checker excepted)."""
+    return [name for name, value in model_index.items()
+            if not name.startswith("_") and isinstance(value, list) and None not in value
+            and name not in SKIPPED_COMPONENTS]
+
+
+def _weight_patterns(folder: str, variant: str) -> list[str]:
+    """The `.safetensors` weights (single, or shards and their index) that diffusers/transformers load, named as
+    their save_pretrained writes them (see diffusers' pipeline_loading_utils.variant_compatible_siblings)."""
     patterns = []
     for name in WEIGHT_NAMES:
-        patterns += [f"{folder}{name}{suffix}.safetensors", f"{folder}{name}{suffix}-*-of-*.safetensors",
-                     f"{folder}{name}{suffix}.safetensors.index.json"]
+        stem = f"{folder}{name}"
+        if variant:
+            patterns += [f"{stem}.{variant}.safetensors",
+                         f"{stem}.{variant}{SHARD}.safetensors",  # model.fp16-00001-of-00002.safetensors
+                         f"{stem}{SHARD}.{variant}.safetensors",  # older writers' model-00001-of-00002.fp16...
+                         f"{stem}.safetensors.index.{variant}.json",
+                         f"{stem}.safetensors.{variant}.index.json"]  # older writers' index name
+        else:
+            patterns += [f"{stem}.safetensors", f"{stem}{SHARD}.safetensors", f"{stem}.safetensors.index.json"]
     return patterns
 
 
@@ -193,16 +260,13 @@ def missing_files(source: HubSource) -> str:
     if source.filename:
         return "" if (folder / source.filename).is_file() else f"'{source.filename}' is not in the local cache"
     present = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-    model_index = folder / "model_index.json"
-    patterns = allow_patterns(source, present, lambda: json.loads(model_index.read_text()))
-    weights = [p for p in filter_repo_objects(present, allow_patterns=patterns) if p.endswith(".safetensors")]
-    if not weights:
-        return f"no {source.variant + ' ' if source.variant else ''}.safetensors weights of '{source.repo_id}' in the cache"
-    if model_index.is_file():  # a component with a model config.json (not a scheduler/tokenizer) needs weights
-        lacking = [name for name in _components(model_index) if f"{name}/config.json" in present
-                   and not any(w.startswith(name + "/") for w in weights)]
-        if lacking:
-            return f"'{source.repo_id}' lacks the weights of {', '.join(lacking)} in the cache"
+    patterns = allow_patterns(source, present, lambda: _read_json(folder / "model_index.json"))
+    if source.configs_only:
+        problem = "" if "model_index.json" in present else f"no model_index.json of '{source.repo_id}' in the cache"
+    else:
+        problem = _missing_weights(source, folder, present, patterns)
+    if problem:
+        return problem
     try:  # with a cached tree listing, huggingface_hub checks that every wanted file is there
         snapshot_download(source.repo_id, revision=source.revision, allow_patterns=patterns, local_files_only=True)
     except LocalEntryNotFoundError as error:
@@ -210,11 +274,17 @@ def missing_files(source: HubSource) -> str:
     return ""
 
 
-def _components(model_index: Path) -> list[str]:
-    return [name for name, value in json.loads(model_index.read_text()).items()
-            if not name.startswith("_") and isinstance(value, list) and None not in value
-            and name not in SKIPPED_COMPONENTS]
-
+def _missing_weights(source: HubSource, folder: Path, present: list[str], patterns: list[str]) -> str:
+    weights = [p for p in filter_repo_objects(present, allow_patterns=patterns) if p.endswith(".safetensors")]
+    if not weights:
+        return f"no {source.variant + ' ' if source.variant else ''}.safetensors weights of '{source.repo_id}' in the cache"
+    model_index = folder / "model_index.json"
+    if model_index.is_file():  # a component with a model config.json (not a scheduler/tokenizer) needs weights
+        lacking = [name for name in pipeline_components(_read_json(model_index)) if f"{name}/config.json" in present
+                   and not any(w.startswith(name + "/") for w in weights)]
+        if lacking:
+            return f"'{source.repo_id}' lacks the weights of {', '.join(lacking)} in the cache"
+    return ""
 
 
 def cached_folder(source: HubSource) -> Path:
@@ -280,7 +350,7 @@ def pull(source: HubSource, show_progress: bool = True) -> PullResult:
         patterns = allow_patterns(source, list(tree), lambda: _read_json(hf_hub_download(
             source.repo_id, "model_index.json", revision=commit)))
         wanted = sorted(filter_repo_objects(list(tree), allow_patterns=patterns))
-        if not wanted or not any(path.endswith(".safetensors") for path in wanted):
+        if not wanted or not (source.configs_only or any(path.endswith(".safetensors") for path in wanted)):
             raise HubError(f"{source.label}: the repo has no .safetensors weights this server loads "
                            f"(looked for {', '.join(patterns)}); its files: {', '.join(sorted(tree)[:20])}")
         storage = cache_dir() / repo_folder_name(repo_id=source.repo_id, repo_type="model")
@@ -370,6 +440,6 @@ def _verify(folder: Path, wanted: list[str], tree: dict[str, RepoFile], skip: se
     return total
 
 
-def _read_json(path: str) -> dict:
+def _read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 

@@ -19,14 +19,21 @@ from diffusers import (
     StableDiffusionUpscalePipeline,
     StableDiffusionXLPipeline,
 )
-from huggingface_hub import snapshot_download
 from safetensors.torch import load_file
 from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 from spandrel import ImageModelDescriptor, ModelLoader, canonicalize_state_dict
 
 from ..domain import ControlType
 from ..errors import DccError, ModelUnavailable, Unsupported
-from .catalog import BUILTIN_PREFIX, PICKLE_SUFFIXES, ModelEntry, UpscalerEntry, classify_source
+from .catalog import (
+    BUILTIN_PREFIX,
+    FAMILY_REFERENCE_REPOS,
+    PICKLE_SUFFIXES,
+    ModelEntry,
+    UpscalerEntry,
+    classify_source,
+    single_file_config,
+)
 from .tiny import (
     SDXL_CONTROLNET_PREFIX,
     TINY_ESRGANS,
@@ -72,11 +79,6 @@ ANNOTATORS = {
 }
 BUILTIN_CONTROLNET_PREFIX = "tiny-"
 BUILTIN_SD_X4 = ("tiny-sd-x4",)
-# Single-file checkpoints carry weights only; the component configs come from this diffusers repo.
-FAMILY_REFERENCE_REPOS = {
-    "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
-}
 log = logging.getLogger("dccbridge.loading")
 
 
@@ -261,8 +263,9 @@ def _load_annotator(kind: str, source: str, source_kind: str, placement: Placeme
                            "(controlnet_aux's files, as in the lllyasviel/Annotators repository)")
 
 
-def source_sha256(source: str, hasher: WeightsHasher, owner: str) -> str:
-    """The full sha256 identifying a source's weights (see weights_hash for how files are hashed)."""
+def source_sha256(source: str, hasher: WeightsHasher, owner: str, variant: str = "") -> str:
+    """The full sha256 identifying a source's weights (see weights_hash for how files are hashed). variant: the
+    entry's, so a hub repo is looked up with the files the loader read."""
     kind = classify_source(source)
     if kind == "builtin":
         return tiny_fingerprint(source.removeprefix(BUILTIN_PREFIX))
@@ -271,7 +274,7 @@ def source_sha256(source: str, hasher: WeightsHasher, owner: str) -> str:
     if kind == "hub_file":
         return hasher.file_sha256(str(_hub_file(source, owner, None)))
     if kind == "hub":
-        return hasher.folder_sha256(_hub_snapshot(source, owner))
+        return hasher.folder_sha256(_hub_snapshot(source, owner, variant))
     return hasher.folder_sha256(source)
 
 
@@ -309,7 +312,7 @@ def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str):
     _require_exists(entry.source, f"model '{entry.id}'")
     # Passing a local config folder keeps diffusers from trying to download configs: when they are not
     # cached it otherwise retries online, which fails slowly on an air-gapped machine.
-    config_folder = _single_file_config(entry)
+    config_folder = _single_file_config(entry, placement.allow_download)
     # Non-safetensors files are read by diffusers with torch.load(weights_only=True).
     return PIPELINE_CLASSES[entry.family].from_single_file(
         entry.source,
@@ -320,22 +323,21 @@ def _single_file_pipeline(entry: ModelEntry, placement: Placement, kind: str):
     )
 
 
-def _single_file_config(entry: ModelEntry) -> Path:
-    config = entry.config or FAMILY_REFERENCE_REPOS[entry.family]
+def _single_file_config(entry: ModelEntry, allow_download: bool) -> Path:
+    config = single_file_config(entry)
     if Path(config).is_dir():
         return Path(config)
     if Path(config).is_absolute():
         raise ModelUnavailable(f"model '{entry.id}': config folder '{config}' does not exist")
+    configs = hub.HubSource(config, configs_only=True)
     try:
-        return Path(snapshot_download(config, local_files_only=True))
-    except OSError as error:
+        return _from_hub(configs, f"model '{entry.id}'", allow_download)
+    except ModelUnavailable as error:
         raise ModelUnavailable(
-            f"model '{entry.id}': the single file '{entry.source}' holds weights only, and the configs that "
-            f"describe its components ('{config}') are not in the local Hugging Face cache. Either set "
-            f"`config = \"/path/to/a/diffusers/{entry.family}/folder\"` in its catalog entry (any diffusers-format "
-            f"{entry.family} model works), or download '{config}' (its *.json and *.txt files suffice) into the "
-            "Hugging Face cache on a machine with access, e.g. with `hf download`."
-        ) from error
+            f"{error.message} (The single file '{entry.source}' holds weights only; '{config}' provides the configs "
+            f"of its components, a few small *.json / *.txt files. Instead, `config = \"/path/to/a/diffusers/"
+            f"{entry.family}/folder\"` in its catalog entry can name any diffusers-format {entry.family} model.)"
+        ) from None
 
 
 def _local_folder(source: str, kind: str, owner: str, allow_pickle: bool, variant: str = "",

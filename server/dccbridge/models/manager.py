@@ -69,7 +69,7 @@ class LoadedModel:
         with self._hash_lock:
             if not self._weights_hash:
                 self._weights_hash = short_hash(
-                    source_sha256(self.entry.source, self._hasher, f"model '{self.entry.id}'")
+                    source_sha256(self.entry.source, self._hasher, f"model '{self.entry.id}'", self.entry.variant)
                 )
             return self._weights_hash
 
