@@ -117,17 +117,10 @@ def adapter_server(catalog_dir, tmp_path_factory):
         yield srv
 
 
+# conftest's `client` fixture connects to this module's `address`.
 @pytest.fixture
 def address(adapter_server):
     return f"127.0.0.1:{adapter_server.port}"
-
-
-@pytest.fixture
-def client(address):
-    from dccbridge.client import Client
-
-    with Client(address, client_name="tests") as c:
-        yield c
 
 
 def adapters(*loras, embeddings=(), vae_id="") -> tasks_pb2.Adapters:

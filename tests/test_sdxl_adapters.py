@@ -76,15 +76,10 @@ def sdxl_server(catalog_dir, tmp_path_factory):
         yield srv
 
 
+# conftest's `client` fixture connects to this module's `address`.
 @pytest.fixture
 def address(sdxl_server):
     return f"127.0.0.1:{sdxl_server.port}"
-
-
-@pytest.fixture
-def client(address):
-    with Client(address, client_name="tests") as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
