@@ -101,7 +101,10 @@ class AdapterRuntime:
         """Within the block, `pipe` runs with the job's adapters; on exit (also on error or cancel) the shared
         components are as before."""
         if not resolved:
-            yield
+            # Plain jobs take the lock too: while another job's LoRAs are enabled they must wait, whatever the
+            # number of workers.
+            with self._model_lock(pipe.unet):
+                yield
             return
         with self._model_lock(pipe.unet):
             lora_touched = False
