@@ -122,6 +122,17 @@ def check_gets_a_step(sampling: Sampling, strength: float | None, entry,
                            f"{math.ceil(1 / strength - 1e-9)} steps")
 
 
+def check_diffusion_fields(req, entry, width: int, height: int, limits: Limits) -> None:
+    """What generate, texture and depth2img requests share: prompt, size, sampling, strength, and that an img2img
+    start gets at least one denoising step."""
+    check_prompt(req.prompt, limits)
+    limits.check_size(width, height)
+    check_sampling(req.sampling, limits)
+    check_strength(req.strength, req.init_image)
+    if req.init_image is not None:
+        check_gets_a_step(req.sampling, req.strength, entry)
+
+
 def resolve_size(width: int, height: int, init_image: ImageInput | None,
                  fallback: tuple[int, int]) -> tuple[int, int]:
     """Explicit size, else the init image's size rounded down to a multiple of 8, else `fallback`."""

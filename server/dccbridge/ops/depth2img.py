@@ -61,16 +61,11 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     elif entry.family != DEPTH2IMG_FAMILY:
         raise Unsupported(f"model '{entry.id}' is family '{entry.family}'; depth2img supports {DEPTH2IMG_FAMILY} "
                           f"and, through a depth ControlNet, {', '.join(CONTROLNET_DEPTH_FAMILIES)}")
-    common.check_prompt(req.prompt, limits)
     if req.init_image is None:
         raise InvalidInput("init_image", "is required: depth2img transforms an image (for a picture from depth "
                                          "alone, use generate with a depth ControlNet unit)")
     width, height = resolve_size(req, entry)
-    limits.check_size(width, height)
-    common.check_sampling(req.sampling, limits)
-    common.check_strength(req.strength, req.init_image)
-    if req.init_image is not None:
-        common.check_gets_a_step(req.sampling, req.strength, entry)
+    common.check_diffusion_fields(req, entry, width, height, limits)
     if req.depth_pass is not None:
         depth_pass_level(req.depth_pass, width, height)  # bytes, NaN, near/far and a usable depth range
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:

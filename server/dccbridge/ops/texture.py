@@ -60,13 +60,8 @@ def check_inputs(req: TextureRequest, env: OpEnv) -> None:
     limits = env.limits
     entry = env.catalog.get(req.model_id)
     common.require_family(entry, SUPPORTED_FAMILIES, "texture")
-    common.check_prompt(req.prompt, limits)
     width, height = resolve_size(req, entry)
-    limits.check_size(width, height)
-    common.check_sampling(req.sampling, limits)
-    common.check_strength(req.strength, req.init_image)
-    if req.init_image is not None:
-        common.check_gets_a_step(req.sampling, req.strength, entry)
+    common.check_diffusion_fields(req, entry, width, height, limits)
     if req.init_image is not None:
         decode_image(req.init_image.data, "init_image")
     view_units = ()
