@@ -1,19 +1,23 @@
 """The Blender add-on (clients/blender_addon): pure-Python parts here, and real Blender headless against a real
 server on the tiny preset (tests/blender/scenarios.py runs inside Blender, installed from the built zip).
 
-Blender runs need `blender` (Debian's 3.4 works; scripts/setup_system.sh installs it) and grpcio/protobuf/numpy
-for Blender's Python in $DCCBRIDGE_BLENDER_DEPS or .blender-deps/ (scripts/setup.sh). Without them the Blender
-tests skip with the reason — or fail under CI=true.
+Every Blender test runs once per Blender: the `blender` binary (Debian's 3.4; scripts/setup_system.sh installs it;
+grpcio/protobuf/numpy for its Python in $DCCBRIDGE_BLENDER_DEPS or .blender-deps/, scripts/setup.sh) with the
+legacy zip, and Blender as a Python module (`bpy` 4.2 and 5.0 from PyPI, 4.5 with DCCBRIDGE_BLENDER_VERSIONS=all;
+.blender-venvs/<version>/, scripts/setup_blender_versions.sh) with the 4.2 extension zip. A Blender that is not
+set up skips with the reason — or fails under CI=true.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -226,16 +230,58 @@ def test_choose_sends_what_fits_and_refuses_stale_choices_with_what_to_do():
 # -- pure Python: buffers ------------------------------------------------------------------------------------
 
 
-def test_depth_plane_flips_rows_and_cleans_nan():
-    w, h = 3, 2
-    flat = np.zeros((h, w, 4), np.float32)
-    flat[0, :, 0] = [1, 2, 3]          # Blender's first row is the BOTTOM row
-    flat[1, :, 0] = [4, np.nan, 6]
-    plane = imagebuf.depth_plane(flat.ravel(), w, h)
-    assert plane[0].tolist() == [4, np.inf, 6] and plane[1].tolist() == [1, 2, 3]
+def write_exr(planes: dict, *, compression: int = 0, flags: int = 0, ymin: int = 3) -> bytes:
+    """A scanline OpenEXR file as the spec lays it out (openexr.com, "OpenEXR File Layout"): float32 channels, except
+    names ending in ".h" (half), rows written bottom-up (lineOrder DECREASING_Y) from a data window starting at ymin."""
+    names = sorted(planes)
+    height, width = planes[names[0]].shape
+
+    def attr(name, kind, value):
+        return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(value)) + value
+
+    chlist = b"".join(n.encode() + b"\0" + struct.pack("<iB3xii", 1 if n.endswith(".h") else 2, 0, 1, 1)
+                      for n in names) + b"\0"
+    window = struct.pack("<4i", 0, ymin, width - 1, ymin + height - 1)
+    header = (attr("channels", "chlist", chlist) + attr("compression", "compression", bytes([compression]))
+              + attr("dataWindow", "box2i", window) + attr("displayWindow", "box2i", window)
+              + attr("lineOrder", "lineOrder", b"\x01") + attr("pixelAspectRatio", "float", struct.pack("<f", 1))
+              + b"\0")
+    body, offsets = b"", [0] * height
+    start = 8 + len(header) + 8 * height
+    for y in reversed(range(height)):
+        data = b"".join(planes[n][y].astype("<f2" if n.endswith(".h") else "<f4").tobytes() for n in names)
+        offsets[y] = start + len(body)
+        body += struct.pack("<ii", ymin + y, len(data)) + data
+    return b"\x76\x2f\x31\x01" + struct.pack("<I", 2 | flags << 8) + header + struct.pack(f"<{height}Q", *offsets) + body
+
+
+def test_render_pass_exr_reader_channels_rows_and_depth():
+    """imagebuf reads the multilayer EXR capture.render_views saves (real files: the Blender depth tests)."""
+    rng = np.random.default_rng(3)
+    depth = rng.random((4, 5)).astype(np.float32) * 10
+    depth[1, 2] = np.nan                                     # no hit: sent as +inf (the server refuses NaN)
+    other = rng.random((4, 5)).astype(np.float32)
+    half = rng.random((4, 5)).astype(np.float16)
+    data = write_exr({"ViewLayer.Depth.Z": depth, "ViewLayer.Combined.R": other, "Mine.Depth.Z": other,
+                      "ViewLayer.Mist.h": half})
+    planes = imagebuf.exr_channels(data)
+    assert sorted(planes) == sorted(["ViewLayer.Depth.Z", "ViewLayer.Combined.R", "Mine.Depth.Z", "ViewLayer.Mist.h"])
+    assert np.array_equal(planes["ViewLayer.Combined.R"], other)           # top row first, whatever the line order
+    assert np.array_equal(planes["ViewLayer.Mist.h"], half.astype(np.float32))
+    plane = imagebuf.depth_from_exr(data, "ViewLayer")
+    assert plane[1, 2] == np.inf and np.array_equal(np.delete(plane.ravel(), 7), np.delete(depth.ravel(), 7))
+    assert np.array_equal(imagebuf.depth_from_exr(data, "Mine"), other)
+    with pytest.raises(ValueError, match="no depth pass for view layer 'Other'.*ViewLayer.Depth.Z"):
+        imagebuf.depth_from_exr(data, "Other")                             # two depth passes, neither this layer's
+    assert np.array_equal(imagebuf.depth_from_exr(write_exr({"L.Depth.Z": other}), "Other"), other)  # the only one
+    with pytest.raises(ValueError, match="compression 3 .*codec NONE"):
+        imagebuf.exr_channels(write_exr({"Z": other}, compression=3))
+    with pytest.raises(ValueError, match="multi-part"):
+        imagebuf.exr_channels(write_exr({"Z": other}, flags=0x10))
+    with pytest.raises(ValueError, match="not an OpenEXR"):
+        imagebuf.exr_channels(b"\x89PNG" + data[4:])
     data = imagebuf.depth_bytes(plane)
-    assert len(data) == w * h * 4
-    assert np.array_equal(imagebuf.depth_from_bytes(data, w, h), plane)
+    assert len(data) == 5 * 4 * 4 and np.array_equal(imagebuf.depth_from_bytes(data, 5, 4), plane)
 
 
 def test_png_encoder_round_trips_through_pillow():
@@ -252,26 +298,65 @@ def test_png_encoder_round_trips_through_pillow():
 # -- real Blender --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def blender_exe():
+# Blender as a Python module (`bpy` from PyPI), one venv each, made by scripts/setup_blender_versions.sh. 4.2 and 5.0
+# by default (the LTS most studios run, and the newest); DCCBRIDGE_BLENDER_VERSIONS=all adds 4.5, "none" drops them.
+BPY_VERSIONS = ("4.2", "4.5", "5.0")
+BPY_DEFAULT = "4.2,5.0"
+VENVS = pathlib.Path(os.environ.get("DCCBRIDGE_BLENDER_VENVS") or ROOT / ".blender-venvs")
+RUN_MODULE = ROOT / "tests" / "blender" / "run_module.py"
+
+
+def wanted_bpy_versions() -> tuple:
+    raw = os.environ.get("DCCBRIDGE_BLENDER_VERSIONS", BPY_DEFAULT).strip()
+    if raw == "all":
+        return BPY_VERSIONS
+    return tuple(v.strip() for v in raw.split(",") if v.strip() and v.strip() != "none")
+
+
+RUNNERS = ("binary", *(f"bpy{v}" for v in wanted_bpy_versions()))
+
+
+@dataclasses.dataclass(frozen=True)
+class BlenderRunner:
+    """One Blender to run tests/blender/scenarios.py in: the `blender` binary, or a venv's Python with `bpy`."""
+    label: str
+    command: tuple          # the scenario's arguments follow
+    env: dict
+    packaging: str          # how the add-on is installed by default: "legacy" zip or 4.2+ "extension" zip
+    version: str = ""       # the Blender version the runner must report ("" = whatever the binary is)
+
+
+def unavailable(message: str):
+    if IN_CI:
+        pytest.fail(message + " (CI=true: every Blender version must be set up)")
+    pytest.skip(message)
+
+
+def binary_runner() -> BlenderRunner:
     exe = os.environ.get("BLENDER") or shutil.which("blender")
     if exe is None:
-        if IN_CI:
-            pytest.fail("blender is not installed (CI=true): run scripts/setup_system.sh as root")
-        pytest.skip("blender is not installed (apt-get install blender, or scripts/setup_system.sh)")
-    return exe
+        unavailable("blender is not installed (apt-get install blender, or scripts/setup_system.sh as root)")
+    deps = pathlib.Path(os.environ.get("DCCBRIDGE_BLENDER_DEPS") or ROOT / ".blender-deps")
+    if not (deps / "grpc").is_dir() or not (deps / "google" / "protobuf").is_dir() or not (deps / "numpy").is_dir():
+        unavailable(f"grpcio/protobuf/numpy for Blender's Python are not in {deps}: run scripts/setup.sh "
+                    f"(python3.11 -m pip install --target {deps} grpcio protobuf numpy)")
+    return BlenderRunner("blender", (exe, "-b", "--factory-startup", "--python-exit-code", "1", "--python",
+                                     str(SCENARIOS), "--"), {"DCCBRIDGE_BLENDER_DEPS": str(deps)}, "legacy")
 
 
-@pytest.fixture(scope="session")
-def blender_deps(blender_exe):
-    path = pathlib.Path(os.environ.get("DCCBRIDGE_BLENDER_DEPS") or ROOT / ".blender-deps")
-    if not (path / "grpc").is_dir() or not (path / "google" / "protobuf").is_dir() or not (path / "numpy").is_dir():
-        message = (f"grpcio/protobuf/numpy for Blender's Python are not in {path}: run scripts/setup.sh "
-                   f"(python3.11 -m pip install --target {path} grpcio protobuf numpy)")
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+def bpy_runner(version: str) -> BlenderRunner:
+    python = VENVS / version / "bin" / "python"
+    if version not in BPY_VERSIONS:
+        unavailable(f"no Blender {version} to test (DCCBRIDGE_BLENDER_VERSIONS: {', '.join(BPY_VERSIONS)}, all, none)")
+    if not python.exists() or not (VENVS / version / ".dccbridge-stamp").exists():
+        unavailable(f"Blender {version} (bpy from PyPI) is not set up in {VENVS / version}: run "
+                    f"DCCBRIDGE_BLENDER_VERSIONS={version} bash scripts/setup_blender_versions.sh")
+    return BlenderRunner(f"bpy {version}", (str(python), str(RUN_MODULE), str(SCENARIOS)), {}, "extension", version)
+
+
+@pytest.fixture(scope="session", params=RUNNERS)
+def blender_runner(request) -> BlenderRunner:
+    return binary_runner() if request.param == "binary" else bpy_runner(request.param.removeprefix("bpy"))
 
 
 @pytest.fixture(scope="session")
@@ -281,20 +366,22 @@ def addon_zips(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def run_scenario(blender_exe, blender_deps, addon_zips, tmp_path_factory):
-    legacy, _ = addon_zips
+def run_scenario(blender_runner, addon_zips, tmp_path_factory):
+    zips = dict(zip(("legacy", "extension"), addon_zips))
     timings = {}
 
-    def run(name: str, address: str, timeout: float = 120, during=None) -> dict:
+    def run(name: str, address: str, timeout: float = 120, during=None, packaging: str = "") -> dict:
         """during(out_path): called while Blender runs (for scenarios that wait on the test's side)."""
+        packaging = packaging or blender_runner.packaging
         home = tmp_path_factory.mktemp(f"blender-{name}")
         out = home / "result.json"
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        env.update(BLENDER_USER_SCRIPTS=str(home / "scripts"), BLENDER_USER_CONFIG=str(home / "config"),
-                   DCCBRIDGE_BLENDER_DEPS=str(blender_deps), TMPDIR=str(home))
+        # Every user folder in the temp home: nothing is read from or installed into the real user's Blender.
+        env.update(HOME=str(home), BLENDER_USER_RESOURCES=str(home / "user"), BLENDER_USER_SCRIPTS=str(home / "scripts"),
+                   BLENDER_USER_CONFIG=str(home / "config"), BLENDER_USER_EXTENSIONS=str(home / "extensions"),
+                   BLENDER_USER_DATAFILES=str(home / "datafiles"), TMPDIR=str(home), **blender_runner.env)
         start = time.monotonic()
-        proc = subprocess.Popen([blender_exe, "-b", "--factory-startup", "--python-exit-code", "1", "--python",
-                                 str(SCENARIOS), "--", name, str(legacy), address, str(out)],
+        proc = subprocess.Popen([*blender_runner.command, name, str(zips[packaging]), address, str(out)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stdout = stderr = ""
         try:
@@ -305,22 +392,28 @@ def run_scenario(blender_exe, blender_deps, addon_zips, tmp_path_factory):
             if proc.poll() is None:
                 proc.kill()
                 stdout, stderr = proc.communicate()
-        timings[name] = time.monotonic() - start
+        timings[f"{name}/{packaging}"] = time.monotonic() - start
         result = json.loads(out.read_text()) if out.exists() else {}
         assert proc.returncode == 0 and result.get("ok"), (
-            f"blender scenario {name} failed (rc {proc.returncode}):\n{result.get('traceback', '')}\n"
+            f"{blender_runner.label}: scenario {name} failed (rc {proc.returncode}):\n{result.get('traceback', '')}\n"
             f"--- stdout (tail) ---\n{stdout[-3000:]}\n--- stderr (tail) ---\n{stderr[-3000:]}")
+        assert result["blender_version"].startswith(blender_runner.version), result["blender_version"]
         return result
 
     yield run
-    print("\nblender scenario seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    print(f"\n{blender_runner.label}: {sum(timings.values()):.1f} s in scenarios: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 
-def test_blender_test_connection(run_scenario, address):
-    r = run_scenario("connection", address)
-    assert r["server_version"] and "cpu" in r["device"]
-    assert "tiny" in r["models"] and "unipc" in r["schedulers"]
-    assert r["addon_file"].endswith("scripts/addons/dccbridge_blender/__init__.py")   # installed from the zip
+def test_blender_test_connection(run_scenario, address, blender_runner):
+    """Both zips on 4.2+ (the extension, and the legacy zip that 4.2+ still installs); the legacy zip on 3.4."""
+    for packaging in dict.fromkeys((blender_runner.packaging, "legacy")):
+        r = run_scenario("connection", address, packaging=packaging)
+        assert r["server_version"] and "cpu" in r["device"]
+        assert "tiny" in r["models"] and "unipc" in r["schedulers"]
+        folder = "extensions/user_default" if packaging == "extension" else "scripts/addons"
+        assert r["addon_file"].endswith(f"{folder}/dccbridge_blender/__init__.py"), r["addon_file"]   # from the zip
+        assert r["pump_registered"] and not r["pump_after_disable"], "unregister() left the timer pump registered"
 
 
 def test_blender_generate_depth_pose_canny(run_scenario, address):
@@ -428,7 +521,7 @@ def test_blender_depth2img_from_render(run_scenario, address):
 
 
 @pytest.fixture(scope="module")
-def adapter_address(blender_deps, tmp_path_factory):
+def adapter_address(tmp_path_factory):
     """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE and an sdxl LoRA; tiny-sdxl is the
     other family's model to switch to (its menus are checked, it is never loaded)."""
     from client_adapter_catalog import write_client_catalog

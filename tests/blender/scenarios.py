@@ -1,12 +1,15 @@
 """Runs INSIDE real Blender (headless) for tests/test_blender_addon.py:
 
     blender -b --factory-startup --python-exit-code 1 --python scenarios.py -- SCENARIO ZIP ADDRESS OUT_JSON
+    python run_module.py scenarios.py SCENARIO ZIP ADDRESS OUT_JSON      (Blender as a Python module, `bpy`)
 
-Installs the add-on from the built zip (BLENDER_USER_SCRIPTS points at a temp dir), builds a small scene, drives the
-add-on's operators against a real dccbridge server and writes what it measured to OUT_JSON. Asserts here make
-Blender exit 1; the pytest side checks the JSON.
+Installs the add-on from the built zip the way a user would (the legacy zip through Preferences > Add-ons >
+Install; a `*-extension.zip` through Install from Disk into the user_default repository; the user folders point at
+a temp dir), builds a small scene, drives the add-on's operators against a real dccbridge server and writes what
+it measured to OUT_JSON. Asserts here make Blender exit 1; the pytest side checks the JSON.
 """
 
+import importlib
 import json
 import math
 import sys
@@ -22,17 +25,30 @@ SCENARIO, ZIP, ADDRESS, OUT = sys.argv[sys.argv.index("--") + 1:][:4]
 RESULT = {"scenario": SCENARIO}
 
 
+EXTENSION = ZIP.endswith("-extension.zip")
+ADDON_MODULE = "bl_ext.user_default.dccbridge_blender" if EXTENSION else "dccbridge_blender"
+
+
 def install():
-    bpy.ops.preferences.addon_install(filepath=ZIP, overwrite=True)
-    bpy.ops.preferences.addon_enable(module="dccbridge_blender")
-    prefs = bpy.context.preferences.addons["dccbridge_blender"].preferences
+    if EXTENSION:
+        assert bpy.ops.extensions.package_install_files(filepath=ZIP, repo="user_default",
+                                                        enable_on_install=True) == {"FINISHED"}
+    else:
+        bpy.ops.preferences.addon_install(filepath=ZIP, overwrite=True)
+        bpy.ops.preferences.addon_enable(module=ADDON_MODULE)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
     prefs.address = ADDRESS
     prefs.timeout_s = 5.0
     prefs.retries = 1
-    import dccbridge_blender
+    addon = importlib.import_module(ADDON_MODULE)
+    RESULT.update(addon_file=addon.__file__, blender_version=bpy.app.version_string,
+                  python_version="%d.%d.%d" % sys.version_info[:3])
+    return addon
 
-    RESULT["addon_file"] = dccbridge_blender.__file__
-    return dccbridge_blender
+
+def addon_module(name):
+    """A module of the installed add-on (dccbridge_blender.X, or bl_ext.user_default.dccbridge_blender.X)."""
+    return importlib.import_module(f"{ADDON_MODULE}.{name}")
 
 
 def settings(size=64, steps=2, seed=1234):
@@ -103,6 +119,11 @@ def scenario_connection(addon):
     RESULT.update(server_version=rt.server_version, device=rt.device, models=[m.name for m in rt.models],
                   schedulers=[s.name for s in rt.schedulers], status=rt.status)
     assert rt.server_version and not rt.error, rt.error
+    # Disabling runs unregister(): the timer pump must go (a registered timer crashes the bpy 4.2 module at exit).
+    pump = addon.jobs._pump
+    RESULT["pump_registered"] = bpy.app.timers.is_registered(pump)
+    bpy.ops.preferences.addon_disable(module=ADDON_MODULE)
+    RESULT["pump_after_disable"] = bpy.app.timers.is_registered(pump)
 
 
 def scenario_lost_server(addon):
@@ -167,7 +188,7 @@ def scenario_generate(addon):
 
 def scenario_depth(addon):
     """A plane behind a cube with an Array modifier: the captured depth plane, numerically."""
-    from dccbridge_blender import capture
+    capture = addon_module("capture")
 
     scene = bpy.context.scene
     for obj in list(bpy.data.objects):
@@ -214,7 +235,7 @@ def scenario_depth(addon):
 
 def scenario_pose(addon):
     """Keypoints from a posed metarig vs world_to_camera_view; a second rig behind the camera is invisible."""
-    from dccbridge_blender import capture, posemap
+    capture, posemap = addon_module("capture"), addon_module("posemap")
 
     addon_utils.enable("rigify", default_set=True)
     scene = bpy.context.scene
@@ -341,7 +362,7 @@ def scenario_cancel(addon):
     s = settings(size=256, steps=40)
     s.seed_mode = "RANDOM"
     assert bpy.ops.dccbridge.generate() == {"FINISHED"}
-    from dccbridge_blender import jobs
+    jobs = addon_module("jobs")
 
     deadline = time.monotonic() + 60
     handle = jobs.handles()[0]
@@ -372,7 +393,7 @@ def scenario_midjob(addon):
     result is fetched by job id (GetJob) into the .blend."""
     import os
 
-    from dccbridge_blender import jobs
+    jobs = addon_module("jobs")
 
     settings(size=256, steps=30)
     assert bpy.ops.dccbridge.generate() == {"FINISHED"}
@@ -404,9 +425,9 @@ def scenario_adapters(addon):
     sends them, the same seed without them; stale choices refused; the choices survive save and reload."""
     import numpy as np
 
-    from dccbridge_blender import requests
-    from dccbridge_blender.operators.adapters import _embedding_items
-    from dccbridge_blender.properties import adapters as adapter_props
+    requests = addon_module("requests")
+    _embedding_items = addon_module("operators.adapters")._embedding_items
+    adapter_props = addon_module("properties.adapters")
 
     s = settings()
     assert bpy.ops.dccbridge.test_connection() == {"FINISHED"}
