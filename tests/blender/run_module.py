@@ -3,7 +3,9 @@
     VENV/bin/python run_module.py SCRIPT [ARGS...]      # the script sees sys.argv = ["blender", "--", ARGS...]
 
 Exit status 1 when the script raises (like --python-exit-code 1). It ends with os._exit once the script's output
-is written: the bpy 4.2 module segfaults at interpreter exit while a bpy.app.timers callback is registered.
+is written: the bpy 4.2 module segfaults at exit while a bpy.app.timers callback or a Python UI class (a panel) is
+registered — static destructors free them after Python is finalized (4.5 and 5.0 exit cleanly).
+DCCBRIDGE_RUN_MODULE_EXIT=normal exits the ordinary way instead (the tests check that 4.5 and 5.0 do).
 """
 
 import os
@@ -29,6 +31,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     code = main()
+    if os.environ.get("DCCBRIDGE_RUN_MODULE_EXIT") == "normal":     # the add-on's own exit path, checked by a test
+        sys.exit(code)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -216,6 +216,11 @@ def scenario_depth(addon):
         out[key] = {"px": [int(x), int(y)], "depth": float(plane[int(y), int(x)])}
     RESULT.update(depth=out, width=d["width"], height=d["height"], near=d["near"], far=d["far"],
                   bytes=len(d["data"]), dtype=str(plane.dtype))
+    # Eevee too (its engine id differs between versions: the seam's job), one sample; the scene keeps its engine.
+    engine = scene.render.engine
+    eevee = capture.render_views(scene, cam, 96, 64, color=False, engine="BLENDER_EEVEE", samples=1)["depth"]["plane"]
+    RESULT["eevee"] = {key: float(eevee[v["px"][1], v["px"][0]]) for key, v in out.items()}
+    RESULT["engine_kept"] = scene.render.engine == engine
     # The map the server makes from this pass (Preprocess through the add-on's Show control map).
     s = settings()
     s.width, s.height = 96, 64
