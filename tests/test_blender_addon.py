@@ -88,6 +88,23 @@ def test_extension_zip_manifest(tmp_path):
     assert all(len(v) <= 64 for v in manifest["permissions"].values())
 
 
+def test_supported_versions_are_stated_where_users_and_setup_look():
+    """The versions the Blender tests run in: the docs' support table, bl_info, the manifest and the setup script."""
+    docs = (ROOT / "docs" / "blender.md").read_text()
+    table = docs[docs.index("## Supported Blender versions"):docs.index("## Preferences")]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    for version in ("3.4", *BPY_VERSIONS):
+        assert any(row.startswith(version) for row in rows), (version, rows)
+    assert any(row.startswith("5.1") for row in rows) and "Python 3.13" in table
+    init = (PACKAGE / "__init__.py").read_text()
+    assert '"blender": (3, 4, 0)' in init and "Tested: Blender 3.4, 4.2, 4.5, 5.0" in init
+    manifest = tomllib.loads((PACKAGE / "blender_manifest.toml").read_text())
+    assert manifest["blender_version_min"] == "4.2.0" and "blender_version_max" not in manifest
+    setup = (ROOT / "scripts" / "setup_blender_versions.sh").read_text()
+    assert all(f'[{v}]="bpy=={v}.*"' in setup for v in BPY_VERSIONS)
+    assert f"DCCBRIDGE_BLENDER_VERSIONS:-{BPY_DEFAULT}" in setup
+
+
 # -- pure Python: pose mapping and projection ---------------------------------------------------------------
 
 
