@@ -15,8 +15,6 @@ an API keeps working. What differs, measured in each version (docs/blender.md, "
 
 from __future__ import annotations
 
-import bpy
-
 EEVEE = "BLENDER_EEVEE"
 
 
