@@ -99,6 +99,11 @@ def test_blender_generate_depth_pose_canny(run_scenario, address):
     assert maps["openpose"]["size"] == [64, 64] and maps["canny"]["size"] == [64, 64]
     assert maps["openpose"]["colorspace"] == "Non-Color"
     assert 0.005 < r["openpose_map_lit_fraction"] < 0.9          # a skeleton was drawn, not an empty map
+    # The panels and preferences as this Blender would draw them: every UILayout call, keyword, icon, property
+    # and operator they use exists here (background Blender has no UI to draw; tests/blender/scenarios.py DrawCheck).
+    for state in ("ui_idle", "ui_busy"):
+        assert r[state]["problems"] == [] and r[state]["calls"] > 60, (state, r[state])
+    assert r["ui_busy"]["calls"] > r["ui_idle"]["calls"]                 # the status box, cancel, error, retry
 
 
 def test_blender_depth_pass_is_true_linear_depth_of_the_evaluated_scene(run_scenario, address):

@@ -12,6 +12,7 @@ it measured to OUT_JSON. Asserts here make Blender exit 1; the pytest side check
 import importlib
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -20,6 +21,9 @@ import addon_utils
 import bpy
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Euler, Vector
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drawcheck import draw_every_panel  # noqa: E402
 
 SCENARIO, ZIP, ADDRESS, OUT = sys.argv[sys.argv.index("--") + 1:][:4]
 RESULT = {"scenario": SCENARIO}
@@ -184,6 +188,13 @@ def scenario_generate(addon):
     px = np.empty(64 * 64 * 4, np.float32)
     bpy.data.images["DCC control openpose"].pixels.foreach_get(px)
     RESULT["openpose_map_lit_fraction"] = float((px.reshape(-1, 4)[:, :3].max(axis=1) > 0.1).mean())
+    # The UI in this Blender: connected, jobs listed, a result shown; then busy with an error and a retry.
+    RESULT["ui_idle"] = draw_every_panel(addon, ADDON_MODULE, image)
+    rt = bpy.context.window_manager.dccbridge
+    rt.busy, rt.status, rt.error, rt.retry_job_id = True, "generate: step 1/2", "Cannot reach the server", jobs[-1].job_id
+    rt.preview_image = bpy.data.images.get("DCC Bridge Preview")
+    RESULT["ui_busy"] = draw_every_panel(addon, ADDON_MODULE, image)
+    rt.busy, rt.error, rt.retry_job_id = False, "", ""
 
 
 def scenario_depth(addon):
@@ -396,8 +407,6 @@ def scenario_midjob(addon):
     """The connection drops while a job runs (the runner stops reading its stream, as a dropped connection does);
     the job finishes on the server, the test restarts the server on the same port and data directory, and the
     result is fetched by job id (GetJob) into the .blend."""
-    import os
-
     jobs = addon_module("jobs")
 
     settings(size=256, steps=30)
