@@ -1,277 +1,25 @@
-"""The Blender add-on (clients/blender_addon): pure-Python parts here, and real Blender headless against a real
-server on the tiny preset (tests/blender/scenarios.py runs inside Blender, installed from the built zip).
-
-Blender runs need `blender` (Debian's 3.4 works; scripts/setup_system.sh installs it) and grpcio/protobuf/numpy
-for Blender's Python in $DCCBRIDGE_BLENDER_DEPS or .blender-deps/ (scripts/setup.sh). Without them the Blender
-tests skip with the reason — or fail under CI=true.
+"""The Blender add-on in real Blender, headless, against a real server on the tiny preset: tests/blender/scenarios.py
+runs inside Blender, installed from the built zip, once per Blender (tests/blender_support.py: the `blender` binary
+with the legacy zip; `bpy` 4.2 and 5.0 from PyPI, 4.5 with DCCBRIDGE_BLENDER_VERSIONS=all, with the 4.2 extension).
+The add-on's pure-Python parts: tests/test_blender_addon_units.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
 import os
 import pathlib
-import shutil
 import subprocess
-import sys
 import time
-import tomllib
-import zipfile
 
-import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ADDON = ROOT / "clients" / "blender_addon"
-PACKAGE = ADDON / "dccbridge_blender"
-SCENARIOS = ROOT / "tests" / "blender" / "scenarios.py"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from blender_support import RUNNERS, BlenderRunner, binary_runner, bpy_runner, package
 
 
-def load(name: str, path: pathlib.Path):
-    """Import one add-on module by path, without the package (whose __init__ imports bpy)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-adapters = load("dccbridge_blender_adapters", PACKAGE / "adapters.py")
-posemap = load("dccbridge_blender_posemap", PACKAGE / "posemap.py")
-imagebuf = load("dccbridge_blender_imagebuf", PACKAGE / "imagebuf.py")
-package = load("dccbridge_blender_package", ADDON / "package.py")
-gen_stubs = load("dccbridge_blender_gen_stubs", ADDON / "tools" / "gen_stubs.py")
-
-
-# -- pure Python: stubs, packaging ---------------------------------------------------------------------------
-
-
-def test_vendored_stubs_are_current():
-    """Fails when protos/ changed and clients/blender_addon/tools/gen_stubs.py was not run."""
-    expected = gen_stubs.generate()
-    assert gen_stubs.stale(expected) == [], "run: python clients/blender_addon/tools/gen_stubs.py"
-    for name, text in expected.items():
-        assert "from dccbridge.v1" not in text, name
-
-
-def test_legacy_zip_layout(addon_zips):
-    legacy, _ = addon_zips
-    names = zipfile.ZipFile(legacy).namelist()
-    assert "dccbridge_blender/__init__.py" in names
-    assert "dccbridge_blender/proto/service_pb2_grpc.py" in names
-    assert {f"dccbridge_blender/rig_presets/{p}.json" for p in ("metarig", "rigify", "mixamo")} <= set(names)
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    init = zipfile.ZipFile(legacy).read("dccbridge_blender/__init__.py").decode()
-    assert '"blender": (3, 4, 0)' in init
-
-
-def test_extension_zip_manifest(tmp_path):
-    fake = tmp_path / "grpcio-1.85.3-cp311-cp311-win_amd64.whl"
-    fake.write_bytes(b"not really a wheel")
-    path = package.build_extension(tmp_path, [fake], ["windows-x64"])
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-    assert "__init__.py" in names and "proto/tasks_pb2.py" in names      # the package at the zip root
-    assert manifest["id"] == "dccbridge_blender" and manifest["type"] == "add-on"
-    assert manifest["blender_version_min"] == "4.2.0"
-    assert len(manifest["tagline"]) <= 64 and not manifest["tagline"].endswith(".")
-    assert manifest["platforms"] == ["windows-x64"]
-    assert manifest["wheels"] == ["./wheels/" + fake.name] and "wheels/" + fake.name in names
-    assert all(len(v) <= 64 for v in manifest["permissions"].values())
-
-
-# -- pure Python: pose mapping and projection ---------------------------------------------------------------
-
-
-def metarig_bones():
-    """A T-posed metarig facing -Y (Blender's front), the bones the presets use, head bone 0.2 long."""
-    b = {
-        "spine.004": ((0, 0.01, 1.66), (0, -0.01, 1.72)), "spine.006": ((0, -0.02, 1.78), (0, -0.02, 1.98)),
-        "upper_arm.L": ((0.2, 0.03, 1.58), (0.45, 0.03, 1.58)), "upper_arm.R": ((-0.2, 0.03, 1.58), (-0.45, 0.03, 1.58)),
-        "forearm.L": ((0.45, 0.03, 1.58), (0.7, 0.03, 1.58)), "forearm.R": ((-0.45, 0.03, 1.58), (-0.7, 0.03, 1.58)),
-        "hand.L": ((0.7, 0.03, 1.58), (0.8, 0.03, 1.58)), "hand.R": ((-0.7, 0.03, 1.58), (-0.8, 0.03, 1.58)),
-        "thigh.L": ((0.1, 0.01, 1.07), (0.1, 0, 0.54)), "thigh.R": ((-0.1, 0.01, 1.07), (-0.1, 0, 0.54)),
-        "shin.L": ((0.1, 0, 0.54), (0.1, 0.02, 0.09)), "shin.R": ((-0.1, 0, 0.54), (-0.1, 0.02, 0.09)),
-        "foot.L": ((0.1, 0.02, 0.09), (0.1, -0.09, 0.02)), "foot.R": ((-0.1, 0.02, 0.09), (-0.1, -0.09, 0.02)),
-    }
-    return b
-
-
-def test_presets_parse_and_cover_coco18():
-    for key in posemap.PRESETS:
-        table = posemap.parse_mapping(json.dumps(posemap.load_preset(key)))
-        assert set(table["keypoints"]) == set(posemap.COCO18), key
-
-
-def test_metarig_keypoints_and_head_frame_fallback():
-    table = posemap.load_preset("METARIG")
-    points = posemap.keypoints_world(metarig_bones(), table)
-    named = dict(zip(posemap.COCO18, points))
-    assert named["left_wrist"] == (0.7, 0.03, 1.58)
-    assert named["neck"] == (0, 0.01, 1.66)
-    # No face bones: nose/eyes/ears from the head bone's frame: forward = -Y, left = +X, up = +Z, length 0.2.
-    nose, left_eye, right_eye, left_ear = named["nose"], named["left_eye"], named["right_eye"], named["left_ear"]
-    assert nose[1] < -0.02 - 0.15 and abs(nose[0]) < 1e-9            # in front of the face
-    assert left_eye[0] > 0 > right_eye[0]                             # character's left = +X
-    assert math.isclose(left_eye[2], 1.78 + 0.57 * 0.2)
-    assert left_ear[0] > left_eye[0] and left_ear[1] > left_eye[1]    # ears wider and further back than eyes
-
-
-def test_namespace_insensitive_bone_names_for_mixamo():
-    bones = {"mixamorig1:LeftHand": ((1, 2, 3), (1, 2, 4)), "Head": ((0, 0, 1), (0, 0, 2))}
-    assert posemap.resolve_bone(bones, "mixamorig:LeftHand") == ((1, 2, 3), (1, 2, 4))
-    assert posemap.resolve_bone(bones, "mixamorig:Head") == ((0, 0, 1), (0, 0, 2))
-    assert posemap.resolve_bone(bones, "mixamorig:RightHand") is None
-
-
-def test_mixamo_and_rigify_presets_map_every_keypoint():
-    meta = metarig_bones()
-    mixamo_names = {"spine.004": "Neck", "spine.006": "Head", "upper_arm.L": "LeftArm", "upper_arm.R": "RightArm",
-                    "forearm.L": "LeftForeArm", "forearm.R": "RightForeArm", "hand.L": "LeftHand", "hand.R": "RightHand",
-                    "thigh.L": "LeftUpLeg", "thigh.R": "RightUpLeg", "shin.L": "LeftLeg", "shin.R": "RightLeg",
-                    "foot.L": "LeftFoot", "foot.R": "RightFoot"}
-    mixamo = {"mixamorig5:" + mixamo_names[k]: v for k, v in meta.items()}
-    rigify = {"ORG-" + k: v for k, v in meta.items()}
-    reference = posemap.keypoints_world(meta, posemap.load_preset("METARIG"))
-    for bones, key in ((mixamo, "MIXAMO"), (rigify, "RIGIFY")):
-        points = posemap.keypoints_world(bones, posemap.load_preset(key))
-        assert all(p is not None for p in points), key
-        # Same skeleton, same keypoints (the face from the same head-frame offsets).
-        assert all(np.allclose(a, b) for a, b in zip(points, reference)), key
-
-
-def test_unmapped_keypoints_are_invisible_and_bad_tables_rejected():
-    table = posemap.parse_mapping('{"keypoints": {"neck": {"bone": "spine.004"}}}')
-    points = posemap.keypoints_world(metarig_bones(), table)
-    assert points[1] == (0, 0.01, 1.66) and all(p is None for i, p in enumerate(points) if i != 1)
-    with pytest.raises(ValueError, match="unknown keypoint"):
-        posemap.parse_mapping('{"keypoints": {"tail": []}}')
-    with pytest.raises(ValueError, match="needs"):
-        posemap.parse_mapping('{"keypoints": {"nose": [{"joint": "x"}]}}')
-
-
-def perspective(fov_y_deg, aspect, near=0.1, far=100.0):
-    f = 1 / math.tan(math.radians(fov_y_deg) / 2)
-    return [[f / aspect, 0, 0, 0], [0, f, 0, 0], [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
-            [0, 0, -1, 0]]
-
-
-def test_projection_centre_edges_behind_and_off_frame():
-    view = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]      # camera at the origin looking down -Z
-    proj = perspective(90, 2.0)
-    x, y, depth = posemap.project((0, 0, -5), view, proj, 200, 100)
-    assert (x, y, depth) == pytest.approx((100, 50, 5))
-    x, y, _ = posemap.project((0, 5, -5), view, proj, 200, 100)             # 45° up = top edge
-    assert (x, y) == pytest.approx((100, 0))
-    x, y, _ = posemap.project((10, 0, -5), view, proj, 200, 100)            # right edge at x = 2·z (aspect 2)
-    assert x == pytest.approx(200)
-    kps = posemap.project_keypoints([(0, 0, -5), (0, 0, 5), (50, 0, -5), None], view, proj, 200, 100)
-    assert [k[2] for k in kps] == [True, False, False, False]               # in view, behind, off-frame, unmapped
-
-
-# -- pure Python: LoRAs, embeddings, VAE ----------------------------------------------------------------------
-
-
-def adapter_catalog():
-    return {"models": [{"id": "tiny", "family": "sd15"}, {"id": "xl", "family": "sdxl"}], "default_model": "tiny",
-            "loras": [{"id": "style", "family": "sd15"}, {"id": "xl-style", "family": "sdxl"}],
-            "embeddings": [{"id": "mystyle", "family": "sd15"}, {"id": "bad-hands", "family": "sd15"}],
-            "vaes": [{"id": "warm-vae", "family": "sd15"}]}
-
-
-def test_adapters_fit_the_chosen_models_family():
-    catalog = adapter_catalog()
-    assert adapters.family_of("", catalog["models"], "tiny") == "sd15"
-    assert adapters.family_of("xl", catalog["models"], "tiny") == "sdxl"
-    assert adapters.family_of("missing", catalog["models"], "tiny") is None
-    assert [a["id"] for a in adapters.offered(catalog["loras"], "sdxl")] == ["xl-style"]
-    assert len(adapters.offered(catalog["loras"], None)) == 2          # unknown model: the server will say why
-
-
-def test_embedding_tokens_are_whole_words_in_prompt_or_negative():
-    assert adapters.tokens_in(["a mystyle cat", "bad-hands"], ["mystyle", "bad-hands", "cat2"]) == \
-        ["mystyle", "bad-hands"]
-    assert adapters.tokens_in(["mystyles, notmystyle, my-mystyle"], ["mystyle"]) == []
-    assert adapters.insert_token("a cat, ", "mystyle") == "a cat, mystyle"
-    assert adapters.insert_token("", "mystyle") == "mystyle"
-    assert adapters.insert_token("mystyle cat", "mystyle") == "mystyle cat"     # already there: unchanged
-
-
-def test_choose_sends_what_fits_and_refuses_stale_choices_with_what_to_do():
-    catalog = adapter_catalog()
-    picked, problems = adapters.choose(catalog, "", [("style", 0.8, True), ("", 1.0, True), ("xl-style", 1, False)],
-                                       ("a mystyle harbour", "bad-hands"), (), "warm-vae")
-    assert problems == []
-    assert picked == {"loras": [{"id": "style", "weight": 0.8}], "embeddings": ["mystyle", "bad-hands"],
-                      "vae_id": "warm-vae"}
-    # The model changed to another family: every sd15 choice is named, with what to do.
-    _, problems = adapters.choose(catalog, "xl", [("style", 1.0, True)], ("mystyle",), ("mystyle",), "warm-vae")
-    assert problems == [
-        "LoRA 'style' is for sd15 models; model 'xl' is sdxl: pick another LoRA or remove the row",
-        "Embedding 'mystyle' is for sd15 models; model 'xl' is sdxl: remove its token from the prompt",
-        "VAE 'warm-vae' is for sd15 models; model 'xl' is sdxl: pick another VAE or \"Model's own\""]
-    _, problems = adapters.choose(catalog, "", [("gone", 1.0, True), ("style", 1, True), ("style", 2, True)], ("",))
-    assert problems[0] == "LoRA 'style' is listed twice: keep one row and set its weight"
-    assert problems[1] == "LoRA 'gone' is not offered by this server: pick another LoRA or remove the row"
-    # Not connected (a file just opened): sent as stored, remembered embeddings recognised; the server checks.
-    picked, problems = adapters.choose(None, "", [("gone", 1.0, True)], ("a mystyle",), ("mystyle",), "v")
-    assert problems == [] and picked["loras"] == [{"id": "gone", "weight": 1.0}] and picked["embeddings"] == ["mystyle"]
-    assert adapters.is_empty(adapters.choose(catalog, "", [], ("",))[0])
-
-
-# -- pure Python: buffers ------------------------------------------------------------------------------------
-
-
-def test_depth_plane_flips_rows_and_cleans_nan():
-    w, h = 3, 2
-    flat = np.zeros((h, w, 4), np.float32)
-    flat[0, :, 0] = [1, 2, 3]          # Blender's first row is the BOTTOM row
-    flat[1, :, 0] = [4, np.nan, 6]
-    plane = imagebuf.depth_plane(flat.ravel(), w, h)
-    assert plane[0].tolist() == [4, np.inf, 6] and plane[1].tolist() == [1, 2, 3]
-    data = imagebuf.depth_bytes(plane)
-    assert len(data) == w * h * 4
-    assert np.array_equal(imagebuf.depth_from_bytes(data, w, h), plane)
-
-
-def test_png_encoder_round_trips_through_pillow():
-    from PIL import Image
-    import io
-
-    rgba = (np.random.default_rng(1).random((5, 7, 4)) * 255).astype(np.uint8)
-    data = imagebuf.encode_png(rgba)
-    assert imagebuf.png_size(data) == (7, 5)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")), rgba)
-    assert imagebuf.round_size(1920 * 0.5, 1080 * 0.5) == (960, 544)
-
-
-# -- real Blender --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def blender_exe():
-    exe = os.environ.get("BLENDER") or shutil.which("blender")
-    if exe is None:
-        if IN_CI:
-            pytest.fail("blender is not installed (CI=true): run scripts/setup_system.sh as root")
-        pytest.skip("blender is not installed (apt-get install blender, or scripts/setup_system.sh)")
-    return exe
-
-
-@pytest.fixture(scope="session")
-def blender_deps(blender_exe):
-    path = pathlib.Path(os.environ.get("DCCBRIDGE_BLENDER_DEPS") or ROOT / ".blender-deps")
-    if not (path / "grpc").is_dir() or not (path / "google" / "protobuf").is_dir() or not (path / "numpy").is_dir():
-        message = (f"grpcio/protobuf/numpy for Blender's Python are not in {path}: run scripts/setup.sh "
-                   f"(python3.11 -m pip install --target {path} grpcio protobuf numpy)")
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+@pytest.fixture(scope="session", params=RUNNERS)
+def blender_runner(request) -> BlenderRunner:
+    return binary_runner() if request.param == "binary" else bpy_runner(request.param.removeprefix("bpy"))
 
 
 @pytest.fixture(scope="session")
@@ -281,20 +29,23 @@ def addon_zips(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def run_scenario(blender_exe, blender_deps, addon_zips, tmp_path_factory):
-    legacy, _ = addon_zips
+def run_scenario(blender_runner, addon_zips, tmp_path_factory):
+    zips = dict(zip(("legacy", "extension"), addon_zips))
     timings = {}
 
-    def run(name: str, address: str, timeout: float = 120, during=None) -> dict:
+    def run(name: str, address: str, timeout: float = 120, during=None, packaging: str = "", extra_env=None) -> dict:
         """during(out_path): called while Blender runs (for scenarios that wait on the test's side)."""
+        packaging = packaging or blender_runner.packaging
         home = tmp_path_factory.mktemp(f"blender-{name}")
         out = home / "result.json"
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        env.update(BLENDER_USER_SCRIPTS=str(home / "scripts"), BLENDER_USER_CONFIG=str(home / "config"),
-                   DCCBRIDGE_BLENDER_DEPS=str(blender_deps), TMPDIR=str(home))
+        # Every user folder in the temp home: nothing is read from or installed into the real user's Blender.
+        env.update(HOME=str(home), BLENDER_USER_RESOURCES=str(home / "user"), BLENDER_USER_SCRIPTS=str(home / "scripts"),
+                   BLENDER_USER_CONFIG=str(home / "config"), BLENDER_USER_EXTENSIONS=str(home / "extensions"),
+                   BLENDER_USER_DATAFILES=str(home / "datafiles"), TMPDIR=str(home), **blender_runner.env,
+                   **(extra_env or {}))
         start = time.monotonic()
-        proc = subprocess.Popen([blender_exe, "-b", "--factory-startup", "--python-exit-code", "1", "--python",
-                                 str(SCENARIOS), "--", name, str(legacy), address, str(out)],
+        proc = subprocess.Popen([*blender_runner.command, name, str(zips[packaging]), address, str(out)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stdout = stderr = ""
         try:
@@ -305,22 +56,28 @@ def run_scenario(blender_exe, blender_deps, addon_zips, tmp_path_factory):
             if proc.poll() is None:
                 proc.kill()
                 stdout, stderr = proc.communicate()
-        timings[name] = time.monotonic() - start
+        timings[f"{name}/{packaging}"] = time.monotonic() - start
         result = json.loads(out.read_text()) if out.exists() else {}
         assert proc.returncode == 0 and result.get("ok"), (
-            f"blender scenario {name} failed (rc {proc.returncode}):\n{result.get('traceback', '')}\n"
+            f"{blender_runner.label}: scenario {name} failed (rc {proc.returncode}):\n{result.get('traceback', '')}\n"
             f"--- stdout (tail) ---\n{stdout[-3000:]}\n--- stderr (tail) ---\n{stderr[-3000:]}")
+        assert result["blender_version"].startswith(blender_runner.version), result["blender_version"]
         return result
 
     yield run
-    print("\nblender scenario seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    print(f"\n{blender_runner.label}: {sum(timings.values()):.1f} s in scenarios: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 
-def test_blender_test_connection(run_scenario, address):
-    r = run_scenario("connection", address)
-    assert r["server_version"] and "cpu" in r["device"]
-    assert "tiny" in r["models"] and "unipc" in r["schedulers"]
-    assert r["addon_file"].endswith("scripts/addons/dccbridge_blender/__init__.py")   # installed from the zip
+def test_blender_test_connection(run_scenario, address, blender_runner):
+    """Both zips on 4.2+ (the extension, and the legacy zip that 4.2+ still installs); the legacy zip on 3.4."""
+    for packaging in dict.fromkeys((blender_runner.packaging, "legacy")):
+        r = run_scenario("connection", address, packaging=packaging)
+        assert r["server_version"] and "cpu" in r["device"]
+        assert "tiny" in r["models"] and "unipc" in r["schedulers"]
+        folder = "extensions/user_default" if packaging == "extension" else "scripts/addons"
+        assert r["addon_file"].endswith(f"{folder}/dccbridge_blender/__init__.py"), r["addon_file"]   # from the zip
+        assert r["pump_registered"] and not r["pump_after_disable"], "unregister() left the timer pump registered"
 
 
 def test_blender_generate_depth_pose_canny(run_scenario, address):
@@ -342,6 +99,11 @@ def test_blender_generate_depth_pose_canny(run_scenario, address):
     assert maps["openpose"]["size"] == [64, 64] and maps["canny"]["size"] == [64, 64]
     assert maps["openpose"]["colorspace"] == "Non-Color"
     assert 0.005 < r["openpose_map_lit_fraction"] < 0.9          # a skeleton was drawn, not an empty map
+    # The panels and preferences as this Blender would draw them: every UILayout call, keyword, icon, property
+    # and operator they use exists here (background Blender has no UI to draw; tests/blender/scenarios.py DrawCheck).
+    for state in ("ui_idle", "ui_busy"):
+        assert r[state]["problems"] == [] and r[state]["calls"] > 60, (state, r[state])
+    assert r["ui_busy"]["calls"] > r["ui_idle"]["calls"]                 # the status box, cancel, error, retry
 
 
 def test_blender_depth_pass_is_true_linear_depth_of_the_evaluated_scene(run_scenario, address):
@@ -353,6 +115,11 @@ def test_blender_depth_pass_is_true_linear_depth_of_the_evaluated_scene(run_scen
     assert d["array_copy"]["depth"] == pytest.approx(6.5, abs=0.05)      # geometry only the Array modifier makes
     assert d["plane"]["depth"] == pytest.approx(10.0, abs=0.05)
     assert d["background"]["depth"] >= r["far"]                           # Cycles' 1e10 = background
+    # Eevee (BLENDER_EEVEE_NEXT in 4.2-4.5): the same distances; its background is 65504 (3.4) or far (4.2+).
+    e = r["eevee"]
+    assert e["cube"] == pytest.approx(6.5, abs=0.05) and e["array_copy"] == pytest.approx(6.5, abs=0.05)
+    assert e["plane"] == pytest.approx(10.0, abs=0.05) and e["background"] >= r["far"] * 0.9999
+    assert r["engine_kept"]
     # The server's control map from this pass: nearer = brighter, background black.
     c = r["control_map"]
     assert c["cube"] > c["plane"] > c["background"] == 0.0
@@ -389,8 +156,11 @@ def test_blender_project_from_camera_material(run_scenario, address):
     assert r["image"]["size"] == [96, 64] and r["image"]["packed"] and r["camera"] == 96
 
 
-def test_blender_upscale(run_scenario, address):
-    r = run_scenario("upscale", address)
+def test_blender_upscale(run_scenario, address, blender_runner):
+    # Also: Blender exits the ordinary way (status 0, no hang) with the add-on enabled, its timer pump registered.
+    # Not the bpy 4.2 module: it segfaults at exit in static destructors (bpy_class_free after Python is gone).
+    exit_env = {"DCCBRIDGE_RUN_MODULE_EXIT": "normal"} if blender_runner.clean_exit else {}
+    r = run_scenario("upscale", address, timeout=60, extra_env=exit_env)
     assert r["image"]["name"] == "Source x2" and r["image"]["size"] == [64, 48] and r["image"]["packed"]
 
 
@@ -428,7 +198,7 @@ def test_blender_depth2img_from_render(run_scenario, address):
 
 
 @pytest.fixture(scope="module")
-def adapter_address(blender_deps, tmp_path_factory):
+def adapter_address(tmp_path_factory):
     """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE and an sdxl LoRA; tiny-sdxl is the
     other family's model to switch to (its menus are checked, it is never loaded)."""
     from client_adapter_catalog import write_client_catalog

@@ -1,14 +1,18 @@
 """Runs INSIDE real Blender (headless) for tests/test_blender_addon.py:
 
     blender -b --factory-startup --python-exit-code 1 --python scenarios.py -- SCENARIO ZIP ADDRESS OUT_JSON
+    python run_module.py scenarios.py SCENARIO ZIP ADDRESS OUT_JSON      (Blender as a Python module, `bpy`)
 
-Installs the add-on from the built zip (BLENDER_USER_SCRIPTS points at a temp dir), builds a small scene, drives the
-add-on's operators against a real dccbridge server and writes what it measured to OUT_JSON. Asserts here make
-Blender exit 1; the pytest side checks the JSON.
+Installs the add-on from the built zip the way a user would (the legacy zip through Preferences > Add-ons >
+Install; a `*-extension.zip` through Install from Disk into the user_default repository; the user folders point at
+a temp dir), builds a small scene, drives the add-on's operators against a real dccbridge server and writes what
+it measured to OUT_JSON. Asserts here make Blender exit 1; the pytest side checks the JSON.
 """
 
+import importlib
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -18,21 +22,37 @@ import bpy
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Euler, Vector
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drawcheck import draw_every_panel  # noqa: E402
+
 SCENARIO, ZIP, ADDRESS, OUT = sys.argv[sys.argv.index("--") + 1:][:4]
 RESULT = {"scenario": SCENARIO}
 
 
+EXTENSION = ZIP.endswith("-extension.zip")
+ADDON_MODULE = "bl_ext.user_default.dccbridge_blender" if EXTENSION else "dccbridge_blender"
+
+
 def install():
-    bpy.ops.preferences.addon_install(filepath=ZIP, overwrite=True)
-    bpy.ops.preferences.addon_enable(module="dccbridge_blender")
-    prefs = bpy.context.preferences.addons["dccbridge_blender"].preferences
+    if EXTENSION:
+        assert bpy.ops.extensions.package_install_files(filepath=ZIP, repo="user_default",
+                                                        enable_on_install=True) == {"FINISHED"}
+    else:
+        bpy.ops.preferences.addon_install(filepath=ZIP, overwrite=True)
+        bpy.ops.preferences.addon_enable(module=ADDON_MODULE)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
     prefs.address = ADDRESS
     prefs.timeout_s = 5.0
     prefs.retries = 1
-    import dccbridge_blender
+    addon = importlib.import_module(ADDON_MODULE)
+    RESULT.update(addon_file=addon.__file__, blender_version=bpy.app.version_string,
+                  python_version="%d.%d.%d" % sys.version_info[:3])
+    return addon
 
-    RESULT["addon_file"] = dccbridge_blender.__file__
-    return dccbridge_blender
+
+def addon_module(name):
+    """A module of the installed add-on (dccbridge_blender.X, or bl_ext.user_default.dccbridge_blender.X)."""
+    return importlib.import_module(f"{ADDON_MODULE}.{name}")
 
 
 def settings(size=64, steps=2, seed=1234):
@@ -103,6 +123,11 @@ def scenario_connection(addon):
     RESULT.update(server_version=rt.server_version, device=rt.device, models=[m.name for m in rt.models],
                   schedulers=[s.name for s in rt.schedulers], status=rt.status)
     assert rt.server_version and not rt.error, rt.error
+    # Disabling runs unregister(): the timer pump must go (a registered timer crashes the bpy 4.2 module at exit).
+    pump = addon.jobs._pump
+    RESULT["pump_registered"] = bpy.app.timers.is_registered(pump)
+    bpy.ops.preferences.addon_disable(module=ADDON_MODULE)
+    RESULT["pump_after_disable"] = bpy.app.timers.is_registered(pump)
 
 
 def scenario_lost_server(addon):
@@ -163,11 +188,18 @@ def scenario_generate(addon):
     px = np.empty(64 * 64 * 4, np.float32)
     bpy.data.images["DCC control openpose"].pixels.foreach_get(px)
     RESULT["openpose_map_lit_fraction"] = float((px.reshape(-1, 4)[:, :3].max(axis=1) > 0.1).mean())
+    # The UI in this Blender: connected, jobs listed, a result shown; then busy with an error and a retry.
+    RESULT["ui_idle"] = draw_every_panel(addon, ADDON_MODULE, image)
+    rt = bpy.context.window_manager.dccbridge
+    rt.busy, rt.status, rt.error, rt.retry_job_id = True, "generate: step 1/2", "Cannot reach the server", jobs[-1].job_id
+    rt.preview_image = bpy.data.images.get("DCC Bridge Preview")
+    RESULT["ui_busy"] = draw_every_panel(addon, ADDON_MODULE, image)
+    rt.busy, rt.error, rt.retry_job_id = False, "", ""
 
 
 def scenario_depth(addon):
     """A plane behind a cube with an Array modifier: the captured depth plane, numerically."""
-    from dccbridge_blender import capture
+    capture = addon_module("capture")
 
     scene = bpy.context.scene
     for obj in list(bpy.data.objects):
@@ -195,6 +227,11 @@ def scenario_depth(addon):
         out[key] = {"px": [int(x), int(y)], "depth": float(plane[int(y), int(x)])}
     RESULT.update(depth=out, width=d["width"], height=d["height"], near=d["near"], far=d["far"],
                   bytes=len(d["data"]), dtype=str(plane.dtype))
+    # Eevee too (its engine id differs between versions: the seam's job), one sample; the scene keeps its engine.
+    engine = scene.render.engine
+    eevee = capture.render_views(scene, cam, 96, 64, color=False, engine="BLENDER_EEVEE", samples=1)["depth"]["plane"]
+    RESULT["eevee"] = {key: float(eevee[v["px"][1], v["px"][0]]) for key, v in out.items()}
+    RESULT["engine_kept"] = scene.render.engine == engine
     # The map the server makes from this pass (Preprocess through the add-on's Show control map).
     s = settings()
     s.width, s.height = 96, 64
@@ -214,7 +251,7 @@ def scenario_depth(addon):
 
 def scenario_pose(addon):
     """Keypoints from a posed metarig vs world_to_camera_view; a second rig behind the camera is invisible."""
-    from dccbridge_blender import capture, posemap
+    capture, posemap = addon_module("capture"), addon_module("posemap")
 
     addon_utils.enable("rigify", default_set=True)
     scene = bpy.context.scene
@@ -341,7 +378,7 @@ def scenario_cancel(addon):
     s = settings(size=256, steps=40)
     s.seed_mode = "RANDOM"
     assert bpy.ops.dccbridge.generate() == {"FINISHED"}
-    from dccbridge_blender import jobs
+    jobs = addon_module("jobs")
 
     deadline = time.monotonic() + 60
     handle = jobs.handles()[0]
@@ -370,9 +407,7 @@ def scenario_midjob(addon):
     """The connection drops while a job runs (the runner stops reading its stream, as a dropped connection does);
     the job finishes on the server, the test restarts the server on the same port and data directory, and the
     result is fetched by job id (GetJob) into the .blend."""
-    import os
-
-    from dccbridge_blender import jobs
+    jobs = addon_module("jobs")
 
     settings(size=256, steps=30)
     assert bpy.ops.dccbridge.generate() == {"FINISHED"}
@@ -404,9 +439,9 @@ def scenario_adapters(addon):
     sends them, the same seed without them; stale choices refused; the choices survive save and reload."""
     import numpy as np
 
-    from dccbridge_blender import requests
-    from dccbridge_blender.operators.adapters import _embedding_items
-    from dccbridge_blender.properties import adapters as adapter_props
+    requests = addon_module("requests")
+    _embedding_items = addon_module("operators.adapters")._embedding_items
+    adapter_props = addon_module("properties.adapters")
 
     s = settings()
     assert bpy.ops.dccbridge.test_connection() == {"FINISHED"}

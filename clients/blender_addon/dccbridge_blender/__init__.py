@@ -4,6 +4,8 @@ Folders follow Blender's concepts (operators/, panels/, properties/, preferences
 apply.py writes results, transport.py talks gRPC in threads, jobs.py pumps events onto the main thread.
 """
 
+# Tested headless in Blender 3.4 (Debian), 4.2 LTS, 4.5 LTS and 5.0 (docs/blender.md, "Supported Blender versions");
+# compat.py holds what differs between them. "blender" is the oldest; 4.2+ read blender_manifest.toml instead.
 bl_info = {
     "name": "DCC Bridge",
     "author": "dccbridge",
@@ -11,7 +13,7 @@ bl_info = {
     "blender": (3, 4, 0),
     "location": "3D View > Sidebar > DCC Bridge; Image Editor > Sidebar > DCC Bridge",
     "description": "Stable Diffusion from the scene: depth pass, armature pose and render as ControlNet units; "
-                   "textures, projection, upscaling (needs a dccbridge server)",
+                   "textures, projection, upscaling (needs a dccbridge server). Tested: Blender 3.4, 4.2, 4.5, 5.0",
     "doc_url": "https://github.com/dccbridge/dccbridge/blob/main/docs/blender.md",
     "category": "Render",
 }

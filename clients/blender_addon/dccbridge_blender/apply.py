@@ -9,7 +9,7 @@ import tempfile
 
 import bpy
 
-from . import posemap
+from . import compat, posemap
 
 PREVIEW_NAME = "DCC Bridge Preview"
 PROJECTION_UV = "DCC Projection"
@@ -112,8 +112,7 @@ def pbr_material(name: str, maps: dict, context: dict, uv_map: str = ""):
     """Principled BSDF fed by the albedo (Base Color), normal (Normal Map node), roughness and height
     (Displacement) images, whichever are there."""
     material = bpy.data.materials.new(name)
-    material.use_nodes = True
-    tree = material.node_tree
+    tree = compat.shader_tree(material)
     nodes, links = tree.nodes, tree.links
     bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
     output = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")

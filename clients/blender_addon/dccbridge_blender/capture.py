@@ -5,7 +5,6 @@ The only module that reads the scene for requests. Everything it returns is plai
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 import shutil
@@ -13,7 +12,7 @@ import tempfile
 
 import bpy
 
-from . import posemap
+from . import compat, posemap
 
 
 def imaging_np():
@@ -69,103 +68,63 @@ def camera_dict(scene, camera, width: int, height: int) -> dict:
 def render_views(scene, camera, width: int, height: int, *, depth: bool = True, color: bool = True,
                  engine: str = "CYCLES", samples: int = 8) -> dict:
     """Render the camera's view once: {"depth": {"data" float32_le, "width", "height", "near", "far", "plane"},
-    "color_png": bytes}. The EVALUATED scene is what renders (modifiers applied). Scene settings are restored."""
+    "color_png": bytes}. The EVALUATED scene is what renders (modifiers applied). Scene settings are restored.
+
+    No compositor nodes: the render result is saved as a multilayer EXR (every pass, the depth pass among them,
+    straight from the render engine) and, for colour, as a PNG (through the scene's own compositor, if it has
+    one, and its colour management), the way Image > Save As does. The same in every supported Blender."""
     r = scene.render
     view_layer = bpy.context.view_layer if bpy.context.view_layer in scene.view_layers[:] else scene.view_layers[0]
     saved = {"engine": r.engine, "resolution_x": r.resolution_x, "resolution_y": r.resolution_y,
              "resolution_percentage": r.resolution_percentage, "use_border": r.use_border}
-    saved_camera, saved_nodes, saved_z = scene.camera, scene.use_nodes, view_layer.use_pass_z
+    saved_camera, saved_z = scene.camera, view_layer.use_pass_z
+    saved_image = compat.save_image_settings(r.image_settings)
     saved_cycles = None
     if hasattr(scene, "cycles"):
         saved_cycles = (scene.cycles.samples, scene.cycles.use_denoising, scene.cycles.device)
     saved_eevee = scene.eevee.taa_render_samples
     tmp = tempfile.mkdtemp(prefix="dccbridge-capture-")
-    added = []
     try:
-        try:
-            r.engine = engine
-        except TypeError:                     # Blender 4.2-4.4 call Eevee "BLENDER_EEVEE_NEXT"
-            r.engine = engine + "_NEXT"
+        r.engine = compat.engine_id(r, engine)
         r.resolution_x, r.resolution_y, r.resolution_percentage, r.use_border = width, height, 100, False
         scene.camera = camera
-        view_layer.use_pass_z = True
+        view_layer.use_pass_z = view_layer.use_pass_z or depth
         if engine == "CYCLES":
             scene.cycles.samples = samples
             scene.cycles.use_denoising = False
         else:
             scene.eevee.taa_render_samples = samples
-        scene.use_nodes = True
-        tree = scene.node_tree
-        layers = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers" and n.layer == view_layer.name
-                       and n.scene in (None, scene)), None)
-        if layers is None:
-            layers = tree.nodes.new("CompositorNodeRLayers")
-            layers.layer = view_layer.name
-            added.append(layers)
-        if not any(n.bl_idname == "CompositorNodeComposite" for n in tree.nodes):
-            composite = tree.nodes.new("CompositorNodeComposite")
-            tree.links.new(layers.outputs["Image"], composite.inputs["Image"])
-            added.append(composite)
-        if depth:
-            out = tree.nodes.new("CompositorNodeOutputFile")
-            added.append(out)
-            out.base_path = tmp
-            out.format.file_format = "OPEN_EXR"
-            out.format.color_depth = "32"
-            out.format.color_mode = "RGB"
-            out.file_slots[0].path = "depth_"
-            tree.links.new(layers.outputs["Depth"], out.inputs[0])
-        if color:
-            out = tree.nodes.new("CompositorNodeOutputFile")
-            added.append(out)
-            out.base_path = tmp
-            out.format.file_format = "PNG"
-            out.format.color_depth = "8"
-            out.format.color_mode = "RGB"
-            out.file_slots[0].path = "color_"
-            source = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"), None)
-            link = source.inputs["Image"].links[0] if source and source.inputs["Image"].links else None
-            tree.links.new(link.from_socket if link else layers.outputs["Image"], out.inputs[0])
         bpy.ops.render.render(write_still=False, scene=scene.name, layer=view_layer.name)
+        render_result = next((i for i in bpy.data.images if i.type == "RENDER_RESULT"), None)
+        if render_result is None:
+            raise RuntimeError("the render left no Render Result image")
         result = {}
         if depth:
-            path = _one(tmp, "depth_*.exr")
-            image = bpy.data.images.load(path, check_existing=False)
-            try:
-                w, h = image.size
-                pixels = imaging_np().np.empty(w * h * 4, dtype="float32")
-                image.pixels.foreach_get(pixels)
-            finally:
-                bpy.data.images.remove(image)
-            plane = imaging_np().depth_plane(pixels, w, h)
+            path = os.path.join(tmp, "passes.exr")
+            compat.set_multilayer_exr(r.image_settings)
+            render_result.save_render(path, scene=scene)
+            with open(path, "rb") as f:
+                plane = imaging_np().depth_from_exr(f.read(), view_layer.name)
+            h, w = plane.shape
             result["depth"] = {"data": imaging_np().depth_bytes(plane), "width": w, "height": h,
                                "near": float(camera.data.clip_start), "far": float(camera.data.clip_end),
                                "plane": plane}
         if color:
-            with open(_one(tmp, "color_*.png"), "rb") as f:
+            path = os.path.join(tmp, "color.png")
+            compat.set_png8(r.image_settings)
+            render_result.save_render(path, scene=scene)
+            with open(path, "rb") as f:
                 result["color_png"] = f.read()
         return result
     finally:
-        tree = scene.node_tree
-        for node in added:
-            try:
-                tree.nodes.remove(node)
-            except (ReferenceError, RuntimeError):
-                pass
+        compat.restore_image_settings(r.image_settings, saved_image)
         for key, value in saved.items():
             setattr(r, key, value)
-        scene.camera, scene.use_nodes, view_layer.use_pass_z = saved_camera, saved_nodes, saved_z
+        scene.camera, view_layer.use_pass_z = saved_camera, saved_z
         if saved_cycles is not None:
             scene.cycles.samples, scene.cycles.use_denoising, scene.cycles.device = saved_cycles
         scene.eevee.taa_render_samples = saved_eevee
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _one(folder: str, pattern: str) -> str:
-    found = sorted(glob.glob(os.path.join(folder, pattern)))
-    if not found:
-        raise RuntimeError(f"the render wrote no {pattern} (is the compositor disabled in Render properties?)")
-    return found[-1]
 
 
 # -- pose -----------------------------------------------------------------------------------------------

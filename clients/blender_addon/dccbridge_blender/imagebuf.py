@@ -20,9 +20,56 @@ def blender_rgba(flat, width: int, height: int) -> np.ndarray:
     return np.asarray(flat, dtype=np.float32).reshape(height, width, 4)[::-1]
 
 
-def depth_plane(flat, width: int, height: int) -> np.ndarray:
-    """The first channel of an EXR depth image's pixels -> float32 (height, width), top row first, NaN -> +inf."""
-    plane = np.ascontiguousarray(blender_rgba(flat, width, height)[:, :, 0], dtype=np.float32)
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+EXR_DTYPES = {0: "<u4", 1: "<f2", 2: "<f4"}        # OpenEXR pixel types UINT, HALF, FLOAT
+
+
+def exr_channels(data: bytes) -> dict:
+    """The channels of an uncompressed single-part scanline OpenEXR file (what Blender writes with codec NONE)
+    as {name: float32 (height, width)}, top row first. Enough for render passes; anything else is refused."""
+    if data[:4] != EXR_MAGIC:
+        raise ValueError("not an OpenEXR file")
+    flags = struct.unpack_from("<I", data, 4)[0] >> 8
+    if flags & (0x02 | 0x08 | 0x10):
+        raise ValueError("tiled, deep or multi-part OpenEXR is not supported here")
+    pos, header = 8, {}
+    while data[pos] != 0:
+        name_end = data.index(b"\0", pos)
+        type_end = data.index(b"\0", name_end + 1)
+        size = struct.unpack_from("<i", data, type_end + 1)[0]
+        header[data[pos:name_end].decode()] = data[type_end + 5:type_end + 5 + size]
+        pos = type_end + 5 + size
+    pos += 1
+    if header["compression"][0] != 0:
+        raise ValueError(f"OpenEXR compression {header['compression'][0]} is not supported here (write codec NONE)")
+    channels, chlist = [], header["channels"]
+    at = 0
+    while chlist[at] != 0:
+        end = chlist.index(b"\0", at)
+        pixel_type = struct.unpack_from("<i", chlist, end + 1)[0]
+        channels.append((chlist[at:end].decode(), np.dtype(EXR_DTYPES[pixel_type])))
+        at = end + 1 + 16
+    xmin, ymin, xmax, ymax = struct.unpack("<4i", header["dataWindow"])
+    width, height = xmax - xmin + 1, ymax - ymin + 1
+    offsets = np.frombuffer(data, "<u8", count=height, offset=pos)
+    planes = {name: np.empty((height, width), np.float32) for name, _ in channels}
+    for offset in offsets.tolist():
+        y, _size = struct.unpack_from("<ii", data, offset)
+        at = offset + 8
+        for name, dtype in channels:
+            planes[name][y - ymin] = np.frombuffer(data, dtype, count=width, offset=at)
+            at += width * dtype.itemsize
+    return planes
+
+
+def depth_from_exr(data: bytes, layer: str = "") -> np.ndarray:
+    """The depth pass of a render's multilayer EXR (channel "<view layer>.Depth.Z"), top row first, NaN -> +inf."""
+    planes = exr_channels(data)
+    depth = [n for n in planes if n.endswith(".Depth.Z")]
+    name = f"{layer}.Depth.Z" if f"{layer}.Depth.Z" in planes else (depth[0] if len(depth) == 1 else None)
+    if name is None:
+        raise ValueError(f"the render has no depth pass for view layer '{layer}' (channels: {', '.join(planes)})")
+    plane = planes[name]
     plane[np.isnan(plane)] = np.inf
     return plane
 
