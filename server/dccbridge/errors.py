@@ -12,7 +12,7 @@ MAX_SHOWN_ID_CHARS = 64
 # An absolute host path in a message (POSIX /a/b or Windows C:\a\b): a client never sees where the server keeps
 # things. A slash after a word character, a dot or a colon (1/d, owner/name, hf://...) is not the start of one.
 HOST_PATH = re.compile(r"(?<![\w.:/\\])(?:/[^\s'\"/,;:()\[\]]+)+/?|\b[A-Za-z]:\\[^\s'\",;:()\[\]]+")
-HIDDEN_PATH = "<server path>"
+HIDDEN_DIRECTORY = "..."
 
 
 def shown(value: str, limit: int = MAX_SHOWN_ID_CHARS) -> str:
@@ -22,9 +22,16 @@ def shown(value: str, limit: int = MAX_SHOWN_ID_CHARS) -> str:
 
 
 def without_host_paths(message: str) -> str:
-    """The message with absolute host paths replaced by a placeholder (every message a client sees goes
-    through this: the status of an RPC and a job's failure)."""
-    return HOST_PATH.sub(HIDDEN_PATH, message)
+    """The message with the folders of absolute host paths hidden: '/srv/models/x.safetensors' reads
+    '.../x.safetensors' (the file's name still says which one). Every message a client sees goes through this:
+    the status of an RPC and a job's failure."""
+    return HOST_PATH.sub(_hide_directory, message)
+
+
+def _hide_directory(match: re.Match) -> str:
+    path = match.group(0).rstrip("/\\")
+    separator = "\\" if "\\" in path and "/" not in path else "/"
+    return f"{HIDDEN_DIRECTORY}{separator}{path.rsplit(separator, 1)[-1]}"
 
 
 class DccError(Exception):

@@ -133,7 +133,7 @@ class AdapterCatalog:
             raise ModelNotFound(adapter_id, loadable, kind=f"{family} {KIND_NAMES[kind]}", field=field)
         if found.is_pickle and not allow_pickle:
             raise ModelUnavailable(
-                f"{KIND_NAMES[kind]} '{adapter_id}': '{Path(found.source).name}' is a pickle file (.ckpt/.pt/.pth/.bin); these "
+                f"{KIND_NAMES[kind]} '{adapter_id}': '{found.source}' is a pickle file (.ckpt/.pt/.pth/.bin); these "
                 "can run code when loaded. Convert it to .safetensors, or start the server with --allow-pickle to "
                 "load it with weights_only=True"
             )
