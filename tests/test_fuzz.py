@@ -153,7 +153,8 @@ PLAUSIBLE = {
     "preview_every_n_steps": (0, 1), "preview_max_size": (0, 64), "job_id": ("",), "page_token": ("", "5"),
     "after_sequence": (0,), "weight": (0.5, 1.0), "camera_to_world": (1.0, 0.0),
 }
-PLAUSIBLE_IMAGES = (encode_png(gradient(64, 3)), encode_png(gradient(32, 1)), png16(32, 32), encode_jpeg(gradient(64, 3)))
+PLAUSIBLE_IMAGES = (encode_png(gradient(64, 3)), encode_png(gradient(32, 1)), png16(32, 32),
+                    encode_jpeg(gradient(64, 3)))
 
 
 def scalar(field: FieldDescriptor, odds: int) -> st.SearchStrategy:
