@@ -133,7 +133,7 @@ def float_planes() -> st.SearchStrategy[tuple[int, int, bytes]]:
     return plane()
 
 
-def integers(kind: int, name: str) -> st.SearchStrategy[int]:
+def integers(kind: int) -> st.SearchStrategy[int]:
     low, high = INT_RANGES[kind]
     edges = [v for v in EDGE_INTS if low <= v <= high]
     return st.one_of(st.sampled_from(edges), st.integers(low, high), st.integers(max(low, -4), min(high, 70)))
@@ -176,7 +176,7 @@ def scalar(field: FieldDescriptor, odds: int) -> st.SearchStrategy:
 def _hostile(field: FieldDescriptor) -> st.SearchStrategy:
     kind = field.type
     if kind in INT_RANGES:
-        return integers(kind, field.name)
+        return integers(kind)
     if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         width = 32 if kind == FieldDescriptor.TYPE_FLOAT else 64
         return st.one_of(st.sampled_from(EDGE_FLOATS), st.floats(width=width), st.floats(0, 1, width=width))
@@ -197,14 +197,11 @@ def _hostile(field: FieldDescriptor) -> st.SearchStrategy:
 # -- messages from descriptors --------------------------------------------------------------------
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.is_repeated
-
-
 @st.composite
 def messages(draw, descriptor, depth: int = 0, odds: int | None = None):
-    """A message of `descriptor` with a random subset of its fields set to hostile values; per oneof, none or one
-    member; repeated fields get 0..3 elements (a 4x4 matrix gets 0..17)."""
+    """A message of `descriptor` with a random subset of its fields set, each to a plausible or a hostile value
+    (see scalar); per oneof, none or one member; repeated fields get 0..3 elements (repeated numbers 0..17, around
+    a 4x4 matrix)."""
     message = message_factory.GetMessageClass(descriptor)()
     if odds is None:  # per request: wild (every other value hostile), picky (1 in 6) or calm (1 in 20)
         odds = draw(st.sampled_from(ODDS))
@@ -228,13 +225,13 @@ def messages(draw, descriptor, depth: int = 0, odds: int | None = None):
             sub = messages(field.message_type, depth + 1, odds)
             if field.message_type.name == "DepthPass":
                 sub = st.one_of(sub, coherent_depth_passes(field.message_type))
-            if _is_repeated(field):
+            if field.is_repeated:
                 for item in draw(st.lists(sub, max_size=2 if depth > 2 else 3)):
                     getattr(message, field.name).add().CopyFrom(item)
             else:
                 getattr(message, field.name).CopyFrom(draw(sub))
                 getattr(message, field.name).SetInParent()  # present even when empty (a set, empty oneof member)
-        elif _is_repeated(field):
+        elif field.is_repeated:
             getattr(message, field.name).extend(draw(st.lists(scalar(field, odds), max_size=17)))
         else:
             setattr(message, field.name, draw(scalar(field, odds)))
