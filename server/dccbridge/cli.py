@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -58,6 +59,11 @@ def _serve_parser(commands) -> None:
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
+    p.add_argument("--max-input-pixels", type=_pixel_count, metavar="N|WxH",
+                   help="largest input image (init, mask, control, view, 16-bit depth), refused from its header "
+                        "before decoding (default 4096x4096)")
+    p.add_argument("--max-upscale-input-pixels", type=_pixel_count,
+                   metavar="N|WxH", help="largest image an upscale job takes (default 16384x16384)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
     p.add_argument("--allow-download", action="store_true",
@@ -69,6 +75,7 @@ def _serve_parser(commands) -> None:
 
 def _serve(args) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .ops import Limits
     from .serve import ServeConfig, default_data_dir, serve_forever
 
     try:
@@ -76,29 +83,42 @@ def _serve(args) -> int:
     except OSError as error:
         print(f"dccbridge serve: --token-file: {error}", file=sys.stderr)
         return 2
-    config = ServeConfig(
-        host=args.host,
-        port=args.port,
-        http_port=None if args.no_http else args.http_port,
-        token=token,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        cors_origins=tuple(args.cors_origin or ("*",)),
-        models=args.models,
-        preset=args.preset,
-        data_dir=args.data_dir or default_data_dir(),
-        device=args.device,
-        max_message_bytes=args.max_message_mb * 1024 * 1024,
-        max_queue=args.max_queue,
-        allow_pickle=args.allow_pickle,
-        allow_download=args.allow_download,
-        grace_s=args.grace,
-    )
     try:
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            http_port=None if args.no_http else args.http_port,
+            token=token,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            cors_origins=tuple(args.cors_origin or ("*",)),
+            models=args.models,
+            preset=args.preset,
+            data_dir=args.data_dir or default_data_dir(),
+            device=args.device,
+            max_message_bytes=args.max_message_mb * 1024 * 1024,
+            max_queue=args.max_queue,
+            allow_pickle=args.allow_pickle,
+            allow_download=args.allow_download,
+            grace_s=args.grace,
+            limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
+                             if getattr(args, name) is not None}),
+        )
         return serve_forever(config)
     except (ValueError, OSError) as error:
         print(f"dccbridge serve: {error}", file=sys.stderr)
         return 2
+
+
+def _pixel_count(text: str) -> int:
+    """A pixel budget: a count ("16777216") or a size ("4096x4096")."""
+    try:
+        parts = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected a pixel count or WIDTHxHEIGHT, got '{text}'")
+    return math.prod(parts)
 
 
 def _serve_token(args) -> str | None:

@@ -6,30 +6,61 @@ describes something the caller can fix or retry.
 
 from __future__ import annotations
 
+import re
+
+MAX_SHOWN_ID_CHARS = 64
+# An absolute host path in a message (POSIX /a/b or Windows C:\a\b): a client never sees where the server keeps
+# things. A slash after a word character, a dot or a colon (1/d, owner/name, hf://...) is not the start of one.
+HOST_PATH = re.compile(r"(?<![\w.:/\\])(?:/[^\s'\"/,;:()\[\]]+)+/?|\b[A-Za-z]:\\[^\s'\",;:()\[\]]+")
+HIDDEN_DIRECTORY = "..."
+
+
+def shown(value: str, limit: int = MAX_SHOWN_ID_CHARS) -> str:
+    """A client-sent id or name as messages echo it: at most `limit` characters, control characters as '?'."""
+    text = value if len(value) <= limit else value[:limit] + "..."
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def without_host_paths(message: str) -> str:
+    """The message with the folders of absolute host paths hidden: '/srv/models/x.safetensors' reads
+    '.../x.safetensors' (the file's name still says which one). Every message a client sees goes through this:
+    the status of an RPC and a job's failure."""
+    return HOST_PATH.sub(_hide_directory, message)
+
+
+def _hide_directory(match: re.Match) -> str:
+    path = match.group(0).rstrip("/\\")
+    separator = "\\" if "\\" in path and "/" not in path else "/"
+    return f"{HIDDEN_DIRECTORY}{separator}{path.rsplit(separator, 1)[-1]}"
+
 
 class DccError(Exception):
-    """Base of every error the server reports on purpose."""
+    """Base of every error the server reports on purpose. `field`: the request field it is about, if any."""
 
     field: str = ""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str = ""):
         super().__init__(message)
         self.message = message
+        if field:
+            self.field = field
 
 
 class InvalidInput(DccError):
     """A request field is wrong. The message names the field and the allowed range."""
 
     def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
+        super().__init__(f"{field}: {reason}", field)
         self.reason = reason
 
 
 class ModelNotFound(DccError):
-    def __init__(self, model_id: str, available: list[str], kind: str = "model"):
+    """An id names no model, upscaler, ControlNet or adapter. With `field`, the message starts with it."""
+
+    def __init__(self, model_id: str, available: list[str], kind: str = "model", field: str = ""):
         listing = ", ".join(sorted(available)) or "(none)"
-        super().__init__(f"unknown {kind} '{model_id}'; available: {listing}")
+        prefix = f"{field}: " if field else ""
+        super().__init__(f"{prefix}unknown {kind} '{shown(model_id)}'; available: {listing}", field)
         self.model_id = model_id
         self.available = sorted(available)
 
@@ -44,8 +75,16 @@ class Unsupported(DccError):
 
 class JobNotFound(DccError):
     def __init__(self, job_id: str):
-        super().__init__(f"no job with id '{job_id}'")
+        super().__init__(f"job_id: no job with id '{shown(job_id)}'", "job_id")
         self.job_id = job_id
+
+
+class ResultLost(DccError):
+    """A finished job's result file is gone from (or unreadable on) the server's disk."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what} is no longer in the server's storage (removed or unreadable); submit the job "
+                         "again")
 
 
 class QueueFull(DccError):
@@ -88,6 +127,7 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     InvalidInput: "INVALID_ARGUMENT",
     ModelNotFound: "NOT_FOUND",
     JobNotFound: "NOT_FOUND",
+    ResultLost: "DATA_LOSS",
     ModelUnavailable: "FAILED_PRECONDITION",
     Unsupported: "UNIMPLEMENTED",
     QueueFull: "RESOURCE_EXHAUSTED",

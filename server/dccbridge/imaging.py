@@ -6,6 +6,8 @@ inserts text chunks (provenance) by hand, since OpenCV cannot write them.
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import struct
 import zlib
@@ -13,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+from PIL import JpegImagePlugin, WebPImagePlugin
 
 from .errors import InvalidInput
 
@@ -30,22 +33,78 @@ def sniff_mime(data: bytes) -> str:
     return ""
 
 
-def decode_image(data: bytes, field: str, *, mode: str = "RGB") -> np.ndarray:
+# The default pixel budget of a decoded input (ops pass the server's Limits). OpenCV refuses more than 2^30 pixels
+# (CV_IO_MAX_IMAGE_PIXELS), so no budget may go above that.
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
+DECODER_MAX_PIXELS = 1 << 30
+PNG_IHDR = b"IHDR"
+
+
+def image_size(data: bytes, field: str) -> tuple[int, int]:
+    """(width, height) read from the header alone -- nothing is decoded, so a file claiming 100000 x 100000
+    pixels costs nothing. Raises InvalidInput(field) for bytes that are not a readable PNG, JPEG or WebP header."""
+    mime = _require_known_format(data, field)
+    try:
+        if mime == "image/png":
+            if data[12:16] != PNG_IHDR:
+                raise ValueError("no IHDR chunk")
+            width, height = struct.unpack(">II", data[16:24])
+        else:
+            # The format plugins read only the header (Image.open would also apply PIL's global bomb check).
+            plugin = JpegImagePlugin.JpegImageFile if mime == "image/jpeg" else WebPImagePlugin.WebPImageFile
+            with plugin(io.BytesIO(data)) as header:
+                width, height = header.size
+    except Exception:  # noqa: BLE001 - any parser error on hostile bytes is the client's
+        raise InvalidInput(field, "image header is corrupt or truncated (send PNG, JPEG or WebP bytes)") from None
+    if width < 1 or height < 1:
+        raise InvalidInput(field, f"image header says {width}x{height} pixels; an image needs at least 1x1")
+    return width, height
+
+
+def check_pixel_budget(width: int, height: int, field: str, max_pixels: int) -> None:
+    """Refuse an image above the budget -- from its header, before any memory is spent on its pixels."""
+    if width * height > max_pixels:
+        raise InvalidInput(field, f"is {width}x{height} = {width * height} pixels; this server decodes inputs of "
+                                  f"at most {max_pixels} pixels (about {math.isqrt(max_pixels)}x"
+                                  f"{math.isqrt(max_pixels)})")
+
+
+def decode_image(data: bytes, field: str, *, mode: str = "RGB",
+                 max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> np.ndarray:
     """Decode PNG/JPEG/WebP bytes to uint8 pixels: HxWx3 RGB, HxWx4 RGBA or HxW ("L").
 
-    Raises InvalidInput(field) for empty, unknown or corrupt data.
+    The header's size is checked against max_pixels first. Raises InvalidInput(field) for empty, unknown, corrupt
+    or too large data; no decoder error escapes.
     """
-    if not data:
-        raise InvalidInput(field, "image is empty; send PNG, JPEG or WebP bytes")
-    if not sniff_mime(data):
-        raise InvalidInput(field, "not a PNG, JPEG or WebP image (unrecognised bytes)")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
-    if decoded is None or decoded.size == 0:
-        raise InvalidInput(field, "image bytes are corrupt or truncated")
+    width, height = image_size(data, field)
+    check_pixel_budget(width, height, field, max_pixels)
+    decoded = imdecode(data, field)
+    if decoded.shape[0] * decoded.shape[1] > max_pixels:  # a header that lied
+        check_pixel_budget(decoded.shape[1], decoded.shape[0], field, max_pixels)
     if decoded.dtype == np.uint16:
         decoded = (decoded >> 8).astype(np.uint8)
     return _convert(decoded, mode)
+
+
+def imdecode(data: bytes, field: str) -> np.ndarray:
+    """OpenCV's decode (IMREAD_UNCHANGED); its errors on bad bytes become InvalidInput(field). Call it only after
+    the header's size was checked (image_size + check_pixel_budget)."""
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        decoded = None
+    if decoded is None or decoded.size == 0:
+        raise InvalidInput(field, "image bytes are corrupt or truncated")
+    return decoded
+
+
+def _require_known_format(data: bytes, field: str) -> str:
+    if not data:
+        raise InvalidInput(field, "image is empty; send PNG, JPEG or WebP bytes")
+    mime = sniff_mime(data)
+    if not mime:
+        raise InvalidInput(field, "not a PNG, JPEG or WebP image (unrecognised bytes)")
+    return mime
 
 
 def _convert(bgr_any: np.ndarray, mode: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from . import __version__
 from .api.capabilities import build_capabilities
 from .api.grpc_server import GrpcFace
 from .api.http_server import HttpFace
-from .api.security import BearerToken, TlsFiles, require_token_off_loopback
+from .api.security import BearerToken, TlsFiles, clear_text_token_warning, require_token_off_loopback
 from .api.service import DccBridgeService
 from .api.servicer import DccBridgeServicer
 from .jobs import Engine, EngineLimits, JobStore
@@ -62,6 +62,9 @@ class Server:
             raise ValueError("TLS needs both --tls-cert and --tls-key")
         self.config = config
         self.tls = TlsFiles(config.tls_cert, config.tls_key) if config.tls_cert else None
+        warning = clear_text_token_warning(config.host, config.token, self.tls is not None)
+        if warning:
+            log.warning(warning)
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,

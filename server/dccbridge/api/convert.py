@@ -8,7 +8,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from .. import domain as d
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ResultLost, without_host_paths
 from ..jobs import JobEvent, JobRecord, JobResult
 from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
 
@@ -362,15 +362,23 @@ def result(res: JobResult, include_images: bool) -> jobs_pb2.Result:
     for f in res.images:
         image = media_pb2.Image(mime_type="image/png", width=f.width, height=f.height)
         if include_images:
-            image.data = Path(f.path).read_bytes()
+            image.data = _read_result_file(f)
         message.images.add(image=image, role=f.role, seed=f.seed, index=f.index, parameters=f.parameters,
                            path=f.path)
     return message
 
 
+def _read_result_file(f) -> bytes:
+    try:
+        return Path(f.path).read_bytes()
+    except OSError:
+        raise ResultLost(f"result image {f.index} ({f.role})") from None
+
+
 def failure(f: dict) -> jobs_pb2.Failure:
-    return jobs_pb2.Failure(code=getattr(jobs_pb2, f"ERROR_CODE_{f['code']}"), message=f["message"],
-                            field=f.get("field", ""))
+    """A job's failure as clients see it: its code, and a message without host paths."""
+    code = getattr(jobs_pb2, f"ERROR_CODE_{f['code']}", jobs_pb2.ERROR_CODE_INTERNAL)
+    return jobs_pb2.Failure(code=code, message=without_host_paths(f["message"]), field=f.get("field", ""))
 
 
 def job_states(states) -> list[d.JobState]:

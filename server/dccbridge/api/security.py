@@ -48,6 +48,16 @@ def require_token_off_loopback(host: str, token: str | None) -> None:
         )
 
 
+def clear_text_token_warning(host: str, token: str | None, tls: bool) -> str:
+    """A warning for a server that takes a token off loopback without TLS ("" when there is nothing to warn of):
+    every request then carries the token in clear text, readable by anyone on the network path."""
+    if not token or tls or is_loopback(host):
+        return ""
+    return (f"listening on {host} with a token but without TLS: the token travels in clear text on every request "
+            "and anyone on the network path can read it (and the images). Add --tls-cert and --tls-key, or listen "
+            "on 127.0.0.1 behind a TLS proxy.")
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """A PEM certificate (chain) and its private key; both faces serve TLS with them."""

@@ -18,6 +18,7 @@ from .security import BearerToken
 MAX_WAIT_MS = 60_000
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_PAGE_TOKEN_DIGITS = 9  # page tokens are row offsets; SQLite takes 64-bit ones, a billion jobs is plenty
 CLIENT_HEADER = "dccbridge-client"
 
 
@@ -38,6 +39,16 @@ def client_name(declared: str, address: str) -> str:
     if declared:
         return declared[:64]
     return address.rsplit(":", 1)[0] if ":" in address else address or "anonymous"
+
+
+def page_offset(token: str) -> int:
+    """A ListJobs page_token (an offset this service handed out) -> the offset; anything else is INVALID_ARGUMENT."""
+    if not token:
+        return 0
+    if not (token.isascii() and token.isdigit() and len(token) <= MAX_PAGE_TOKEN_DIGITS):
+        raise InvalidInput("page_token", "is not a token from a previous ListJobs response (leave it empty for "
+                                         "the first page)")
+    return int(token)
 
 
 class DccBridgeService:
@@ -86,10 +97,7 @@ class DccBridgeService:
         size = request.page_size or DEFAULT_PAGE_SIZE
         if size > MAX_PAGE_SIZE:
             raise InvalidInput("page_size", f"must be at most {MAX_PAGE_SIZE}, got {size}")
-        try:
-            offset = int(request.page_token or "0")
-        except ValueError:
-            raise InvalidInput("page_token", "is not a token from a previous ListJobs response") from None
+        offset = page_offset(request.page_token)
         jobs = self.engine.list(size + 1, offset, convert.job_states(request.states))
         response = service_pb2.ListJobsResponse(jobs=[convert.job_to_proto(j, False) for j in jobs[:size]])
         if len(jobs) > size:

@@ -16,7 +16,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
-from ..errors import DccError, QueueFull, status_name
+from ..errors import DccError, QueueFull, status_name, without_host_paths
 
 log = logging.getLogger("dccbridge.api")
 
@@ -32,12 +32,13 @@ class ErrorStatus:
 
 
 def error_status(error: BaseException) -> ErrorStatus:
-    """The status the table gives; a bug becomes INTERNAL and is logged."""
+    """The status the table gives; a bug becomes INTERNAL and is logged (its text stays in the log: it may carry
+    host paths or internals). No message carries a host path."""
     if isinstance(error, DccError):
-        code, message = status_name(error), error.message
+        code, message = status_name(error), without_host_paths(error.message)
     else:
         log.exception("internal error in an RPC", exc_info=error)
-        code, message = "INTERNAL", f"internal error: {type(error).__name__}: {error}"
+        code, message = "INTERNAL", f"internal error ({type(error).__name__}); the server's log has the details"
     trailers = []
     if getattr(error, "field", ""):
         trailers.append((FIELD_TRAILER, error.field))

@@ -5,10 +5,8 @@ pass or a pose rig. Everything here is numpy + OpenCV; estimators that need mode
 
 from __future__ import annotations
 
-import struct
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from ..domain import (
@@ -21,9 +19,9 @@ from ..domain import (
     Preprocessor,
 )
 from ..errors import InvalidInput, Unsupported
-from ..imaging import decode_image, resize
+from ..imaging import DEFAULT_MAX_INPUT_PIXELS, decode_image, image_size, resize
 from .canny import canny_map
-from .depth import PNG_MAGIC, decode_depth_pass, depth_to_control_map, depth_to_level, level_to_rgb8
+from .depth import decode_depth_pass, depth_to_control_map, depth_to_level, level_to_rgb8
 from .openpose import draw_pose_rig
 
 __all__ = [
@@ -59,23 +57,25 @@ class Estimators(Protocol):
 
 
 def prepare_control_map(
-    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None = None
+    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None = None,
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
 ) -> np.ndarray:
-    """The unit's control map as uint8 height x width x 3 RGB."""
+    """The unit's control map as uint8 height x width x 3 RGB. Source images above max_pixels are refused from
+    their header."""
     source = unit.source
     if isinstance(source, ImageInput):
-        return resize(decode_image(source.data, f"{field}.image"), width, height)
+        return resize(decode_image(source.data, f"{field}.image", max_pixels=max_pixels), width, height)
     if isinstance(source, DepthPassInput):
         if unit.control_type is not ControlType.DEPTH:
             raise InvalidInput(f"{field}.depth_pass", "a depth pass feeds only CONTROL_TYPE_DEPTH units")
         depth_field = f"{field}.depth_pass"
-        depth = decode_depth_pass(source, depth_field)
+        depth = decode_depth_pass(source, depth_field, max_pixels)
         return depth_to_control_map(depth, source.encoding, source.near, source.far, width, height, depth_field)
     if isinstance(source, PoseRigInput):
         if unit.control_type is not ControlType.OPENPOSE:
             raise InvalidInput(f"{field}.pose_rig", "a pose rig feeds only CONTROL_TYPE_OPENPOSE units")
         return draw_pose_rig(source, width, height, f"{field}.pose_rig")
-    return _preprocess(unit.control_type, source, width, height, f"{field}.preprocess", estimators)
+    return _preprocess(unit.control_type, source, width, height, f"{field}.preprocess", estimators, max_pixels)
 
 
 def _preprocess(
@@ -85,6 +85,7 @@ def _preprocess(
     height: int,
     field: str,
     estimators: Estimators | None,
+    max_pixels: int,
 ) -> np.ndarray:
     preprocessor = source.preprocessor or DEFAULT_PREPROCESSOR.get(control_type)
     if preprocessor is None:
@@ -93,7 +94,7 @@ def _preprocess(
             f"{field}.preprocessor",
             f"CONTROL_TYPE_{control_type.name} has no natural preprocessor; name one ({names}) or send a ready map",
         )
-    rgb = decode_image(source.image.data, f"{field}.image")
+    rgb = decode_image(source.image.data, f"{field}.image", max_pixels=max_pixels)
     if preprocessor is Preprocessor.CANNY:
         # Edges found at the output size stay crisp 1-px lines; resizing an edge map blurs them.
         return canny_map(resize(rgb, width, height), source.canny_low, source.canny_high, f"{field}.canny")
@@ -108,10 +109,11 @@ def _preprocess(
     return resize(control, width, height)
 
 
-def depth_pass_level(source: DepthPassInput, width: int, height: int, field: str) -> np.ndarray:
+def depth_pass_level(source: DepthPassInput, width: int, height: int, field: str,
+                     max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> np.ndarray:
     """A host depth pass as float32 levels in [0, 1] (near = 1) at width x height: the depth2img models' input,
     normalised exactly as the depth control map is (see control/depth.py)."""
-    depth = decode_depth_pass(source, field)
+    depth = decode_depth_pass(source, field, max_pixels)
     return depth_to_level(depth, source.encoding, source.near, source.far, width, height, field)
 
 
@@ -125,16 +127,17 @@ def estimator_preprocessor(unit: ControlUnitSpec) -> Preprocessor | None:
 
 
 def check_source(
-    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None
+    unit: ControlUnitSpec, width: int, height: int, field: str, estimators: Estimators | None,
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
 ) -> None:
     """Validate a unit's source before a job is queued. Cheap maps are computed (bad bytes, NaN depth, keypoints
     off the canvas); for one that needs an estimator (too costly to run just to validate) the image is decoded
-    and the estimator's availability checked."""
+    and the estimator's availability checked. Images above max_pixels are refused from their header."""
     preprocessor = estimator_preprocessor(unit)
     if preprocessor is None:
-        prepare_control_map(unit, width, height, field)
+        prepare_control_map(unit, width, height, field, max_pixels=max_pixels)
         return
-    decode_image(unit.source.image.data, f"{field}.preprocess.image")
+    decode_image(unit.source.image.data, f"{field}.preprocess.image", max_pixels=max_pixels)
     if preprocessor not in getattr(estimators, "available", ()):
         raise Unsupported(
             f"{field}.preprocess: this server has no '{preprocessor.value}' estimator; send a ready map, a depth "
@@ -143,7 +146,8 @@ def check_source(
 
 
 def source_size(unit: ControlUnitSpec) -> tuple[int, int] | None:
-    """The natural (width, height) of a unit's source, or None when it cannot be read."""
+    """The natural (width, height) of a unit's source, or None when it cannot be read (read from the header:
+    nothing is decoded)."""
     source = unit.source
     if isinstance(source, PoseRigInput):
         return source.canvas_width, source.canvas_height
@@ -156,10 +160,7 @@ def source_size(unit: ControlUnitSpec) -> tuple[int, int] | None:
 
 
 def _encoded_size(data: bytes) -> tuple[int, int] | None:
-    # A PNG's size sits in its IHDR chunk; other formats are decoded.
-    if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    if not data:
+    try:
+        return image_size(data, "")
+    except InvalidInput:
         return None
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    return None if decoded is None else (decoded.shape[1], decoded.shape[0])

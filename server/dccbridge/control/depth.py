@@ -39,6 +39,7 @@ import numpy as np
 
 from ..domain import DepthEncoding, DepthPassInput
 from ..errors import InvalidInput
+from ..imaging import DEFAULT_MAX_INPUT_PIXELS, check_pixel_budget, image_size, imdecode
 
 BACKGROUND_GAP = 0.1        # the farthest foreground level when a background is present
 LOW_PERCENTILE = 2.0
@@ -48,23 +49,25 @@ MAX_DEPTH_SIDE = 8192
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def decode_depth_pass(dp: DepthPassInput, field: str) -> np.ndarray:
-    """The pass's values as float32 HxW (scene units for LINEAR), validated."""
+def decode_depth_pass(dp: DepthPassInput, field: str, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> np.ndarray:
+    """The pass's values as float32 HxW (scene units for LINEAR), validated. A png16 above max_pixels is refused
+    from its header, before it is decoded. Value errors (NaN, -inf) name the data field, `{field}.float32_le`."""
     has_float = bool(dp.float32_le)
     has_png = bool(dp.png16)
     if has_float == has_png:
         which = "both are" if has_float else "neither is"
         raise InvalidInput(field, f"set exactly one of float32_le or png16 ({which} set)")
-    if has_float:
-        depth = _decode_float32(dp, field)
-        nan_count = int(np.isnan(depth).sum())
-        if nan_count:
+    if not has_float:
+        return _decode_png16(dp, field, max_pixels)
+    depth = _decode_float32(dp, field, max_pixels)
+    for name, count, wanted in (("NaN", int(np.isnan(depth).sum()), True),
+                                ("-inf", int(np.isneginf(depth).sum()), dp.encoding is DepthEncoding.LINEAR)):
+        if count and wanted:
             raise InvalidInput(
                 f"{field}.float32_le",
-                f"contains NaN values ({nan_count} pixels); mark background with +inf or a depth >= far",
+                f"contains {name} values ({count} pixels); mark background with +inf or a depth >= far",
             )
-        return depth
-    return _decode_png16(dp, field)
+    return depth
 
 
 def _check_side(value: int, field: str) -> None:
@@ -72,9 +75,10 @@ def _check_side(value: int, field: str) -> None:
         raise InvalidInput(field, f"must be 1..{MAX_DEPTH_SIDE}, got {value}")
 
 
-def _decode_float32(dp: DepthPassInput, field: str) -> np.ndarray:
+def _decode_float32(dp: DepthPassInput, field: str, max_pixels: int) -> np.ndarray:
     _check_side(dp.width, f"{field}.width")
     _check_side(dp.height, f"{field}.height")
+    check_pixel_budget(dp.width, dp.height, f"{field}.float32_le", max_pixels)
     expected = dp.width * dp.height * 4
     if len(dp.float32_le) != expected:
         raise InvalidInput(
@@ -85,16 +89,18 @@ def _decode_float32(dp: DepthPassInput, field: str) -> np.ndarray:
     return np.frombuffer(dp.float32_le, dtype="<f4").reshape(dp.height, dp.width).astype(np.float32)
 
 
-def _decode_png16(dp: DepthPassInput, field: str) -> np.ndarray:
+def _decode_png16(dp: DepthPassInput, field: str, max_pixels: int) -> np.ndarray:
     png_field = f"{field}.png16"
     scale = dp.png16_scale or 1.0
     if not (math.isfinite(scale) and scale > 0):
         raise InvalidInput(f"{field}.png16_scale", f"must be a finite number > 0 (0 = 1.0), got {scale}")
     if not dp.png16.startswith(PNG_MAGIC):
         raise InvalidInput(png_field, "not a PNG (send a single-channel 16-bit PNG)")
-    raw = cv2.imdecode(np.frombuffer(dp.png16, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise InvalidInput(png_field, "PNG bytes are corrupt or truncated")
+    png_width, png_height = image_size(dp.png16, png_field)  # the header: refused before decoding
+    if max(png_width, png_height) > MAX_DEPTH_SIDE:
+        raise InvalidInput(png_field, f"is {png_width}x{png_height}; each side must be 1..{MAX_DEPTH_SIDE}")
+    check_pixel_budget(png_width, png_height, png_field, max_pixels)
+    raw = imdecode(dp.png16, png_field)
     if raw.dtype != np.uint16 or raw.ndim != 2:
         channels = 1 if raw.ndim == 2 else raw.shape[2]
         bits = raw.dtype.itemsize * 8
@@ -102,8 +108,6 @@ def _decode_png16(dp: DepthPassInput, field: str) -> np.ndarray:
             png_field, f"expected a single-channel 16-bit PNG, got {channels}-channel {bits}-bit"
         )
     png_height, png_width = raw.shape
-    if max(png_width, png_height) > MAX_DEPTH_SIDE:
-        raise InvalidInput(png_field, f"is {png_width}x{png_height}; each side must be 1..{MAX_DEPTH_SIDE}")
     for name, given, actual in (("width", dp.width, png_width), ("height", dp.height, png_height)):
         if given and given != actual:
             raise InvalidInput(

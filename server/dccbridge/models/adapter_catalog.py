@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..domain import AdapterSpec
-from ..errors import InvalidInput, ModelNotFound, ModelUnavailable
+from ..errors import InvalidInput, ModelNotFound, ModelUnavailable, shown
 from .weights_hash import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
 
 ADAPTER_KINDS = ("loras", "embeddings", "vaes")
@@ -108,13 +108,14 @@ class AdapterCatalog:
             if not (math.isfinite(lora.weight) and low <= lora.weight <= high):
                 raise InvalidInput(f"{where}.weight", f"must be in [{low:g}, {high:g}], got {lora.weight:g}")
             if lora.id in {spec.loras[j].id for j in range(i)}:
-                raise InvalidInput(f"{where}.id", f"'{lora.id}' is named twice; give each LoRA once with its weight")
+                raise InvalidInput(f"{where}.id", f"'{shown(lora.id)}' is named twice; give each LoRA once with its "
+                                                  "weight")
             loras.append((self._find("loras", lora.id, family, allow_pickle, f"{where}.id"), lora.weight))
         embeddings = []
         for i, embedding_id in enumerate(spec.embeddings):
             where = f"{field}.embeddings[{i}]"
             if embedding_id in spec.embeddings[:i]:
-                raise InvalidInput(where, f"'{embedding_id}' is named twice")
+                raise InvalidInput(where, f"'{shown(embedding_id)}' is named twice")
             embeddings.append(self._find("embeddings", embedding_id, family, allow_pickle, where))
         vae = self._find("vaes", spec.vae_id, family, allow_pickle, f"{field}.vae_id") if spec.vae_id else None
         return ResolvedAdapters(tuple(loras), tuple(embeddings), vae)
@@ -126,10 +127,10 @@ class AdapterCatalog:
         if found is None:
             elsewhere = [item.family for item in self.available(kind, allow_pickle=True) if item.id == adapter_id]
             if elsewhere:
-                raise InvalidInput(field, f"{KIND_NAMES[kind]} '{adapter_id}' is for {' and '.join(elsewhere)} "
+                raise InvalidInput(field, f"{KIND_NAMES[kind]} '{shown(adapter_id)}' is for {' and '.join(elsewhere)} "
                                           f"models; this job's model is family '{family}'")
             loadable = [item.id for item in candidates.values() if allow_pickle or not item.is_pickle]
-            raise ModelNotFound(adapter_id, loadable, kind=f"{family} {KIND_NAMES[kind]}")
+            raise ModelNotFound(adapter_id, loadable, kind=f"{family} {KIND_NAMES[kind]}", field=field)
         if found.is_pickle and not allow_pickle:
             raise ModelUnavailable(
                 f"{KIND_NAMES[kind]} '{adapter_id}': '{found.source}' is a pickle file (.ckpt/.pt/.pth/.bin); these "

@@ -83,6 +83,16 @@ class ModelEntry:
     # Folders and hub repos: the weights variant to load, e.g. "fp16" for diffusion_pytorch_model.fp16.safetensors.
     variant: str = ""
 
+    def check_controlnet_id(self, control_type: ControlType, controlnet_id: str, field: str) -> None:
+        """A request's controlnet_id for this model's ControlNet of a type: empty, the type's name ("depth") or
+        the catalog source. A local path is accepted when sent but never listed (clients never see host paths).
+        Anything else is ModelNotFound naming `field`."""
+        source = self.controlnets.get(control_type)
+        if not controlnet_id or source is None or controlnet_id in (control_type.value, source):
+            return
+        public = [control_type.value] + ([source] if is_public_source(source) else [])
+        raise ModelNotFound(controlnet_id, public, kind=f"{control_type.value} ControlNet", field=field)
+
 
 @dataclass(frozen=True)
 class UpscalerEntry:
@@ -119,6 +129,13 @@ def classify_source(source: str) -> SourceKind:
         f"'{source}' is not an existing folder, a .safetensors file, a hub repo id (owner/name), "
         f"a file in a hub repo ({HUB_FILE_PREFIX}OWNER/NAME/FILE.safetensors) or '{BUILTIN_PREFIX}NAME'"
     )
+
+
+def is_public_source(source: str) -> bool:
+    """Whether a source may be shown to clients: a builtin or hub id, not a path on the server."""
+    if source.startswith(BUILTIN_PREFIX) or is_hub_file(source):
+        return True
+    return not Path(source).is_absolute() and bool(HUB_REPO_ID.match(source))
 
 
 def is_hub_file(source: str) -> bool:
@@ -200,20 +217,20 @@ class Catalog:
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
 
-    def get(self, model_id: str) -> ModelEntry:
-        """The entry for an id; "" means the default model."""
+    def get(self, model_id: str, field: str = "model_id") -> ModelEntry:
+        """The entry for an id; "" means the default model. An unknown id is ModelNotFound naming `field`."""
         entry = self._entries.get(model_id or self.default_id)
         if entry is None:
-            raise ModelNotFound(model_id, self.ids())
+            raise ModelNotFound(model_id, self.ids(), field=field)
         return entry
 
     def upscalers(self) -> list[UpscalerEntry]:
         return list(self._upscalers.values())
 
-    def upscaler(self, upscaler_id: str) -> UpscalerEntry:
+    def upscaler(self, upscaler_id: str, field: str = "upscaler_id") -> UpscalerEntry:
         entry = self._upscalers.get(upscaler_id)
         if entry is None:
-            raise ModelNotFound(upscaler_id, list(self._upscalers), kind="upscaler")
+            raise ModelNotFound(upscaler_id, list(self._upscalers), kind="upscaler", field=field)
         return entry
 
 

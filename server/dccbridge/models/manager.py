@@ -13,7 +13,7 @@ import torch
 from diffusers import ControlNetModel, StableDiffusionPipeline
 
 from ..domain import ControlType
-from ..errors import ModelNotFound, Unsupported
+from ..errors import Unsupported
 from .adapters import AdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
@@ -77,7 +77,8 @@ class LoadedModel:
         return [t for t in ControlType if t in self.entry.controlnets]
 
     def controlnet(self, control_type: ControlType, controlnet_id: str = "") -> ControlNetModel:
-        """The entry's ControlNet for a type. controlnet_id, if given, must name it (its catalog source)."""
+        """The entry's ControlNet for a type. controlnet_id, if given, must name it (ModelEntry.check_controlnet_id;
+        requests are checked at submit already)."""
         source = self._controlnet_source(control_type, controlnet_id)
         with self._controlnet_lock:
             controlnet = self._controlnets.get(control_type)
@@ -102,8 +103,7 @@ class LoadedModel:
             raise Unsupported(
                 f"model '{self.entry.id}' has no ControlNet for '{control_type.value}'; it has: {available}"
             )
-        if controlnet_id and controlnet_id != source:
-            raise ModelNotFound(controlnet_id, [source], kind=f"{control_type.value} ControlNet")
+        self.entry.check_controlnet_id(control_type, controlnet_id, "controlnet_id")
         return source
 
 

@@ -32,7 +32,7 @@ from PIL import Image
 
 from .. import control, imaging
 from ..domain import AdapterSpec, ControlUnitSpec, ImageInput, Sampling
-from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported
+from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported, shown
 from ..models.adapter_catalog import ResolvedAdapters
 from ..models.loading import PIPELINE_OPTIONS
 from ..models.schedulers import SCHEDULERS, make_scheduler
@@ -95,7 +95,7 @@ def check_sampling(s: Sampling, limits: Limits) -> None:
         check_range("sampling.guidance_scale", s.guidance_scale, 0.0, MAX_GUIDANCE)
     if s.scheduler and s.scheduler not in SCHEDULERS:
         raise InvalidInput("sampling.scheduler",
-                           f"unknown scheduler '{s.scheduler}'; choose one of: {', '.join(SCHEDULERS)}")
+                           f"unknown scheduler '{shown(s.scheduler)}'; choose one of: {', '.join(SCHEDULERS)}")
     if s.seed is not None and not -1 <= s.seed <= MAX_SEED:
         raise InvalidInput("sampling.seed", f"must be -1 (random) or between 0 and {MAX_SEED}, got {s.seed}")
     if not 1 <= s.num_images_per_prompt <= limits.max_batch:
@@ -141,7 +141,7 @@ def resolve_size(width: int, height: int, init_image: ImageInput | None,
     if width:
         return width, height
     if init_image is not None:
-        h, w = imaging.decode_image(init_image.data, "init_image").shape[:2]
+        w, h = imaging.image_size(init_image.data, "init_image")  # the header only: no decoding for a size
         return max(8, w // 8 * 8), max(8, h // 8 * 8)
     return fallback
 
@@ -155,10 +155,11 @@ def check_control_units(units: tuple[ControlUnitSpec, ...], entry, width: int, h
 
 
 def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int, env: OpEnv) -> None:
-    if unit.control_type not in entry.controlnets and not unit.controlnet_id:
+    if unit.control_type not in entry.controlnets:
         have = ", ".join(t.value for t in entry.controlnets) or "none"
         raise Unsupported(f"{field}: model '{entry.id}' has no ControlNet for '{unit.control_type.value}' "
                           f"(it has: {have})")
+    entry.check_controlnet_id(unit.control_type, unit.controlnet_id, f"{field}.controlnet_id")
     check_range(f"{field}.controlnet_conditioning_scale", unit.conditioning_scale, 0.0, 2.0)
     check_range(f"{field}.control_guidance_start", unit.guidance_start, 0.0, 1.0)
     check_range(f"{field}.control_guidance_end", unit.guidance_end, 0.0, 1.0)
@@ -166,7 +167,7 @@ def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int
         raise InvalidInput(f"{field}.control_guidance_end",
                            f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
                            f"got {unit.guidance_end:g}")
-    control.check_source(unit, width, height, field, env.estimators)
+    control.check_source(unit, width, height, field, env.estimators, env.limits.max_input_pixels)
 
 
 def check_adapters(adapters: AdapterSpec, entry, env: OpEnv) -> ResolvedAdapters:
@@ -215,8 +216,9 @@ def load_model(env: OpEnv, model_id: str, ctx: OpContext):
     return env.manager.load(model_id)
 
 
-def load_init_image(image: ImageInput, width: int, height: int) -> Image.Image:
-    return Image.fromarray(imaging.resize(imaging.decode_image(image.data, "init_image"), width, height))
+def load_init_image(image: ImageInput, width: int, height: int, limits: Limits) -> Image.Image:
+    pixels = imaging.decode_image(image.data, "init_image", max_pixels=limits.max_input_pixels)
+    return Image.fromarray(imaging.resize(pixels, width, height))
 
 
 def control_images(units: tuple[ControlUnitSpec, ...], width: int, height: int, env: OpEnv, ctx: OpContext,
@@ -225,7 +227,8 @@ def control_images(units: tuple[ControlUnitSpec, ...], width: int, height: int, 
     for i, unit in enumerate(units):
         ctx.report("preprocess", i, len(units))
         images.append(Image.fromarray(
-            control.prepare_control_map(unit, width, height, f"{field}[{i}]", env.estimators)
+            control.prepare_control_map(unit, width, height, f"{field}[{i}]", env.estimators,
+                                        env.limits.max_input_pixels)
         ))
     return images
 

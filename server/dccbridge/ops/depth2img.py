@@ -37,6 +37,7 @@ from ..models.estimators import estimate_depth
 from . import common, generate
 from .context import OpContext
 from .env import OpEnv
+from .limits import Limits
 
 DEPTH2IMG_FAMILY = "sd2-depth"
 CONTROLNET_DEPTH_FAMILIES = families.CONTROLNET_DEPTH2IMG_FAMILIES
@@ -67,15 +68,15 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     width, height = resolve_size(req, entry)
     common.check_diffusion_fields(req, entry, width, height, limits)
     if req.depth_pass is not None:
-        depth_pass_level(req.depth_pass, width, height)  # bytes, NaN, near/far and a usable depth range
+        depth_pass_level(req.depth_pass, width, height, limits)  # bytes, NaN, near/far and a usable depth range
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:
         raise Unsupported("depth_pass was not sent and this server has no depth estimator to estimate it from "
                           "init_image; send the host's depth pass, or configure [estimators.depth]")
     common.check_adapters(req.adapters, entry, env)
 
 
-def depth_pass_level(depth_pass: DepthPassInput, width: int, height: int) -> np.ndarray:
-    level = control.depth_pass_level(depth_pass, width, height, "depth_pass")
+def depth_pass_level(depth_pass: DepthPassInput, width: int, height: int, limits: Limits) -> np.ndarray:
+    level = control.depth_pass_level(depth_pass, width, height, "depth_pass", limits.max_input_pixels)
     _require_depth_range(level, "depth_pass", "is flat or all background after normalisation; depth2img needs "
                                               "near and far parts")
     return level
@@ -100,10 +101,10 @@ def run(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
 
     # 3. the init image and its depth
     width, height = resolve_size(req, entry)
-    init = common.load_init_image(req.init_image, width, height)
+    init = common.load_init_image(req.init_image, width, height, env.limits)
     ctx.report("preprocess", 0, 1)
     if req.depth_pass is not None:
-        depth, depth_source = depth_pass_level(req.depth_pass, width, height), "depth_pass"
+        depth, depth_source = depth_pass_level(req.depth_pass, width, height, env.limits), "depth_pass"
     else:
         depth, depth_source = _estimated_depth(model, env, np.array(init)), "estimated"
 

@@ -35,16 +35,18 @@ def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     common.require_family(entry, SUPPORTED_FAMILIES, "generate")
     width, height = resolve_size(req, entry)
     common.check_diffusion_fields(req, entry, width, height, limits)
+    budget = limits.max_input_pixels
     if req.mask_image is not None:
         if req.init_image is None:
             raise InvalidInput("mask_image", "inpainting needs init_image as well")
-        init_h, init_w = imaging.decode_image(req.init_image.data, "init_image").shape[:2]
-        mask_h, mask_w = imaging.decode_image(req.mask_image.data, "mask_image", mode="L").shape[:2]
+        init_h, init_w = imaging.decode_image(req.init_image.data, "init_image", max_pixels=budget).shape[:2]
+        mask_h, mask_w = imaging.decode_image(req.mask_image.data, "mask_image", mode="L",
+                                              max_pixels=budget).shape[:2]
         if (mask_w, mask_h) != (init_w, init_h):
             raise InvalidInput("mask_image",
                                f"must be the same size as init_image ({init_w}x{init_h}), got {mask_w}x{mask_h}")
     elif req.init_image is not None:
-        imaging.decode_image(req.init_image.data, "init_image")
+        imaging.decode_image(req.init_image.data, "init_image", max_pixels=budget)
     common.check_control_units(req.control_units, entry, width, height, env)
     common.check_adapters(req.adapters, entry, env)
 
@@ -63,9 +65,10 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     width, height = resolve_size(req, entry)
     init = mask = None
     if req.init_image is not None:
-        init = common.load_init_image(req.init_image, width, height)
+        init = common.load_init_image(req.init_image, width, height, env.limits)
     if req.mask_image is not None:
-        mask_pixels = imaging.decode_image(req.mask_image.data, "mask_image", mode="L")
+        mask_pixels = imaging.decode_image(req.mask_image.data, "mask_image", mode="L",
+                                           max_pixels=env.limits.max_input_pixels)
         mask = Image.fromarray(imaging.resize(mask_pixels, width, height))
     control_maps = common.control_images(req.control_units, width, height, env, ctx)
 

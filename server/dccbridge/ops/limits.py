@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
+from ..imaging import DECODER_MAX_PIXELS, DEFAULT_MAX_INPUT_PIXELS
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,17 @@ class Limits:
     max_control_units: int = 4
     size_multiple: int = 8
     max_prompt_chars: int = 4000
+    # Pixel budgets of decoded inputs, checked from the image's header before anything is decoded: every
+    # image-carrying field (init/mask/control/view images, 16-bit depth PNGs) and, larger, an upscale's source.
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    max_upscale_input_pixels: int = 16384 * 16384
+
+    def __post_init__(self):
+        for name in ("max_input_pixels", "max_upscale_input_pixels"):
+            value = getattr(self, name)
+            if not 1 <= value <= DECODER_MAX_PIXELS:
+                raise ValueError(f"{name} must be between 1 and {DECODER_MAX_PIXELS} (the decoder's own limit), "
+                                 f"got {value}")
 
     def check_size(self, width: int, height: int, field_prefix: str = "") -> None:
         for name, value, maximum in (("width", width, self.max_width), ("height", height, self.max_height)):

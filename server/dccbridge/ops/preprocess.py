@@ -30,13 +30,14 @@ def check_inputs(req: PreprocessRequest, env: OpEnv) -> None:
     for name, value, maximum in (("width", width, env.limits.max_width), ("height", height, env.limits.max_height)):
         if not 1 <= value <= maximum:
             raise InvalidInput(name, f"must be between 1 and {maximum}, got {value}")
-    control.check_source(req.unit, width, height, FIELD, env.estimators)
+    control.check_source(req.unit, width, height, FIELD, env.estimators, env.limits.max_input_pixels)
 
 
 def run(req: PreprocessRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     width, height = output_size(req)
     ctx.report("preprocess", 0, 1)
-    control_map = control.prepare_control_map(req.unit, width, height, FIELD, env.estimators)
+    control_map = control.prepare_control_map(req.unit, width, height, FIELD, env.estimators,
+                                              env.limits.max_input_pixels)
     ctx.report("preprocess", 1, 1)
     return OpOutput(
         images=[OutputImage(control_map, role="control")],

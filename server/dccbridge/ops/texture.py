@@ -63,7 +63,7 @@ def check_inputs(req: TextureRequest, env: OpEnv) -> None:
     width, height = resolve_size(req, entry)
     common.check_diffusion_fields(req, entry, width, height, limits)
     if req.init_image is not None:
-        decode_image(req.init_image.data, "init_image")
+        decode_image(req.init_image.data, "init_image", max_pixels=limits.max_input_pixels)
     view_units = ()
     if req.projection is not None:
         view_units = _check_projection(req.projection, entry, width, height, env)
@@ -85,7 +85,7 @@ def _check_projection(view: ProjectionView, entry, width: int, height: int,
         raise InvalidInput("projection.depth_pass", "set the view's depth_pass (and optionally its view_image): a "
                                                     "projection texture is conditioned on what the camera sees")
     if view.view_image is not None:
-        decode_image(view.view_image.data, "projection.view_image")
+        decode_image(view.view_image.data, "projection.view_image", max_pixels=env.limits.max_input_pixels)
     units = projection_units(view)
     for unit in units:
         common.check_unit(unit, "projection", entry, width, height, env)
@@ -141,7 +141,7 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
 
     # 3. decode the init image, prepare the control maps
     width, height = resolve_size(req, entry)
-    init = common.load_init_image(req.init_image, width, height) if req.init_image is not None else None
+    init = common.load_init_image(req.init_image, width, height, env.limits) if req.init_image is not None else None
     control_maps = common.control_images(units, width, height, env, ctx)
 
     # 4. the pipeline over the shared components; a fresh scheduler per job

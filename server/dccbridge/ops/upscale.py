@@ -78,9 +78,12 @@ class UpscalePlan:
 
 
 def check_inputs(req: UpscaleRequest, env: OpEnv) -> None:
-    height, width = imaging.decode_image(req.image.data, "image").shape[:2]
+    # The header's size plans the job (an output too large is refused) before the image is decoded at all.
+    width, height = imaging.image_size(req.image.data, "image")
+    imaging.check_pixel_budget(width, height, "image", env.limits.max_upscale_input_pixels)
     plan = plan_upscale(req, env.catalog, env.limits, width, height)
     check_adapters(req, plan, env)
+    imaging.decode_image(req.image.data, "image", max_pixels=env.limits.max_upscale_input_pixels)
 
 
 def check_adapters(req: UpscaleRequest, plan: UpscalePlan, env: OpEnv) -> ResolvedAdapters | None:
@@ -197,7 +200,7 @@ class Upscaled:
 
 def run(req: UpscaleRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     # 2. decode (alpha is kept aside and resized at the end) and plan
-    rgba = imaging.decode_image(req.image.data, "image", mode="RGBA")
+    rgba = imaging.decode_image(req.image.data, "image", mode="RGBA", max_pixels=env.limits.max_upscale_input_pixels)
     rgb, alpha = np.ascontiguousarray(rgba[:, :, :3]), rgba[:, :, 3]
     height, width = rgb.shape[:2]
     plan = plan_upscale(req, env.catalog, env.limits, width, height)
