@@ -23,7 +23,8 @@ LOAD_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class Metrics(EngineObserver):
-    def __init__(self):
+    def __init__(self, default_model: str = "default"):
+        self.default_model = default_model  # the label of jobs that name no model
         self.registry = CollectorRegistry(auto_describe=True)
         self.jobs_finished = Counter(
             "dccbridge_jobs_finished", "Jobs that reached a final state, by state and final status code",
@@ -46,10 +47,10 @@ class Metrics(EngineObserver):
     def job_finished(self, job, code: str, seconds: float) -> None:
         self.jobs_finished.labels(job.state.value, code, job.task_type).inc()
         if job.started_ms:
-            self.job_seconds.labels(job.model_id or "default").observe(seconds)
+            self.job_seconds.labels(job.model_id or self.default_model).observe(seconds)
 
     def step_time(self, model_id: str, seconds: float) -> None:
-        self.step_seconds.labels(model_id).observe(seconds)
+        self.step_seconds.labels(model_id or self.default_model).observe(seconds)
 
     def model_loaded(self, model_id: str, seconds: float) -> None:
         self.model_load_seconds.labels(model_id).observe(seconds)

@@ -68,7 +68,7 @@ class Server:
         self.tls = TlsFiles(config.tls_cert, config.tls_key) if config.tls_cert else None
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.metrics = Metrics()
+        self.metrics = Metrics(default_model=catalog.default_id)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
                                     hash_cache_file=Path(config.data_dir) / "weights-hashes.json",
                                     allow_download=config.allow_download, on_load=self.metrics.model_loaded)
@@ -78,7 +78,7 @@ class Server:
         self.engine = Engine(self.store, Ops(self.env), limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
         token = BearerToken(config.token)
-        service = DccBridgeService(self.engine, self.capabilities, token, StreamSlots(config.max_streams),
+        self.service = service = DccBridgeService(self.engine, self.capabilities, token, StreamSlots(config.max_streams),
                                    self.metrics)
         self.metrics.track(self.engine, lambda: service.streams.open, self.manager.device_memory_bytes)
         self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)

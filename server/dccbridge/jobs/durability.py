@@ -55,6 +55,7 @@ class Durability:
                     continue
                 if job.state == JobState.RUNNING:
                     job.state = JobState.QUEUED
+                    job.resumed = True
                     self.store.update(job.job_id, state=job.state.value, sequence=job.sequence)
                 self._enqueue(job)
                 carried += 1

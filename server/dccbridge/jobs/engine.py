@@ -40,6 +40,7 @@ log = logging.getLogger("dccbridge.jobs")
 
 TERMINAL_KINDS = ("result", "failed", "cancelled")
 FINISHED_JOBS_KEPT_IN_MEMORY = 256
+RESUMED_LANE = "(resumed)"  # the lane of jobs a previous process was running: they had already had their turn
 
 
 class OpRunner(Protocol):
@@ -91,7 +92,7 @@ class _JobContext:
         now = time.monotonic()
         if self._last_step is not None and self._last_step[0] == stage and step > self._last_step[1]:
             per_step = (now - self._last_step[2]) / (step - self._last_step[1])
-            self._engine.observer.step_time(self._job.model_id or "default", per_step)
+            self._engine.observer.step_time(self._job.model_id, per_step)
         self._last_step = (stage, step, now)
 
 
@@ -268,7 +269,7 @@ class Engine(Durability):
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
                 job = self._ordered_queue()[0]
-                self._pop(job)
+                self._pop(job, served=True)
                 self._mark_running(job)
                 self._emit_positions()
             self._run(job)
@@ -387,8 +388,11 @@ class Engine(Durability):
     # -- queue order -------------------------------------------------------------------------
 
     def _ordered_queue(self) -> list[JobRecord]:
-        """Round-robin over clients (in order of their oldest waiting job), FIFO within a client."""
-        lanes = sorted((q for q in self._queues.values() if q), key=lambda q: q[0].created_ms)
+        """Round-robin over clients, FIFO within a client; jobs resumed after a restart first. Lanes keep their
+        turn order: a new lane joins at the end, a served lane goes to the end (so one client's backlog cannot go
+        ahead of another client's first job)."""
+        lanes = [q for name, q in self._queues.items() if q and name == RESUMED_LANE]
+        lanes += [q for name, q in self._queues.items() if q and name != RESUMED_LANE]
         order: list[JobRecord] = []
         depth = 0
         while True:
@@ -398,15 +402,22 @@ class Engine(Durability):
             order += row
             depth += 1
 
+    def _lane(self, job: JobRecord) -> str:
+        return RESUMED_LANE if job.resumed else job.client
+
     def _enqueue(self, job: JobRecord) -> None:
         """At the end of its client's lane (jobs carried over a restart are enqueued oldest first)."""
-        self._queues.setdefault(job.client, collections.deque()).append(job)
+        self._queues.setdefault(self._lane(job), collections.deque()).append(job)
 
-    def _pop(self, job: JobRecord) -> None:
-        lane = self._queues[job.client]
+    def _pop(self, job: JobRecord, served: bool = False) -> None:
+        """Take the job out of its lane; served (the worker took it): the lane's turn goes to the end."""
+        name = self._lane(job)
+        lane = self._queues[name]
         lane.remove(job)
         if not lane:
-            del self._queues[job.client]
+            del self._queues[name]
+        elif served:
+            self._queues.move_to_end(name)
 
     def _emit_positions(self) -> None:
         for position, job in enumerate(self._ordered_queue()):

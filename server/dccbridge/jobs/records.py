@@ -76,6 +76,7 @@ class JobRecord:
     payload_bytes: int = 0  # the size of the stored inputs (the queued-bytes budget counts it)
     attempts: int = 0  # how many times a worker started it, across restarts
     interrupted: bool = False  # stopped by shutdown: left queued in the store, not cancelled
+    resumed: bool = False  # was running when a previous process stopped: runs before the lanes' turns
     state: JobState = JobState.QUEUED
     started_ms: int = 0
     finished_ms: int = 0
