@@ -19,7 +19,6 @@ import argparse
 import collections
 import itertools
 import json
-import os
 import signal
 import socket
 import sqlite3
