@@ -78,8 +78,8 @@ class Server:
         self.engine = Engine(self.store, Ops(self.env), limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
         token = BearerToken(config.token)
-        self.service = service = DccBridgeService(self.engine, self.capabilities, token, StreamSlots(config.max_streams),
-                                   self.metrics)
+        self.service = service = DccBridgeService(self.engine, self.capabilities, token,
+                                                  StreamSlots(config.max_streams), self.metrics)
         self.metrics.track(self.engine, lambda: service.streams.open, self.manager.device_memory_bytes)
         self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)
         self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins, self.metrics, token)

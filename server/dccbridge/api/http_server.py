@@ -41,8 +41,8 @@ class MetricsRoute:
             status, body, content_type = 401, error.message.encode(), "text/plain; charset=utf-8"
         else:
             status, body, content_type = 200, self.metrics.exposition(), CONTENT_TYPE
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
