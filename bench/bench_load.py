@@ -35,6 +35,8 @@ from dccbridge.client import Client
 from dccbridge.v1 import jobs_pb2, tasks_pb2
 
 SERVER_START_TIMEOUT_S = 120
+# What a call gets while the server stops or is down: retry once it is back.
+SERVER_GONE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,6 +101,7 @@ class Clients:
         self.accepted: dict[str, str] = {}
         self.retried_refused = 0
         self.retried_unavailable = 0
+        self.errors: list[str] = []  # a client that stopped on an unexpected error
         self._lock = threading.Lock()
         shares = [range(c, args.jobs, args.clients) for c in range(args.clients)]
         self.threads = [threading.Thread(target=self._client, args=(c, share), daemon=True)
@@ -113,12 +116,16 @@ class Clients:
             thread.join()
 
     def _client(self, c: int, share) -> None:
-        with Client(self.address, client_name=f"c{c}") as client:
-            for n in share:
-                label = f"c{c}-{n}"
-                job_id = self._submit(client, label, n)
-                with self._lock:
-                    self.accepted[label] = job_id
+        try:
+            with Client(self.address, client_name=f"c{c}") as client:
+                for n in share:
+                    label = f"c{c}-{n}"
+                    job_id = self._submit(client, label, n)
+                    with self._lock:
+                        self.accepted[label] = job_id
+        except Exception as error:  # noqa: BLE001 - reported in the figures, and the run fails
+            with self._lock:
+                self.errors.append(f"client c{c}: {type(error).__name__}: {error}")
 
     def _submit(self, client: Client, label: str, n: int) -> str:
         task = tasks_pb2.Task(generate=tasks_pb2.GenerateTask(
@@ -135,7 +142,7 @@ class Clients:
                     retry_ms = int(dict(error.trailing_metadata() or ()).get("retry-after-ms", "200"))
                     time.sleep(min(retry_ms, 500) / 1000)
                     continue
-                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                if error.code() not in SERVER_GONE:
                     raise
             with self._lock:
                 self.retried_unavailable += 1
@@ -175,7 +182,7 @@ class Clients:
                     if not token:
                         return ""
             except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                if error.code() not in SERVER_GONE:
                     raise
                 time.sleep(0.2)
 
@@ -254,6 +261,7 @@ def count(data_dir: Path, clients: Clients, stops: list[dict], rss: list[list[in
         "carried_over": len(carried), "carried_over_succeeded": carried_ok,
         "failed": sum(1 for row in rows.values() if row["state"] == "failed"),
         "part_files": len(list(data_dir.rglob("*.part"))),
+        "client_errors": clients.errors,
         "retried_after_queue_full": clients.retried_refused, "retried_while_down": clients.retried_unavailable,
         "stops": [{k: (len(v) if k == "unfinished" else v) for k, v in stop.items()} for stop in stops],
         "server_lives": lives, "data_dir": str(data_dir),
@@ -275,9 +283,12 @@ def main() -> int:
           f"{figures['retried_while_down']} while the server was down")
     for i, life in enumerate(figures["server_lives"], 1):
         print(f"  server life {i}: RSS {life['rss_first_mb']} -> {life['rss_last_mb']} MiB (max {life['rss_max_mb']})")
+    for error in figures["client_errors"]:
+        print(f"  {error}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    return 0 if figures["lost"] == 0 and figures["duplicated"] == 0 else 1
+    complete = figures["jobs"] == args.jobs and not figures["client_errors"]
+    return 0 if complete and figures["lost"] == 0 and figures["duplicated"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_see
     finally:
         stop(process, signal.SIGTERM)
     assert no_part_files(tmp_path) == []
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as db:  # finished jobs no longer hold their inputs
+        assert db.execute("SELECT COUNT(*) FROM jobs WHERE payload IS NOT NULL").fetchone() == (0,)
 
 
 def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_queue(tmp_path):
