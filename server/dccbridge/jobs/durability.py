@@ -34,9 +34,13 @@ class Durability:
                           sequence=job.sequence)
 
     def _leave_queued(self, job: JobRecord) -> None:
-        """Shutdown stopped the job: it goes back to queued in the store (its attempt does not count)."""
+        """Shutdown stopped the job: it goes back to queued, in the store for the next start (its attempt does not
+        count) and in memory so the last calls before the faces close still see a consistent queue."""
         job.state = JobState.QUEUED
         job.attempts -= 1
+        job.interrupted = job.cancel_requested = False
+        job.resumed = True
+        self._enqueue(job)
         self.store.update(job.job_id, state=job.state.value, attempts=job.attempts, sequence=job.sequence)
 
     def _recover(self) -> None:

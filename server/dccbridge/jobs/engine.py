@@ -132,7 +132,7 @@ class Engine(Durability):
             self._worker.join(grace_s)
         if self._worker.is_alive():
             with self._cond:
-                if self._running is not None:
+                if self._running is not None and not self._running.cancel_requested:  # a client's cancel stands
                     self._running.interrupted = True
                     self._running.cancel_requested = True
                     self._running.cancel_reason = "the server shut down before the job finished"
