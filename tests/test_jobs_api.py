@@ -214,8 +214,10 @@ def test_fair_queue_interleaves_clients(tmp_path):
             # b's first job runs second, not after all of a's
             assert positions[b_job.job_id] == 1 and positions[a_jobs[1].job_id] == 2
             a.cancel(blocker.job_id)
-            for job in a_jobs + [b_job]:
-                a.wait_result(job.job_id)
+            done = {job.job_id: a.wait_result(job.job_id) for job in a_jobs + [b_job]}
+            # ... and they run in that order
+            run_order = sorted(done, key=lambda job_id: done[job_id].started_ms)
+            assert run_order == [a_jobs[0].job_id, b_job.job_id, a_jobs[1].job_id, a_jobs[2].job_id]
 
 
 def test_restart_keeps_the_job_index_and_results(tmp_path):

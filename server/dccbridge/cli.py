@@ -58,12 +58,17 @@ def _serve_parser(commands) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
-    p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
     p.add_argument("--max-input-pixels", type=_pixel_count, metavar="N|WxH",
                    help="largest input image (init, mask, control, view, 16-bit depth), refused from its header "
                         "before decoding (default 4096x4096)")
     p.add_argument("--max-upscale-input-pixels", type=_pixel_count,
                    metavar="N|WxH", help="largest image an upscale job takes (default 16384x16384)")
+    p.add_argument("--max-queued-mb", type=int, default=1024,
+                   help="MiB of inputs waiting jobs may hold, in memory and in the index (default 1024)")
+    p.add_argument("--max-streams", type=int, default=1000,
+                   help="open Watch/Run streams and long-polls, both faces together (default 1000)")
+    p.add_argument("--grace", type=float, default=30.0,
+                   help="seconds the running job gets at shutdown; queued jobs stay queued for the next start")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
     p.add_argument("--allow-download", action="store_true",
@@ -98,6 +103,8 @@ def _serve(args) -> int:
             device=args.device,
             max_message_bytes=args.max_message_mb * 1024 * 1024,
             max_queue=args.max_queue,
+            max_queued_input_bytes=args.max_queued_mb * 1024 * 1024,
+            max_streams=args.max_streams,
             allow_pickle=args.allow_pickle,
             allow_download=args.allow_download,
             grace_s=args.grace,

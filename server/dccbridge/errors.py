@@ -95,6 +95,29 @@ class QueueFull(DccError):
         self.retry_after_s = retry_after_s
 
 
+class QueuedInputsFull(QueueFull):
+    """The inputs of waiting jobs would pass the server's byte budget (they are held until the job runs)."""
+
+    def __init__(self, held: int, limit: int, retry_after_s: float):
+        DccError.__init__(
+            self,
+            f"waiting jobs already hold {held / 2**20:.0f} MiB of inputs (the limit is {limit / 2**20:.0f} MiB); "
+            f"retry in about {retry_after_s:.0f} s",
+        )
+        self.retry_after_s = retry_after_s
+
+
+class TooManyStreams(DccError):
+    """Open Watch/Run streams and long-polls are capped so that short calls always find a thread."""
+
+    def __init__(self, limit: int, retry_after_s: float = 5.0):
+        super().__init__(
+            f"the server has {limit} event streams and long-polls open, its limit; close one or retry in about "
+            f"{retry_after_s:.0f} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
 class ShuttingDown(DccError):
     def __init__(self):
         super().__init__("the server is shutting down and takes no new work; retry on another server or later")
@@ -131,6 +154,7 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     ModelUnavailable: "FAILED_PRECONDITION",
     Unsupported: "UNIMPLEMENTED",
     QueueFull: "RESOURCE_EXHAUSTED",
+    TooManyStreams: "RESOURCE_EXHAUSTED",
     OutOfMemory: "RESOURCE_EXHAUSTED",
     ShuttingDown: "UNAVAILABLE",
     Cancelled: "CANCELLED",

@@ -14,9 +14,10 @@ from .api.capabilities import build_capabilities
 from .api.grpc_server import GrpcFace
 from .api.http_server import HttpFace
 from .api.security import BearerToken, TlsFiles, clear_text_token_warning, require_token_off_loopback
-from .api.service import DccBridgeService
+from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, request_from_payload
 from .api.servicer import DccBridgeServicer
 from .jobs import Engine, EngineLimits, JobStore
+from .metrics import Metrics
 from .models import Catalog, ModelManager
 from .models.schedulers import SCHEDULER_OPTIONS
 from .ops import Limits, OpEnv, Ops
@@ -46,6 +47,9 @@ class ServeConfig:
     device: str = "auto"
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_queue: int = 16
+    max_queued_input_bytes: int = EngineLimits.max_queued_input_bytes
+    max_attempts: int = EngineLimits.max_attempts
+    max_streams: int = DEFAULT_MAX_STREAMS  # open Watch/Run streams + long-polls, both faces together
     allow_pickle: bool = False
     allow_download: bool = False  # fetch a hub source that is not cached when a job first needs it
     grace_s: float = 30.0
@@ -67,15 +71,21 @@ class Server:
             log.warning(warning)
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        self.metrics = Metrics(default_model=catalog.default_id)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
                                     hash_cache_file=Path(config.data_dir) / "weights-hashes.json",
-                                    allow_download=config.allow_download)
+                                    allow_download=config.allow_download, on_load=self.metrics.model_loaded)
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
-        self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
-        service = DccBridgeService(self.engine, self.capabilities, BearerToken(config.token))
+        limits = EngineLimits(config.max_queue, config.max_queued_input_bytes, config.max_attempts)
+        self.engine = Engine(self.store, Ops(self.env), limits, __version__,
+                             decode_payload=request_from_payload, observer=self.metrics)
+        token = BearerToken(config.token)
+        self.service = service = DccBridgeService(self.engine, self.capabilities, token,
+                                                  StreamSlots(config.max_streams), self.metrics)
+        self.metrics.track(self.engine, lambda: service.streams.open, self.manager.device_memory_bytes)
         self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)
-        self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins)
+        self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins, self.metrics, token)
                      if config.http_port is not None else None)
         self.port = 0
         self.http_port = 0
@@ -139,7 +149,8 @@ class Server:
             self.settled.set()
 
     def stop(self, grace_s: float | None = None) -> None:
-        """Stop taking work, let the running job finish within the grace period, close the index."""
+        """Stop taking work, let the running job finish within the grace period, close the index. Queued jobs
+        (and a running job that outlives the grace period) stay queued in the index: the next start runs them."""
         grace = self.config.grace_s if grace_s is None else grace_s
         self.grpc.health.enter_graceful_shutdown()
         self.engine.shutdown(grace)

@@ -71,7 +71,7 @@ class ConnectServicer:
         try:
             return await loop.run_in_executor(self.executor, method, request, HttpCaller(ctx))
         except Exception as error:  # noqa: BLE001 - every error gets a status
-            raise connect_error(error, ctx) from None
+            raise connect_error(error, ctx, self.service.metrics) from None
 
     async def _stream(self, method, request, ctx: RequestContext) -> AsyncIterator:
         loop = asyncio.get_running_loop()
@@ -84,7 +84,7 @@ class ConnectServicer:
             ended = True
         except Exception as error:  # noqa: BLE001
             ended = True
-            raise connect_error(error, ctx) from None
+            raise connect_error(error, ctx, self.service.metrics) from None
         finally:
             if not ended:  # the client went away (connectrpc cancels us, or closes this generator)
                 for callback in caller.disconnected():

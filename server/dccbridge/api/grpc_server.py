@@ -1,5 +1,9 @@
 """The gRPC face: the v1 service, standard health and reflection (both open without a token), raised message
-limits, optional TLS."""
+limits, optional TLS.
+
+grpcio's sync server runs each call, streams included, on a pool thread. The pool has a thread for every
+stream the service admits (StreamSlots) plus SHORT_CALL_THREADS, so health, Cancel and GetCapabilities always
+find a thread however many streams are open (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ..errors import InvalidInput
 from ..v1 import service_pb2, service_pb2_grpc
 from .security import TlsFiles
+from .service import SHORT_CALL_THREADS
 from .servicer import DccBridgeServicer
+from .status import abort
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["DccBridgeService"].full_name
 
@@ -24,11 +31,66 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+class _Undecodable:
+    """What the lenient deserializer hands on for bytes that do not parse."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class UndecodableAsInvalidArgument(grpc.ServerInterceptor):
+    """grpc ends a call INTERNAL when the request bytes do not parse (not this protobuf message, or a string
+    field that is not UTF-8) before any servicer code runs. This wraps each unary-request handler's deserializer
+    so such a call ends INVALID_ARGUMENT, through the one error table, like any other bad input."""
+
+    def __init__(self, metrics=None):
+        self._metrics = metrics
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        parse = handler.request_deserializer
+        method = details.method
+
+        def lenient(data: bytes):
+            try:
+                return parse(data)
+            except Exception as error:  # noqa: BLE001 - protobuf's DecodeError and friends
+                return _Undecodable(error)
+
+        def refuse(request, context):
+            abort(context, InvalidInput(
+                "request", f"the bytes sent to {method} are not its request message (or a string field in them "
+                           f"is not valid UTF-8): {request.error}"), self._metrics)
+
+        if handler.response_streaming:
+            behaviour = handler.unary_stream
+
+            def stream(request, context):
+                if isinstance(request, _Undecodable):
+                    refuse(request, context)
+                yield from behaviour(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(stream, lenient, handler.response_serializer)
+        behaviour = handler.unary_unary
+
+        def unary(request, context):
+            if isinstance(request, _Undecodable):
+                refuse(request, context)
+            return behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, lenient, handler.response_serializer)
+
+
 class GrpcFace:
-    def __init__(self, servicer: DccBridgeServicer, max_message_bytes: int, max_workers: int = 64):
+    def __init__(self, servicer: DccBridgeServicer, max_message_bytes: int):
+        max_streams = servicer.service.streams.limit
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dccbridge-rpc"),
+            futures.ThreadPoolExecutor(max_workers=max_streams + SHORT_CALL_THREADS,
+                                       thread_name_prefix="dccbridge-rpc"),
             options=channel_options(max_message_bytes),
+            interceptors=[UndecodableAsInvalidArgument(servicer.service.metrics)],
         )
         service_pb2_grpc.add_DccBridgeServiceServicer_to_server(servicer, self.server)
         self.health = health.HealthServicer()

@@ -12,23 +12,50 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
+from ..errors import Unauthenticated
+from ..metrics import CONTENT_TYPE
 from ..v1.service_connect import DccBridgeServiceASGIApplication
 from .connect_servicer import ConnectServicer
 from .cors import Cors
-from .security import TlsFiles
-from .service import DccBridgeService
+from .security import BearerToken, TlsFiles
+from .service import SHORT_CALL_THREADS, DccBridgeService
 
 STARTUP_TIMEOUT_S = 10
 
 
+class MetricsRoute:
+    """GET /metrics answers Prometheus' text format (with the server's token when it has one: Prometheus sends
+    it with `authorization` / `bearer_token_file`); every other request goes to the Connect app."""
+
+    def __init__(self, app, metrics, token: BearerToken):
+        self.app = app
+        self.metrics = metrics
+        self.token = token
+
+    async def __call__(self, scope, receive, send):
+        if self.metrics is None or scope["type"] != "http" or scope["path"] != "/metrics":
+            return await self.app(scope, receive, send)
+        try:
+            self.token.check(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
+        except Unauthenticated as error:
+            status, body, content_type = 401, error.message.encode(), "text/plain; charset=utf-8"
+        else:
+            status, body, content_type = 200, self.metrics.exposition(), CONTENT_TYPE
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 class HttpFace:
     def __init__(self, service: DccBridgeService, max_message_bytes: int, cors_origins: tuple[str, ...],
-                 max_workers: int = 64):
-        # Threads for the blocking service calls: like the gRPC face's pool, one per call in flight.
-        self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dccbridge-http")
+                 metrics=None, token: BearerToken = BearerToken(None)):
+        # Threads for the blocking service calls: like the gRPC face's pool, one per call in flight, with a
+        # thread for every stream the service admits plus some for short calls.
+        self.executor = ThreadPoolExecutor(max_workers=service.streams.limit + SHORT_CALL_THREADS,
+                                           thread_name_prefix="dccbridge-http")
         connect_app = DccBridgeServiceASGIApplication(ConnectServicer(service, self.executor),
                                                       read_max_bytes=max_message_bytes)
-        self.app = Cors(connect_app, cors_origins)
+        self.app = Cors(MetricsRoute(connect_app, metrics, token), cors_origins)
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -7,15 +7,20 @@ streams), so a face runs them on threads.
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import threading
 from typing import Callable, Iterator, Protocol
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, TooManyStreams
 from ..jobs import Engine
-from ..v1 import jobs_pb2, service_pb2
+from ..v1 import jobs_pb2, service_pb2, tasks_pb2
 from . import convert
 from .security import BearerToken
 
 MAX_WAIT_MS = 60_000
+DEFAULT_MAX_STREAMS = 1000
+SHORT_CALL_THREADS = 64  # each face's threads beyond the stream cap: short calls never wait behind streams
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_PAGE_TOKEN_DIGITS = 9  # page tokens are row offsets; SQLite takes 64-bit ones, a billion jobs is plenty
@@ -51,12 +56,60 @@ def page_offset(token: str) -> int:
     return int(token)
 
 
+class StreamSlots:
+    """A cap on calls that wait (Watch/Run streams, GetJob long-polls), shared by both faces. Each face gives its
+    pool this many threads plus a reserve, so short calls (health, Cancel, GetCapabilities) always find one."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_STREAMS):
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._lock:
+            if self._open >= self.limit:
+                raise TooManyStreams(self.limit)
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+
+
+def with_seed_drawn(task: tasks_pb2.Task) -> tasks_pb2.Task:
+    """The task with a random seed (unset or -1) drawn now, so the stored job re-runs to the same pixels after a
+    restart; a task that gives its seed is unchanged."""
+    kind = task.WhichOneof("kind")
+    inner = getattr(task, kind) if kind else None
+    if inner is None or "sampling" not in inner.DESCRIPTOR.fields_by_name:
+        return task
+    if inner.sampling.HasField("seed") and inner.sampling.seed != -1:
+        return task
+    drawn = tasks_pb2.Task()
+    drawn.CopyFrom(task)
+    getattr(drawn, kind).sampling.seed = secrets.randbelow(2**32)
+    return drawn
+
+
+def request_from_payload(payload: bytes):
+    """The engine's decode_payload: a stored job's request rebuilt from the Task bytes kept at submit."""
+    return convert.task_to_request(tasks_pb2.Task.FromString(payload))
+
+
 class DccBridgeService:
     def __init__(self, engine: Engine, capabilities: Callable[[], service_pb2.GetCapabilitiesResponse],
-                 token: BearerToken):
+                 token: BearerToken, streams: StreamSlots | None = None, metrics=None):
         self.engine = engine
         self._capabilities = capabilities
         self._token = token
+        self.streams = streams or StreamSlots()
+        self.metrics = metrics  # dccbridge.metrics.Metrics or None; the faces count error statuses on it
 
     def get_capabilities(self, request: service_pb2.GetCapabilitiesRequest,
                          caller: Caller) -> service_pb2.GetCapabilitiesResponse:
@@ -69,10 +122,11 @@ class DccBridgeService:
 
     def run(self, request: service_pb2.SubmitRequest, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
         self._token.check(caller.authorization)
-        job = self._submit(request, caller)
-        if job.options.cancel_on_disconnect:
-            caller.on_disconnect(lambda: self._cancel_if_running(job.job_id))
-        yield from self._events(job.job_id, 0, caller)
+        with self.streams.hold():  # before the submit: a stream refused for the cap must not leave a job behind
+            job = self._submit(request, caller)
+            if job.options.cancel_on_disconnect:
+                caller.on_disconnect(lambda: self._cancel_if_running(job.job_id))
+            yield from self._watch_events(job.job_id, 0, caller)
 
     def watch(self, request: service_pb2.WatchRequest, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
         self._token.check(caller.authorization)
@@ -83,7 +137,8 @@ class DccBridgeService:
         if request.wait_ms > MAX_WAIT_MS:
             raise InvalidInput("wait_ms", f"must be at most {MAX_WAIT_MS}, got {request.wait_ms}")
         if request.wait_ms:
-            job = self.engine.wait(request.job_id, request.after_sequence, request.wait_ms / 1000)
+            with self.streams.hold():
+                job = self.engine.wait(request.job_id, request.after_sequence, request.wait_ms / 1000)
         else:
             job = self.engine.get(request.job_id)
         return service_pb2.GetJobResponse(job=convert.job_to_proto(job, include_images=not request.omit_image_data))
@@ -107,14 +162,20 @@ class DccBridgeService:
     # -- helpers ------------------------------------------------------------------------------
 
     def _submit(self, request: service_pb2.SubmitRequest, caller: Caller):
+        task = with_seed_drawn(request.task)
         return self.engine.submit(
-            convert.task_to_request(request.task),
+            convert.task_to_request(task),
             convert.job_options(request.options),
-            convert.task_json(request.task),
+            convert.task_json(task),
             client=caller.client,
+            payload=task.SerializeToString(),  # kept until the job ends: a restart rebuilds it (request_from_payload)
         )
 
     def _events(self, job_id: str, after_sequence: int, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
+        with self.streams.hold():
+            yield from self._watch_events(job_id, after_sequence, caller)
+
+    def _watch_events(self, job_id: str, after_sequence: int, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
         include_images = not self.engine.get(job_id).options.omit_image_data
         for event in self.engine.watch(job_id, after_sequence, is_active=caller.is_active):
             yield convert.event_to_proto(event, include_images)

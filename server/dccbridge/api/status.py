@@ -16,7 +16,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
-from ..errors import DccError, QueueFull, status_name, without_host_paths
+from ..errors import DccError, status_name, without_host_paths
 
 log = logging.getLogger("dccbridge.api")
 
@@ -42,7 +42,7 @@ def error_status(error: BaseException) -> ErrorStatus:
     trailers = []
     if getattr(error, "field", ""):
         trailers.append((FIELD_TRAILER, error.field))
-    if isinstance(error, QueueFull):
+    if getattr(error, "retry_after_s", None) is not None:  # QueueFull, QueuedInputsFull, TooManyStreams
         trailers.append((RETRY_TRAILER, str(int(error.retry_after_s * 1000))))
     return ErrorStatus(code, message, tuple(trailers))
 
@@ -50,9 +50,11 @@ def error_status(error: BaseException) -> ErrorStatus:
 # -- gRPC -------------------------------------------------------------------------------------------
 
 
-def abort(context: grpc.ServicerContext, error: BaseException):
-    """End the gRPC call with the error's status."""
+def abort(context: grpc.ServicerContext, error: BaseException, metrics=None):
+    """End the gRPC call with the error's status (counted on metrics.rejected_call when given)."""
     status = error_status(error)
+    if metrics is not None:
+        metrics.rejected_call(status.code)
     if status.trailers:
         context.set_trailing_metadata(status.trailers)
     context.abort(grpc.StatusCode[status.code], status.message)
@@ -67,7 +69,7 @@ def mapped_errors(method):
             try:
                 yield from method(self, request, context)
             except Exception as error:  # noqa: BLE001 - every error gets a status
-                abort(context, error)
+                abort(context, error, self.service.metrics)
 
         return stream
 
@@ -76,7 +78,7 @@ def mapped_errors(method):
         try:
             return method(self, request, context)
         except Exception as error:  # noqa: BLE001
-            abort(context, error)
+            abort(context, error, self.service.metrics)
 
     return unary
 
@@ -89,10 +91,12 @@ def connect_code(grpc_name: str) -> Code:
     return Code.CANCELED if grpc_name == "CANCELLED" else Code(grpc_name.lower())
 
 
-def connect_error(error: BaseException, ctx: RequestContext) -> ConnectError:
+def connect_error(error: BaseException, ctx: RequestContext, metrics=None) -> ConnectError:
     """The ConnectError to raise for an error; its trailers go on the response (connectrpc writes them as
     `trailer-*` headers for unary calls, in the end message for streams)."""
     status = error_status(error)
+    if metrics is not None:
+        metrics.rejected_call(status.code)
     for key, value in status.trailers:
         ctx.response_trailers[key] = value
     return ConnectError(connect_code(status.code), status.message)

@@ -1,38 +1,46 @@
 """The job engine: a bounded queue that is fair between clients, one worker per device,
 events per job, results on disk before "done", cancellation and graceful shutdown.
 
-Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one worker
-thread runs ops. One condition variable guards all job state and wakes every waiter
-(long-polls, Watch streams, the worker) on any change.
+Durability: the store is the truth about which jobs exist. Each job's inputs (an opaque payload the API layer
+encodes and `decode_payload` rebuilds) and options are stored at submit; at start, what a previous process left
+queued goes back in its lane in the order it was accepted, and what it left running is run again from the start
+(its seed was fixed at submit) unless it was already started `max_attempts` times. SIGTERM leaves queued jobs
+queued in the store.
+
+Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one worker thread runs ops. One
+condition variable guards all job state and wakes the worker; watchers and long-polls wait on a wake-up of
+their own job only, so a progress event wakes that job's watchers, not every open stream.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
 from .. import imaging
 from ..domain import JobOptions, JobState, OpOutput, to_plain
-from ..errors import Cancelled, DccError, JobNotFound, QueueFull, ShuttingDown, status_name
+from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
+from .durability import Durability
+from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
+
+__all__ = ["Engine", "EngineLimits", "EngineObserver", "JobEvent", "JobRecord", "JobResult", "ResultFile"]
 
 log = logging.getLogger("dccbridge.jobs")
 
 TERMINAL_KINDS = ("result", "failed", "cancelled")
 FINISHED_JOBS_KEPT_IN_MEMORY = 256
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+RESUMED_LANE = "(resumed)"  # the lane of jobs a previous process was running: they had already had their turn
 
 
 class OpRunner(Protocol):
@@ -40,81 +48,18 @@ class OpRunner(Protocol):
     def run(self, request, ctx) -> OpOutput: ...
 
 
-@dataclass
-class ResultFile:
-    path: str
-    role: str
-    seed: int
-    index: int
-    parameters: str
-    width: int
-    height: int
+class EngineObserver:
+    """What the engine reports for metrics; the default ignores it all (see dccbridge.metrics)."""
 
-
-@dataclass
-class JobResult:
-    images: list[ResultFile]
-    metadata_json: str
-    extra_json: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "images": [vars(image) for image in self.images],
-                "metadata_json": self.metadata_json,
-                "extra_json": self.extra_json,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> "JobResult":
-        data = json.loads(text)
-        return cls([ResultFile(**image) for image in data["images"]], data["metadata_json"], data["extra_json"])
-
-
-@dataclass
-class JobEvent:
-    job_id: str
-    sequence: int
-    time_ms: int
-    kind: str  # queued | started | progress | result | failed | cancelled
-    position: int = 0
-    stage: str = ""
-    step: int = 0
-    total: int = 0
-    preview_jpeg: bytes | None = None
-    result: JobResult | None = None
-    failure: dict | None = None  # code, message, field
-    reason: str = ""
-
-
-@dataclass
-class JobRecord:
-    job_id: str
-    task_type: str
-    model_id: str
-    label: str
-    client: str
-    created_ms: int
-    task_json: str
-    request: object | None = None  # None for jobs loaded from the index after a restart
-    options: JobOptions = field(default_factory=JobOptions)
-    state: JobState = JobState.QUEUED
-    started_ms: int = 0
-    finished_ms: int = 0
-    position: int = 0
-    progress: JobEvent | None = None
-    result: JobResult | None = None
-    failure: dict | None = None
-    cancel_reason: str = ""
-    cancel_requested: bool = False
-    sequence: int = 0
-    events: list[JobEvent] = field(default_factory=list)
+    def job_finished(self, job: "JobRecord", code: str, seconds: float) -> None: ...
+    def step_time(self, model_id: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
 class EngineLimits:
     max_queue: int = 16
+    max_queued_input_bytes: int = 1 << 30  # inputs of waiting jobs, in memory and in the store
+    max_attempts: int = 2  # starts of one job across restarts; a job that stops the server this often fails
 
 
 class _JobContext:
@@ -125,6 +70,7 @@ class _JobContext:
         self._job = job
         self.preview_every = job.options.preview_every_n_steps
         self.preview_max_size = job.options.preview_max_size or 256
+        self._last_step: tuple[str, int, float] | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -138,15 +84,28 @@ class _JobContext:
             if scale < 1.0:
                 preview = imaging.resize(preview, max(1, round(w * scale)), max(1, round(h * scale)))
             jpeg = imaging.encode_jpeg(preview)
+        self._time_step(stage, step)
         self._engine._emit(self._job, "progress", stage=stage, step=step, total=total, preview_jpeg=jpeg)
 
+    def _time_step(self, stage: str, step: int) -> None:
+        """Step time = time between consecutive reports of one stage's steps (per step done)."""
+        now = time.monotonic()
+        if self._last_step is not None and self._last_step[0] == stage and step > self._last_step[1]:
+            per_step = (now - self._last_step[2]) / (step - self._last_step[1])
+            self._engine.observer.step_time(self._job.model_id, per_step)
+        self._last_step = (stage, step, now)
 
-class Engine:
-    def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = ""):
+
+class Engine(Durability):
+    def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = "",
+                 decode_payload: Callable[[bytes], object] | None = None, observer: EngineObserver | None = None):
+        """decode_payload rebuilds a request from the payload given to submit (after a restart)."""
         self.store = store
         self.ops = ops
         self.limits = limits
         self.server_version = server_version
+        self.decode_payload = decode_payload
+        self.observer = observer or EngineObserver()
         self._cond = threading.Condition()
         self._jobs: dict[str, JobRecord] = {}
         self._finished_order: collections.deque[str] = collections.deque()
@@ -155,28 +114,26 @@ class Engine:
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
         self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
-        recovered = store.fail_unfinished(now_ms())
-        if recovered:
-            log.warning("marked %d job(s) left unfinished by a previous run as failed", recovered)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Carry over what a previous process left unfinished, then start the worker."""
+        self._recover()
         self._worker.start()
 
     def shutdown(self, grace_s: float = 30.0) -> None:
-        """Stop taking work, cancel what waits, let the running job finish within grace_s."""
+        """Stop taking work and let the running job finish within grace_s. Queued jobs stay queued in the store
+        (the next start runs them); a running job still running after grace_s is stopped and left queued too."""
         with self._cond:
             self._stopping = True
-            for job in self._ordered_queue():
-                self._finish_cancelled(job, "the server is shutting down; submit it again")
-            self._queues.clear()
             self._cond.notify_all()
         if self._worker.is_alive():
             self._worker.join(grace_s)
         if self._worker.is_alive():
             with self._cond:
-                if self._running is not None:
+                if self._running is not None and not self._running.cancel_requested:  # a client's cancel stands
+                    self._running.interrupted = True
                     self._running.cancel_requested = True
                     self._running.cancel_reason = "the server shut down before the job finished"
             self._worker.join(60)
@@ -187,7 +144,9 @@ class Engine:
 
     # -- the API the faces call ------------------------------------------------------------
 
-    def submit(self, request, options: JobOptions, task_json: str, client: str = "") -> JobRecord:
+    def submit(self, request, options: JobOptions, task_json: str, client: str = "", payload: bytes = b"") -> JobRecord:
+        """Queue a job. payload: the request's inputs as bytes decode_payload rebuilds it from (stored until the
+        job finishes, so a restart runs it); empty = the job does not survive a restart."""
         if self._stopping:
             raise ShuttingDown()
         self.ops.check(request)  # validate before queueing: a bad request never becomes a job
@@ -197,6 +156,7 @@ class Engine:
             waiting = sum(len(q) for q in self._queues.values())
             if waiting >= self.limits.max_queue:
                 raise QueueFull(self.limits.max_queue, self._retry_after_s(waiting))
+            self._check_queued_bytes(len(payload), waiting)
             job = JobRecord(
                 job_id=uuid.uuid4().hex,
                 task_type=request.task_type.value,
@@ -207,6 +167,7 @@ class Engine:
                 task_json=task_json,
                 request=request,
                 options=options,
+                payload_bytes=len(payload),
             )
             self.store.insert(
                 {
@@ -218,10 +179,12 @@ class Engine:
                     "client": job.client,
                     "created_ms": job.created_ms,
                     "task_json": task_json,
+                    "payload": payload or None,
+                    "options_json": json.dumps(dataclasses.asdict(options)),
                 }
             )
             self._jobs[job.job_id] = job
-            self._queues.setdefault(job.client, collections.deque()).append(job)
+            self._enqueue(job)
             self._emit_positions()
             self._cond.notify_all()
             return job
@@ -235,40 +198,50 @@ class Engine:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             job = self._lookup(job_id)
-            while job.sequence <= after_sequence and not job.state.finished:
+            wake = self._wakeup(job)
+        try:
+            while True:
+                with self._cond:
+                    wake.clear()
+                    if job.sequence > after_sequence or job.state.finished:
+                        return job
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-                job = self._lookup(job_id)
-            return job
+                    return job
+                wake.wait(remaining)
+        finally:
+            self._drop_wakeup(job, wake)
 
     def watch(self, job_id: str, after_sequence: int = 0, is_active: Callable[[], bool] = lambda: True,
               poll_s: float = 0.5) -> Iterator[JobEvent]:
         """Yield the job's events after after_sequence until its terminal event (or the caller leaves)."""
-        while True:
-            with self._cond:
-                job = self._lookup(job_id)
-                pending = [e for e in job.events if e.sequence > after_sequence]
-                if not pending:
-                    if job.state.finished:
+        with self._cond:
+            job = self._lookup(job_id)
+            wake = self._wakeup(job)
+        try:
+            while True:
+                with self._cond:
+                    wake.clear()  # before reading: an event appended after this read sets it again
+                    pending = [e for e in job.events if e.sequence > after_sequence]
+                    finished = job.state.finished
+                for event in pending:
+                    yield event
+                    after_sequence = event.sequence
+                    if event.kind in TERMINAL_KINDS:
                         return
-                    self._cond.wait(poll_s)
-            if not pending:
-                if not is_active():
-                    return
-                continue
-            for event in pending:
-                yield event
-                after_sequence = event.sequence
-                if event.kind in TERMINAL_KINDS:
-                    return
+                if not pending:
+                    if finished:
+                        return
+                    if not wake.wait(poll_s) and not is_active():
+                        return
+        finally:
+            self._drop_wakeup(job, wake)
 
     def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobRecord:
         with self._cond:
             job = self._lookup(job_id)
             if job.state == JobState.QUEUED:
-                self._queues[job.client].remove(job)
+                self._pop(job)
                 self._finish_cancelled(job, reason)
                 self._emit_positions()
             elif job.state == JobState.RUNNING and not job.cancel_requested:
@@ -293,15 +266,11 @@ class Engine:
             with self._cond:
                 while not self._stopping and not any(self._queues.values()):
                     self._cond.wait()
-                if not any(self._queues.values()):
-                    return  # stopping and nothing left
+                if self._stopping:
+                    return  # queued jobs stay queued in the store for the next start
                 job = self._ordered_queue()[0]
-                self._pop(job)
-                job.state = JobState.RUNNING
-                job.started_ms = now_ms()
-                self._running = job
-                self.store.update(job.job_id, state=job.state.value, started_ms=job.started_ms)
-                self._emit(job, "started")
+                self._pop(job, served=True)
+                self._mark_running(job)
                 self._emit_positions()
             self._run(job)
             with self._cond:
@@ -319,7 +288,10 @@ class Engine:
             result = self._write_results(job, output)
         except Cancelled as error:
             with self._cond:
-                self._finish_cancelled(job, job.cancel_reason or error.message)
+                if job.interrupted:
+                    self._leave_queued(job)
+                else:
+                    self._finish_cancelled(job, job.cancel_reason or error.message)
             return
         except DccError as error:
             self._finish_failed(job, status_name(error), error.message, error.field)
@@ -335,9 +307,9 @@ class Engine:
             job.result = result
             job.finished_ms = now_ms()
             self._emit(job, "result", result=result)
-            self.store.update(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
+            self.store.finish(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
                               result_json=result.to_json(), sequence=job.sequence)
-            self._retire(job)
+            self._retire(job, "OK")
 
     def _write_results(self, job: JobRecord, output: OpOutput) -> JobResult:
         """Write every image (PNG + provenance) and return the result. Runs before 'done' is announced."""
@@ -371,8 +343,18 @@ class Engine:
             job.events.append(event)
             if kind == "progress":
                 job.progress = event
-            self._cond.notify_all()
+            for wake in job.wakeups:  # this job's watchers only
+                wake.set()
             return event
+
+    def _wakeup(self, job: JobRecord) -> threading.Event:
+        wake = threading.Event()
+        job.wakeups.add(wake)
+        return wake
+
+    def _drop_wakeup(self, job: JobRecord, wake: threading.Event) -> None:
+        with self._cond:
+            job.wakeups.discard(wake)
 
     def _finish_failed(self, job: JobRecord, code: str, message: str, field_name: str) -> None:
         with self._cond:
@@ -380,21 +362,23 @@ class Engine:
             job.failure = {"code": code, "message": message, "field": field_name}
             job.finished_ms = now_ms()
             self._emit(job, "failed", failure=job.failure)
-            self.store.update(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
+            self.store.finish(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
                               failure_json=json.dumps(job.failure), sequence=job.sequence)
-            self._retire(job)
+            self._retire(job, code)
 
     def _finish_cancelled(self, job: JobRecord, reason: str) -> None:
         job.state = JobState.CANCELLED
         job.cancel_reason = reason
         job.finished_ms = now_ms()
         self._emit(job, "cancelled", reason=reason)
-        self.store.update(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
+        self.store.finish(job.job_id, state=job.state.value, finished_ms=job.finished_ms,
                           cancel_reason=reason, sequence=job.sequence)
-        self._retire(job)
+        self._retire(job, "CANCELLED")
 
-    def _retire(self, job: JobRecord) -> None:
+    def _retire(self, job: JobRecord, code: str) -> None:
         """Drop a finished job's inputs and old progress events; forget the oldest finished jobs."""
+        seconds = (job.finished_ms - job.started_ms) / 1000 if job.started_ms else 0.0
+        self.observer.job_finished(job, code, seconds)
         job.request = None
         job.events = [e for e in job.events if e.kind != "progress" or e is job.progress]
         self._finished_order.append(job.job_id)
@@ -404,8 +388,11 @@ class Engine:
     # -- queue order -------------------------------------------------------------------------
 
     def _ordered_queue(self) -> list[JobRecord]:
-        """Round-robin over clients (in order of their oldest waiting job), FIFO within a client."""
-        lanes = sorted((q for q in self._queues.values() if q), key=lambda q: q[0].created_ms)
+        """Round-robin over clients, FIFO within a client; jobs resumed after a restart first. Lanes keep their
+        turn order: a new lane joins at the end, a served lane goes to the end (so one client's backlog cannot go
+        ahead of another client's first job)."""
+        lanes = [q for name, q in self._queues.items() if q and name == RESUMED_LANE]
+        lanes += [q for name, q in self._queues.items() if q and name != RESUMED_LANE]
         order: list[JobRecord] = []
         depth = 0
         while True:
@@ -415,17 +402,44 @@ class Engine:
             order += row
             depth += 1
 
-    def _pop(self, job: JobRecord) -> None:
-        lane = self._queues[job.client]
+    def _lane(self, job: JobRecord) -> str:
+        return RESUMED_LANE if job.resumed else job.client
+
+    def _enqueue(self, job: JobRecord) -> None:
+        """At the end of its client's lane (jobs carried over a restart are enqueued oldest first)."""
+        self._queues.setdefault(self._lane(job), collections.deque()).append(job)
+
+    def _pop(self, job: JobRecord, served: bool = False) -> None:
+        """Take the job out of its lane; served (the worker took it): the lane's turn goes to the end."""
+        name = self._lane(job)
+        lane = self._queues[name]
         lane.remove(job)
         if not lane:
-            del self._queues[job.client]
+            del self._queues[name]
+        elif served:
+            self._queues.move_to_end(name)
 
     def _emit_positions(self) -> None:
         for position, job in enumerate(self._ordered_queue()):
             if job.position != position or not job.events:
                 job.position = position
                 self._emit(job, "queued", position=position)
+
+    def _check_queued_bytes(self, incoming: int, waiting: int) -> None:
+        """The inputs of waiting jobs stay under max_queued_input_bytes; one job is always accepted into an empty
+        queue (the message size limit bounds it)."""
+        held = sum(job.payload_bytes for lane in self._queues.values() for job in lane)
+        if waiting and held + incoming > self.limits.max_queued_input_bytes:
+            raise QueuedInputsFull(held, self.limits.max_queued_input_bytes, self._retry_after_s(waiting))
+
+    def queued_input_bytes(self) -> int:
+        with self._cond:
+            return sum(job.payload_bytes for lane in self._queues.values() for job in lane)
+
+    def lane_depths(self) -> dict[str, int]:
+        """Waiting jobs per fairness lane (client)."""
+        with self._cond:
+            return {client: len(lane) for client, lane in self._queues.items() if lane}
 
     def _retry_after_s(self, waiting: int) -> float:
         average = sum(self._recent_durations) / len(self._recent_durations) if self._recent_durations else 5.0
@@ -443,24 +457,4 @@ class Engine:
         job = self._from_row(row)
         self._jobs[job_id] = job
         self._finished_order.append(job_id)
-        return job
-
-    def _from_row(self, row: dict) -> JobRecord:
-        """A job from an earlier run, rebuilt from the index; its terminal event is re-created."""
-        job = JobRecord(
-            job_id=row["job_id"], task_type=row["task_type"], model_id=row["model_id"], label=row["label"],
-            client=row["client"], created_ms=row["created_ms"], task_json=row["task_json"],
-            state=JobState(row["state"]), started_ms=row["started_ms"], finished_ms=row["finished_ms"],
-            sequence=row["sequence"], cancel_reason=row["cancel_reason"] or "",
-        )
-        if row["result_json"]:
-            job.result = JobResult.from_json(row["result_json"])
-            kind, payload = "result", {"result": job.result}
-        elif row["failure_json"]:
-            job.failure = json.loads(row["failure_json"])
-            kind, payload = "failed", {"failure": job.failure}
-        else:
-            kind, payload = "cancelled", {"reason": job.cancel_reason}
-        if job.state.finished:
-            job.events = [JobEvent(job.job_id, job.sequence, job.finished_ms, kind, **payload)]
         return job

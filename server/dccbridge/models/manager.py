@@ -6,8 +6,10 @@ import gc
 import os
 import platform
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from diffusers import ControlNetModel, StableDiffusionPipeline
@@ -117,8 +119,10 @@ class LoadedUpscaler:
 class ModelManager:
     def __init__(self, catalog: Catalog, device: str = "auto", allow_pickle: bool = False,
                  dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None,
-                 allow_download: bool = False):
+                 allow_download: bool = False, on_load: Callable[[str, float], None] | None = None):
+        """on_load(model_id, seconds) is called after each model or upscaler load (for metrics)."""
         self.catalog = catalog
+        self.on_load = on_load
         resolved = resolve_device(device)
         self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle, allow_download)
         self._hasher = WeightsHasher(hash_cache_file)
@@ -168,10 +172,25 @@ class ModelManager:
         with self._load_lock:
             loaded = self._loaded.get(entry.id)  # another caller may have loaded it while we waited
             if loaded is None:
+                started = time.monotonic()
                 pipeline = load_pipeline(entry, self._placement)
                 loaded = LoadedModel(entry, pipeline, self._placement, self._hasher)
                 self._loaded[entry.id] = loaded
+                self._loaded_in(entry.id, time.monotonic() - started)
         return loaded
+
+    def _loaded_in(self, model_id: str, seconds: float) -> None:
+        if self.on_load is not None:
+            self.on_load(model_id, seconds)
+
+    def device_memory_bytes(self) -> int | None:
+        """Memory the device reports in use by this process (CUDA, MPS); None where it reports none (CPU)."""
+        device = self._placement.device
+        if device.type == "cuda":
+            return int(torch.cuda.memory_allocated(device))
+        if device.type == "mps" and hasattr(torch.mps, "current_allocated_memory"):
+            return int(torch.mps.current_allocated_memory())
+        return None
 
     def is_loaded(self, model_id: str) -> bool:
         return (model_id or self.catalog.default_id) in self._loaded
@@ -185,11 +204,13 @@ class ModelManager:
         with self._load_lock:
             loaded = self._upscalers.get(entry.id)
             if loaded is None:
+                started = time.monotonic()
                 model = load_upscaler(entry, self._placement)
                 # Hashed now rather than on first use: every upscale result records it (cached on disk after once).
                 sha256 = source_sha256(entry.source, self._hasher, f"upscaler '{entry.id}'")
                 loaded = LoadedUpscaler(entry, model, short_hash(sha256))
                 self._upscalers[entry.id] = loaded
+                self._loaded_in(entry.id, time.monotonic() - started)
         return loaded
 
     def is_upscaler_loaded(self, upscaler_id: str) -> bool:
