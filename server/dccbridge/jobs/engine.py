@@ -298,7 +298,8 @@ class Engine(Durability):
             return
         except Exception as error:  # a bug: report it without killing the worker
             log.error("job %s failed with an internal error:\n%s", job.job_id, traceback.format_exc())
-            self._finish_failed(job, "INTERNAL", f"internal error: {type(error).__name__}: {error}", "")
+            self._finish_failed(job, "INTERNAL",
+                               f"internal error ({type(error).__name__}); the server's log has the details", "")
             return
         finally:
             self._recent_durations.append(time.monotonic() - started)
