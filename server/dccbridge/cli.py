@@ -58,6 +58,11 @@ def _serve_parser(commands) -> None:
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
+    p.add_argument("--batch-window-ms", type=_non_negative_int, default=30,
+                   help="how long a job that could run in a cross-request batch waits for compatible jobs "
+                        "(default 30; 0 = no batching)")
+    p.add_argument("--max-batch-jobs", type=_positive_int, default=8,
+                   help="most jobs in one batch (default 8; the device's free memory may allow fewer)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
     p.add_argument("--allow-download", action="store_true",
@@ -65,6 +70,20 @@ def _serve_parser(commands) -> None:
                         "use 'dccbridge models pull' before serving)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_serve)
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _serve(args) -> int:
@@ -93,6 +112,8 @@ def _serve(args) -> int:
         allow_pickle=args.allow_pickle,
         allow_download=args.allow_download,
         grace_s=args.grace,
+        batch_window_ms=args.batch_window_ms,
+        max_batch_jobs=args.max_batch_jobs,
     )
     try:
         return serve_forever(config)

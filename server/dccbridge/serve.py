@@ -49,6 +49,8 @@ class ServeConfig:
     allow_pickle: bool = False
     allow_download: bool = False  # fetch a hub source that is not cached when a job first needs it
     grace_s: float = 30.0
+    batch_window_ms: int = 30  # cross-request batching: how long a batchable job waits for company; 0 = off
+    max_batch_jobs: int = 8
     limits: Limits = field(default_factory=Limits)
 
 
@@ -69,7 +71,7 @@ class Server:
                                     allow_download=config.allow_download)
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
-        self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue), __version__)
+        self.engine = Engine(self.store, Ops(self.env), EngineLimits(config.max_queue, config.batch_window_ms, config.max_batch_jobs), __version__)
         service = DccBridgeService(self.engine, self.capabilities, BearerToken(config.token))
         self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)
         self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins)
