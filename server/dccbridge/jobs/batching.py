@@ -1,47 +1,46 @@
-"""Which queued jobs run together as one batch (cross-request batching, docs/speed.md), and running them.
+"""Which queued jobs run together as one batch (cross-request batching, docs/batching.md), and running them.
 
-The rule, in the queue's fair order (round-robin over clients, FIFO within a client; "round" r = every client's
-r-th waiting job): a batch is the first job plus the following jobs with the same batch key, in fair order,
-while they fit the memory bound and the job cap. A batch may take a job from round r+1 only if it took every job
-of round r. So a job that cannot join is passed only by jobs of its own round -- at most one job per other
-client -- and no client ever gets two jobs ahead of another's.
+The rule works on the *start order*: the order in which the queued jobs would start one by one (the engine's fair
+order, first job taken again and again). A batch is the first job plus the following jobs with the same batch key,
+in start order, while they fit the memory bound and the job cap, except that
+- a client's jobs keep their order: once one of its jobs cannot join, none of its later jobs may;
+- once any job could not join, only clients with no job in the batch yet may still add one.
+So a job that cannot join is passed by at most one job of each other client, and a batch of one client's jobs
+never passes anybody.
 """
 
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable, Hashable
 
 from ..ops.rendezvous import BatchGroup
 
 
-def select_batch(ordered: list, key_of: Callable[[object], Hashable | None], images_of: Callable[[object], int],
-                 capacity_of: Callable[[object], int], max_jobs: int) -> list:
-    """The jobs of `ordered` (fair order, first job first) to run as one batch; always starts with ordered[0]."""
-    first = ordered[0]
+def select_batch(start_order: list, key_of: Callable[[object], Hashable | None],
+                 images_of: Callable[[object], int], capacity_of: Callable[[object], int], max_jobs: int) -> list:
+    """The jobs to run as one batch, from the queue in start order; always starts with start_order[0]."""
+    first = start_order[0]
     key = key_of(first)
     batch = [first]
     if key is None or max_jobs <= 1:
         return batch
     images = images_of(first)
     capacity = None  # a memory estimate: asked only once a second job qualifies
-    seen = collections.Counter({first.client: 1})  # a job's round = its client's jobs before it in fair order
-    blocked_round = None  # the first round with a job that could not join
-    for job in ordered[1:]:
-        job_round = seen[job.client]
-        seen[job.client] += 1
-        if blocked_round is not None and job_round > blocked_round:
-            break  # fair order is round after round: everything from here on is in a later round
+    in_batch = {first.client}
+    skipped: set[str] = set()  # clients with a job that could not join
+    for job in start_order[1:]:
+        if job.client in skipped or (skipped and job.client in in_batch):
+            continue
         if key_of(job) != key:
-            if blocked_round is None:
-                blocked_round = job_round
+            skipped.add(job.client)
             continue
         if capacity is None:
             capacity = capacity_of(first)
         if images + images_of(job) > capacity:
             break
         batch.append(job)
+        in_batch.add(job.client)
         images += images_of(job)
         if len(batch) >= max_jobs:
             break

@@ -349,11 +349,24 @@ class Engine:
         keys.compute(queued)
         capacity = self.ops.batch_capacity(first.request)
         with self._cond:
-            queued = self._ordered_queue()
-            if not queued or queued[0] is not first:
+            start_order = self._start_order()
+            if not start_order or start_order[0] is not first:
                 return []
-            return select_batch(queued, keys.known, lambda job: self.ops.batch_images(job.request),
+            return select_batch(start_order, keys.known, lambda job: self.ops.batch_images(job.request),
                                 lambda _first: capacity, self.limits.max_batch)
+
+    def _start_order(self) -> list[JobRecord]:
+        """The queued jobs in the order they would start one by one: the fair order's first, again and again."""
+        saved, order = self._queues, []
+        self._queues = collections.OrderedDict((client, collections.deque(lane)) for client, lane in saved.items())
+        try:
+            while any(self._queues.values()):
+                job = self._ordered_queue()[0]
+                order.append(job)
+                self._pop(job)
+        finally:
+            self._queues = saved
+        return order
 
     def _run(self, job: JobRecord, batch=None) -> None:
         """Run one job and record how it ended; `batch` is its rendezvous.Member when it runs in a batch."""

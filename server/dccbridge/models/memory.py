@@ -1,5 +1,5 @@
 """How much memory a device has left, and how much one more image of a batch needs (cross-request batching's
-bound, docs/speed.md). An estimate, deliberately on the high side; a batched call that still runs out of memory
+bound, docs/batching.md). An estimate, deliberately on the high side; a batched call that still runs out of memory
 runs again one job at a time (ops/batching.py), so a wrong estimate costs speed, never a job."""
 
 from __future__ import annotations

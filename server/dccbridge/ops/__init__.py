@@ -1,5 +1,5 @@
 """One file per task. Each exposes check_inputs(request, env) -- cheap, loads nothing -- and
-run(request, env, ctx) -> OpOutput. A task that can run in a cross-request batch (docs/speed.md) also exposes
+run(request, env, ctx) -> OpOutput. A task that can run in a cross-request batch (docs/batching.md) also exposes
 batch_key(request, env) and batch_capacity(request, env)."""
 
 from __future__ import annotations

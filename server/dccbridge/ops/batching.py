@@ -1,4 +1,4 @@
-"""Cross-request batching inside the pipeline: gathering proxies for the heavy modules (see docs/speed.md).
+"""Cross-request batching inside the pipeline: gathering proxies for the heavy modules (see docs/batching.md).
 
 A job of a batch runs its op unchanged, in its own thread, on its own pipeline view. `gathered(pipe, ctx)` swaps
 the view's UNet, ControlNet(s), VAE and text encoder(s) for proxies. A proxy call goes to the batch's meeting
@@ -37,6 +37,8 @@ from ..models.memory import available_bytes, image_bytes
 from .context import OpContext
 
 INNER = "gathered_module"  # the real module, registered as the proxy's only child
+# The order a pipeline calls its modules in: a round runs the earliest waiting (ops/rendezvous.py).
+STAGES = ("text_encoder", "text_encoder_2", "vae.encode", "controlnet", "unet", "vae.decode")
 
 
 # -- swapping the view's modules ------------------------------------------------------------------------------
@@ -200,6 +202,8 @@ class _Payload:
 def _gathered_call(member, label, real, method, args, kwargs, prepare):
     """Hand the call to the batch and wait for this job's part of the result."""
     target = real if method == "forward" else getattr(real, method)  # real(...) for forward, so its hooks fire
+    label = label if method == "forward" else f"{label}.{method}"
+    rank = STAGES.index(label) if label in STAGES else len(STAGES)
 
     def alone():
         return target(*args, **kwargs)
@@ -207,14 +211,14 @@ def _gathered_call(member, label, real, method, args, kwargs, prepare):
     arguments = _bind(getattr(real, method), args, kwargs)
     n = _rows(arguments)
     if arguments is None or n is None:
-        return member.call(label, object(), _Payload(0, [], None, alone, None), _run_group(target, label))
+        return member.call(label, rank, object(), _Payload(0, [], None, alone, None), _run_group(target, label))
     finish = None
     if prepare is not None:
         arguments, finish = prepare(arguments, n)
     leaves: list[torch.Tensor] = []
     spec = _flatten(arguments, n, leaves)
     signature = (id(real), method, spec)
-    return member.call(label, signature, _Payload(n, leaves, spec, alone, finish), _run_group(target, label))
+    return member.call(label, rank, signature, _Payload(n, leaves, spec, alone, finish), _run_group(target, label))
 
 
 def _run_group(target, label: str):
@@ -328,6 +332,18 @@ def _map_tensors(value, fn):
     if isinstance(value, (list, tuple)):
         return type(value)(_map_tensors(item, fn) for item in value)
     return value
+
+
+def vae_stays_shared(env, entry) -> bool:
+    """False when the model's pipeline would cast the shared VAE for one job: SDXL pipelines upcast an fp16 VAE
+    whose config says force_upcast, and cast it back after their decode -- with batched jobs decoding at
+    different times, one job's cast-back would hit another's decode. Unknown until the model is loaded, so an
+    fp16 SDXL model that is not loaded yet counts as casting (its first jobs run alone)."""
+    if entry.family != "sdxl" or env.manager.dtype != torch.float16:
+        return True
+    if not env.manager.is_loaded(entry.id):
+        return False
+    return not env.manager.load(entry.id).pipeline.vae.config.force_upcast
 
 
 # -- how many images fit in one batch -------------------------------------------------------------------------

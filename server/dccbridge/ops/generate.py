@@ -53,10 +53,10 @@ def batch_key(req: GenerateRequest, env: OpEnv) -> tuple | None:
     """Requests with equal keys may run as one batch (ops/batching.py): same model, size, scheduler, steps,
     guidance mode (with or without classifier-free guidance) and ControlNets. Prompts, seeds, strengths, CFG
     values, control maps and scales may differ. None: this request runs alone (per-job LoRAs, embeddings or VAE
-    change the shared modules for one job)."""
-    if req.adapters:
-        return None
+    change the shared modules for one job; so does an fp16 SDXL VAE that must be upcast)."""
     entry = env.catalog.get(req.model_id)
+    if req.adapters or not batching.vae_stays_shared(env, entry):
+        return None
     plan = common.plan_sampling(req.sampling, entry)
     units = tuple((u.control_type.value, u.controlnet_id) for u in req.control_units)
     return ("generate", entry.id, resolve_size(req, entry), plan.scheduler_id, plan.steps, plan.guidance > 1.0, units)

@@ -1,13 +1,16 @@
-"""Where the jobs of one batch meet (cross-request batching, see docs/speed.md).
+"""Where the jobs of one batch meet (cross-request batching, see docs/batching.md).
 
 Each job of a batch runs its own, unchanged op in its own thread. Whenever it calls a gathered module (UNet,
 ControlNet, VAE, text encoder; see ops/batching.py) its thread blocks here. A *round* runs once every member that
-has not left is blocked: the waiting calls are grouped (same module, same call signature), each group runs as one
-batched call, and every member gets its own share of the output back. A member that finishes, fails or is
+has not left is blocked: of the waiting calls, those of the earliest pipeline stage (the lowest `rank`) are
+grouped (same module, same call signature), each group runs as one batched call, and every member gets its own
+share of the output back; calls of later stages wait for the next round. A member that finishes, fails or is
 cancelled leaves, so nobody ever waits on it.
 
 Waiting for *all* members (rather than per module) is what makes mixed progress safe: a job with a lower img2img
-strength reaches its VAE decode while others still call the UNet; the round then runs both groups.
+strength reaches its VAE decode while others still call the UNet, and the round runs what can run. Running the
+earliest stage first lets jobs that are a call behind (an img2img job encodes its init image while a txt2img job
+is at its first ControlNet call) catch up, so the next round has them all at the same module.
 
 Torch-free on purpose: the engine creates the group, and what a call does is given by the caller (`run`).
 """
@@ -16,20 +19,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(eq=False)
 class _Call:
     label: str                      # module name for the record ("unet", "vae.decode", ...)
+    rank: int                       # pipeline stage: a round runs the lowest rank waiting
     signature: Hashable             # calls with equal signatures may run as one batched call
     payload: Any                    # what `run` needs from this member
     run: Callable[[list[Any]], list[Any]]  # payloads of one group -> one result per payload
     done: bool = False
     result: Any = None
     error: BaseException | None = None
-    owner: "Member" = field(default=None, repr=False)
 
 
 class BatchGroup:
@@ -73,10 +76,12 @@ class BatchGroup:
             self._execute(round_calls)  # the leaving thread runs the round the others were waiting for
 
     def _take_round(self) -> list[_Call]:
-        """With the lock held: the pending calls, if every active member is waiting (else nothing)."""
+        """With the lock held: if every active member is waiting, the waiting calls of the earliest stage."""
         if not self._pending or len(self._pending) < self._active:
             return []
-        calls, self._pending = self._pending, []
+        first = min(call.rank for call in self._pending)
+        calls = [call for call in self._pending if call.rank == first]
+        self._pending = [call for call in self._pending if call.rank != first]
         return calls
 
     def _execute(self, calls: list[_Call]) -> None:
@@ -108,11 +113,13 @@ class Member:
         self.group = group
         self._left = False
 
-    def call(self, label: str, signature: Hashable, payload: Any, run: Callable[[list[Any]], list[Any]]):
-        """Block until this call has run (batched with the other members' calls of the same signature)."""
-        if self._left:
-            raise RuntimeError("a member that left its batch called a gathered module")
-        return self.group._call(_Call(label, signature, payload, run, owner=self))
+    def call(self, label: str, rank: int, signature: Hashable, payload: Any,
+             run: Callable[[list[Any]], list[Any]]):
+        """Block until this call has run, batched with the other members' calls of the same stage (`rank`) and
+        signature; returns this member's result."""
+        if self._left:  # nobody to meet any more
+            return run([payload])[0]
+        return self.group._call(_Call(label, rank, signature, payload, run))
 
     def leave(self) -> None:
         """Done with gathered modules (finished, failed or cancelled); idempotent."""
