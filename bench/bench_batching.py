@@ -10,7 +10,8 @@ Timed from the first submit until the last result's PNG is decoded on the client
 seed only. The batched pixels are compared with the one-after-another pixels (the tolerance of docs/batching.md:
 >= 99 % of values within 1 level, none off by more than 4).
 
-    .venv/bin/python bench/bench_batching.py [--jobs 8] [--sizes 64 128] [--steps 8] [--repeats 3] [--json OUT]
+    .venv/bin/python bench/bench_batching.py [--jobs 8] [--sizes 64 128] [--steps 8] [--repeats 3] [--threads N]
+                                             [--device cpu|cuda] [--json OUT]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import statistics
 import time
 
 import numpy as np
+import torch
 
 from _common import (OtherProcessesCpu, add_server_arguments, describe_machine, print_machine, print_table,
                      running_server, write_json)
@@ -41,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per path, interleaved (default: 3)")
     parser.add_argument("--batch-window-ms", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: torch's choice); 1 is steadier on a shared machine")
     add_server_arguments(parser)
     return parser.parse_args()
 
@@ -85,6 +89,8 @@ def compare(reference: list[np.ndarray], images: list[np.ndarray]) -> tuple[floa
 
 def main() -> int:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the servers run in this process
     figures = {"jobs": args.jobs, "steps": args.steps, "scheduler": args.scheduler, "guidance": args.guidance,
                "batch_window_ms": args.batch_window_ms, "sizes": {}}
     with contextlib.ExitStack() as stack:
