@@ -280,3 +280,48 @@ def test_select_batch_rules():
     assert select([a1, c1, a2], capacity=2) == [a1, c1]        # memory bound, in images
     assert select([a1, job("c", "K", images=4), a2], capacity=3) == [a1]
     assert select([a1, c1, a2, a3], max_jobs=2) == [a1, c1]    # job cap
+
+
+def test_a_batched_call_out_of_memory_runs_again_one_job_at_a_time():
+    """The memory bound is an estimate: when a batched call still runs out of memory, each job's call runs on its
+    own, so no job fails that would have fit alone."""
+    import threading
+
+    import torch
+
+    from dccbridge.ops.batching import _proxy
+    from dccbridge.ops.rendezvous import BatchGroup
+
+    class FitsOneRow(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+            self.rows = []
+
+        def forward(self, sample):
+            self.rows.append(sample.shape[0])
+            if sample.shape[0] > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.linear(sample)
+
+    module = FitsOneRow()
+    group = BatchGroup(2)
+    inputs = [torch.randn(1, 4), torch.randn(1, 4)]
+    outputs = [None, None]
+
+    def job(i):
+        member = group.member()
+        try:
+            outputs[i] = _proxy(module, member, "unet")(inputs[i])
+        finally:
+            member.leave()
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert module.rows == [2, 1, 1]  # tried together, then one at a time
+    with torch.inference_mode():
+        for given, got in zip(inputs, outputs):
+            assert torch.equal(got, module.linear(given))
