@@ -29,12 +29,13 @@ def add_server_arguments(parser) -> None:
 
 
 @contextlib.contextmanager
-def running_server(args):
-    """The real server (engine, worker, gRPC face) on a free loopback port, with its default model loaded."""
+def running_server(args, **config_fields):
+    """The real server (engine, worker, gRPC face) on a free loopback port, with its default model loaded;
+    config_fields override ServeConfig fields (e.g. batch_window_ms)."""
     with tempfile.TemporaryDirectory(prefix="dccbridge-bench-") as data_dir:
         # gRPC only: the benchmarks measure that face, and a fixed HTTP port could clash with a running server.
         config = ServeConfig(port=0, http_port=None, data_dir=Path(data_dir), device=args.device,
-                             preset=args.preset, models=args.models, grace_s=10)
+                             preset=args.preset, models=args.models, grace_s=10, **config_fields)
         server = Server(config).start()
         try:
             if not server.settled.wait(SERVER_LOAD_TIMEOUT_S):

@@ -69,6 +69,11 @@ def _serve_parser(commands) -> None:
                    help="open Watch/Run streams and long-polls, both faces together (default 1000)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="seconds the running job gets at shutdown; queued jobs stay queued for the next start")
+    p.add_argument("--batch-window-ms", type=_non_negative_int, default=30,
+                   help="how long a job that could run in a cross-request batch waits for compatible jobs "
+                        "(default 30; 0 = no batching)")
+    p.add_argument("--max-batch-jobs", type=_positive_int, default=8,
+                   help="most jobs in one batch (default 8; the device's free memory may allow fewer)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
     p.add_argument("--allow-download", action="store_true",
@@ -76,6 +81,20 @@ def _serve_parser(commands) -> None:
                         "use 'dccbridge models pull' before serving)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_serve)
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _serve(args) -> int:
@@ -108,6 +127,8 @@ def _serve(args) -> int:
             allow_pickle=args.allow_pickle,
             allow_download=args.allow_download,
             grace_s=args.grace,
+            batch_window_ms=args.batch_window_ms,
+            max_batch_jobs=args.max_batch_jobs,
             limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
                              if getattr(args, name) is not None}),
         )

@@ -53,6 +53,8 @@ class ServeConfig:
     allow_pickle: bool = False
     allow_download: bool = False  # fetch a hub source that is not cached when a job first needs it
     grace_s: float = 30.0
+    batch_window_ms: int = 30  # cross-request batching: how long a batchable job waits for company; 0 = off
+    max_batch_jobs: int = 8
     limits: Limits = field(default_factory=Limits)
 
 
@@ -77,7 +79,9 @@ class Server:
                                     allow_download=config.allow_download, on_load=self.metrics.model_loaded)
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
-        limits = EngineLimits(config.max_queue, config.max_queued_input_bytes, config.max_attempts)
+        limits = EngineLimits(max_queue=config.max_queue, max_queued_input_bytes=config.max_queued_input_bytes,
+                              max_attempts=config.max_attempts, batch_window_ms=config.batch_window_ms,
+                              max_batch=config.max_batch_jobs)
         self.engine = Engine(self.store, Ops(self.env), limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
         token = BearerToken(config.token)

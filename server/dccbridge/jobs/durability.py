@@ -28,7 +28,7 @@ class Durability:
         job.state = JobState.RUNNING
         job.started_ms = now_ms()
         job.attempts += 1
-        self._running = job
+        self._running.append(job)
         self._emit(job, "started")
         self.store.update(job.job_id, state=job.state.value, started_ms=job.started_ms, attempts=job.attempts,
                           sequence=job.sequence)

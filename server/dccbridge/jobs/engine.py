@@ -9,7 +9,9 @@ queued in the store.
 
 Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one worker thread runs ops. One
 condition variable guards all job state and wakes the worker; watchers and long-polls wait on a wake-up of
-their own job only, so a progress event wakes that job's watchers, not every open stream.
+their own job only, so a progress event wakes that job's watchers, not every open stream. Compatible jobs may
+run as one cross-request batch (jobs/batching.py): the worker then runs each of them in a thread of its own and
+waits for all.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from .. import imaging
 from ..domain import JobOptions, JobState, OpOutput, to_plain
 from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
+from .batching import BatchKeys, run_together, select_batch
 from .durability import Durability
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
@@ -46,6 +49,9 @@ RESUMED_LANE = "(resumed)"  # the lane of jobs a previous process was running: t
 class OpRunner(Protocol):
     def check(self, request) -> None: ...
     def run(self, request, ctx) -> OpOutput: ...
+    def batch_key(self, request) -> object | None: ...
+    def batch_images(self, request) -> int: ...
+    def batch_capacity(self, request) -> int: ...
 
 
 class EngineObserver:
@@ -60,14 +66,17 @@ class EngineLimits:
     max_queue: int = 16
     max_queued_input_bytes: int = 1 << 30  # inputs of waiting jobs, in memory and in the store
     max_attempts: int = 2  # starts of one job across restarts; a job that stops the server this often fails
+    batch_window_ms: int = 30  # how long the worker waits for company for a job that could batch; 0 = no batching
+    max_batch: int = 8         # most jobs in one batch (the memory estimate may allow fewer)
 
 
 class _JobContext:
     """The OpContext the engine hands to an op."""
 
-    def __init__(self, engine: "Engine", job: JobRecord):
+    def __init__(self, engine: "Engine", job: JobRecord, batch=None):
         self._engine = engine
         self._job = job
+        self.batch = batch  # ops.rendezvous.Member when the job runs in a batch
         self.preview_every = job.options.preview_every_n_steps
         self.preview_max_size = job.options.preview_max_size or 256
         self._last_step: tuple[str, int, float] | None = None
@@ -110,7 +119,7 @@ class Engine(Durability):
         self._jobs: dict[str, JobRecord] = {}
         self._finished_order: collections.deque[str] = collections.deque()
         self._queues: "collections.OrderedDict[str, collections.deque[JobRecord]]" = collections.OrderedDict()
-        self._running: JobRecord | None = None
+        self._running: list[JobRecord] = []
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
         self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
@@ -132,10 +141,11 @@ class Engine(Durability):
             self._worker.join(grace_s)
         if self._worker.is_alive():
             with self._cond:
-                if self._running is not None and not self._running.cancel_requested:  # a client's cancel stands
-                    self._running.interrupted = True
-                    self._running.cancel_requested = True
-                    self._running.cancel_reason = "the server shut down before the job finished"
+                for job in self._running:
+                    if not job.cancel_requested:  # a client's cancel stands
+                        job.interrupted = True
+                        job.cancel_requested = True
+                        job.cancel_reason = "the server shut down before the job finished"
             self._worker.join(60)
 
     @property
@@ -262,29 +272,86 @@ class Engine(Durability):
     # -- the worker --------------------------------------------------------------------------
 
     def _work(self) -> None:
+        keys = BatchKeys(self.ops.batch_key)
         while True:
             with self._cond:
                 while not self._stopping and not any(self._queues.values()):
                     self._cond.wait()
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
-                job = self._ordered_queue()[0]
-                self._pop(job, served=True)
-                self._mark_running(job)
-                self._emit_positions()
-            self._run(job)
+                queued = self._ordered_queue()
+            batch = self._choose_batch(queued, keys)
             with self._cond:
-                self._running = None
+                if self._stopping:
+                    return  # queued jobs stay queued in the store for the next start
+                batch = [job for job in batch if job.state == JobState.QUEUED]  # not cancelled meanwhile
+                if not batch:
+                    continue
+                for job in batch:
+                    self._pop(job, served=True)
+                    self._mark_running(job)
+                self._emit_positions()
+            if len(batch) == 1:
+                self._run(batch[0])
+            else:
+                run_together(batch, self._run)
+            with self._cond:
+                self._running = []
                 self._cond.notify_all()
 
-    def _run(self, job: JobRecord) -> None:
+    def _choose_batch(self, queued: list[JobRecord], keys: BatchKeys) -> list[JobRecord]:
+        """The next job in fair order with the compatible jobs that may run with it (jobs/batching.py), after up to
+        batch_window_ms of waiting for company. Keys and the memory estimate are computed outside the lock."""
+        first = queued[0]
+        window_s = self.limits.batch_window_ms / 1000.0
+        if window_s <= 0 or self.limits.max_batch <= 1:
+            return [first]
+        keys.keep_only(queued)
+        keys.compute(queued)
+        if keys.known(first) is None:
+            return [first]
+        deadline = time.monotonic() + window_s
+        with self._cond:
+            while not self._stopping and sum(len(q) for q in self._queues.values()) < self.limits.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            queued = self._ordered_queue()
+        keys.compute(queued)
+        capacity = self.ops.batch_capacity(first.request)
+        with self._cond:
+            start_order = self._start_order()
+            if not start_order or start_order[0] is not first:
+                return []
+            return select_batch(start_order, keys.known, lambda job: self.ops.batch_images(job.request),
+                                lambda _first: capacity, self.limits.max_batch)
+
+    def _start_order(self) -> list[JobRecord]:
+        """The queued jobs in the order they would start one by one: the fair order's first, again and again."""
+        saved, order = self._queues, []
+        self._queues = collections.OrderedDict((client, collections.deque(lane)) for client, lane in saved.items())
+        try:
+            while any(self._queues.values()):
+                job = self._ordered_queue()[0]
+                order.append(job)
+                self._pop(job, served=True)
+        finally:
+            self._queues = saved
+        return order
+
+    def _run(self, job: JobRecord, batch=None) -> None:
+        """Run one job and record how it ended; `batch` is its rendezvous.Member when it runs in a batch."""
         started = time.monotonic()
         try:
             if job.cancel_requested:
                 raise Cancelled(job.cancel_reason)
-            output = self.ops.run(job.request, _JobContext(self, job))
+            output = self.ops.run(job.request, _JobContext(self, job, batch))
             if job.cancel_requested:
                 raise Cancelled(job.cancel_reason)
+            if batch is not None:
+                batch.leave()  # done with the shared modules: the others need not wait while results are written
+                output.metadata["batch"] = batch.group.record()
             result = self._write_results(job, output)
         except Cancelled as error:
             with self._cond:

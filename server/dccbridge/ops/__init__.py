@@ -1,14 +1,18 @@
 """One file per task. Each exposes check_inputs(request, env) -- cheap, loads nothing -- and
-run(request, env, ctx) -> OpOutput."""
+run(request, env, ctx) -> OpOutput. A task that can run in a cross-request batch (docs/batching.md) also exposes
+batch_key(request, env) and batch_capacity(request, env)."""
 
 from __future__ import annotations
 
 import importlib
+import logging
 
 from ..domain import OpOutput, TaskType
 from ..errors import Unsupported
 from .env import OpEnv
 from .limits import Limits
+
+log = logging.getLogger("dccbridge.ops")
 
 # Task type -> the op module that runs it (imported on first use, so importing dccbridge.ops stays light).
 OP_MODULES = {
@@ -39,6 +43,28 @@ class Ops:
 
     def run(self, request, ctx) -> OpOutput:
         return _module_for(request).run(request, self.env, ctx)
+
+    def batch_key(self, request):
+        """Requests with equal, non-None keys may run as one batch; None: this one runs alone."""
+        try:
+            key = getattr(_module_for(request), "batch_key", None)
+            return key(request, self.env) if key is not None else None
+        except Exception as error:  # e.g. its model left the catalog: it will fail on its own, alone
+            log.debug("no batch key for a %s request: %s", request.task_type.value, error)
+            return None
+
+    def batch_images(self, request) -> int:
+        """The images a request adds to a batch."""
+        sampling = getattr(request, "sampling", None)
+        return getattr(sampling, "num_images_per_prompt", 1) or 1
+
+    def batch_capacity(self, request) -> int:
+        """The most images one batch led by this request may hold on the device (a memory estimate); >= 1."""
+        try:
+            return max(1, _module_for(request).batch_capacity(request, self.env))
+        except Exception as error:
+            log.warning("no batch capacity for a %s request, running it alone: %s", request.task_type.value, error)
+            return 1
 
 
 __all__ = ["Ops", "OpEnv", "Limits"]

@@ -15,6 +15,7 @@ from ..errors import Cancelled
 class OpContext(Protocol):
     preview_every: int      # send a preview every N steps (0 = never)
     preview_max_size: int   # longest side of a preview, pixels
+    batch: object | None    # in a cross-request batch: this job's rendezvous.Member (ops/batching.py), else None
 
     @property
     def cancelled(self) -> bool: ...
@@ -25,6 +26,7 @@ class OpContext(Protocol):
 class NullContext:
     preview_every = 0
     preview_max_size = 256
+    batch = None
     cancelled = False
 
     def report(self, stage: str, step: int, total: int, preview: np.ndarray | None = None) -> None:

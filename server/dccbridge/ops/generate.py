@@ -14,7 +14,7 @@ from PIL import Image
 from .. import families, imaging
 from ..domain import GenerateRequest, OpOutput, OutputImage
 from ..errors import InvalidInput
-from . import common
+from . import batching, common
 from .context import OpContext
 from .env import OpEnv
 
@@ -51,6 +51,27 @@ def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     common.check_adapters(req.adapters, entry, env)
 
 
+def batch_key(req: GenerateRequest, env: OpEnv) -> tuple | None:
+    """Requests with equal keys may run as one batch (ops/batching.py): same model, size, scheduler, steps,
+    guidance mode (with or without classifier-free guidance) and ControlNets. Prompts, seeds, strengths, CFG
+    values, control maps and scales may differ. None: this request runs alone (per-job LoRAs, embeddings or VAE
+    change the shared modules for one job; so does an fp16 SDXL VAE that must be upcast)."""
+    entry = env.catalog.get(req.model_id)
+    if req.adapters or not batching.vae_stays_shared(env, entry):
+        return None
+    plan = common.plan_sampling(req.sampling, entry)
+    units = tuple((u.control_type.value, u.controlnet_id) for u in req.control_units)
+    return ("generate", entry.id, resolve_size(req, entry), plan.scheduler_id, plan.steps, plan.guidance > 1.0, units)
+
+
+def batch_capacity(req: GenerateRequest, env: OpEnv) -> int:
+    """How many images of this request's kind fit in one batch on the device."""
+    entry = env.catalog.get(req.model_id)
+    width, height = resolve_size(req, entry)
+    guidance = common.plan_sampling(req.sampling, entry).guidance > 1.0
+    return batching.capacity_images(env, entry.id, width, height, guidance)
+
+
 # 2-6. run -------------------------------------------------------------------------------------
 
 
@@ -78,6 +99,7 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         model, plan, prompt=req.prompt, negative_prompt=req.negative_prompt, width=width, height=height, init=init,
         strength=req.strength, mask=mask, units=req.control_units, controlnets=controlnets, control_maps=control_maps,
     )
+    pipe = batching.gathered(pipe, ctx)  # in a batch: UNet, ControlNets, VAE, text encoders run with its other jobs
 
     # 5. denoise, with the job's LoRAs, embeddings and VAE on the view for this job only
     with env.manager.adapters.applied(pipe, entry.family, adapters):
