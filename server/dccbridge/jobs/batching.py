@@ -11,10 +11,13 @@ never passes anybody.
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 from collections.abc import Callable, Hashable
 
 from ..ops.rendezvous import BatchGroup
+from .records import JobRecord
 
 
 def select_batch(start_order: list, key_of: Callable[[object], Hashable | None],
@@ -86,3 +89,50 @@ def run_together(jobs: list, run: Callable[[object, object], None]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+class Batching:
+    """The engine's half that picks a batch: the next job in fair order and the compatible jobs that may join it.
+    A mixin of Engine (it shares its lock and queues). Needs from Engine: ops, limits, _cond, _queues, _stopping,
+    _ordered_queue, _pop."""
+
+    def _choose_batch(self, queued: list[JobRecord], keys: BatchKeys) -> list[JobRecord]:
+        """The next job in fair order with the compatible jobs that may run with it (jobs/batching.py), after up to
+        batch_window_ms of waiting for company. Keys and the memory estimate are computed outside the lock."""
+        first = queued[0]
+        window_s = self.limits.batch_window_ms / 1000.0
+        if window_s <= 0 or self.limits.max_batch <= 1:
+            return [first]
+        keys.keep_only(queued)
+        keys.compute(queued)
+        if keys.known(first) is None:
+            return [first]
+        deadline = time.monotonic() + window_s
+        with self._cond:
+            while not self._stopping and sum(len(q) for q in self._queues.values()) < self.limits.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            queued = self._ordered_queue()
+        keys.compute(queued)
+        capacity = self.ops.batch_capacity(first.request)
+        with self._cond:
+            start_order = self._start_order()
+            if not start_order or start_order[0] is not first:
+                return []
+            return select_batch(start_order, keys.known, lambda job: self.ops.batch_images(job.request),
+                                lambda _first: capacity, self.limits.max_batch)
+
+    def _start_order(self) -> list[JobRecord]:
+        """The queued jobs in the order they would start one by one: the fair order's first, again and again."""
+        saved, order = self._queues, []
+        self._queues = collections.OrderedDict((client, collections.deque(lane)) for client, lane in saved.items())
+        try:
+            while any(self._queues.values()):
+                job = self._ordered_queue()[0]
+                order.append(job)
+                self._pop(job, served=True)
+        finally:
+            self._queues = saved
+        return order

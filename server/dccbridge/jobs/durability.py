@@ -23,10 +23,11 @@ class Durability:
     """Needs from Engine: store, ops, limits, decode_payload, _cond, _jobs, _running, _enqueue, _emit,
     _emit_positions, _finish_failed."""
 
-    def _mark_running(self, job: JobRecord) -> None:
-        """The worker took the job: one more attempt, stored before any op code runs."""
+    def _mark_running(self, job: JobRecord, started_ms: int = 0) -> None:
+        """The worker took the job: one more attempt, stored before any op code runs. The jobs of one batch share
+        their start time (started_ms)."""
         job.state = JobState.RUNNING
-        job.started_ms = now_ms()
+        job.started_ms = started_ms or now_ms()
         job.attempts += 1
         self._running.append(job)
         self._emit(job, "started")

@@ -32,7 +32,7 @@ import numpy as np
 from .. import imaging
 from ..domain import JobOptions, JobState, OpOutput, to_plain
 from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
-from .batching import BatchKeys, run_together, select_batch
+from .batching import BatchKeys, Batching, run_together
 from .durability import Durability
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
@@ -105,7 +105,7 @@ class _JobContext:
         self._last_step = (stage, step, now)
 
 
-class Engine(Durability):
+class Engine(Durability, Batching):
     def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = "",
                  decode_payload: Callable[[bytes], object] | None = None, observer: EngineObserver | None = None):
         """decode_payload rebuilds a request from the payload given to submit (after a restart)."""
@@ -287,9 +287,10 @@ class Engine(Durability):
                 batch = [job for job in batch if job.state == JobState.QUEUED]  # not cancelled meanwhile
                 if not batch:
                     continue
+                started_ms = now_ms()
                 for job in batch:
                     self._pop(job, served=True)
-                    self._mark_running(job)
+                    self._mark_running(job, started_ms)
                 self._emit_positions()
             if len(batch) == 1:
                 self._run(batch[0])
@@ -298,47 +299,6 @@ class Engine(Durability):
             with self._cond:
                 self._running = []
                 self._cond.notify_all()
-
-    def _choose_batch(self, queued: list[JobRecord], keys: BatchKeys) -> list[JobRecord]:
-        """The next job in fair order with the compatible jobs that may run with it (jobs/batching.py), after up to
-        batch_window_ms of waiting for company. Keys and the memory estimate are computed outside the lock."""
-        first = queued[0]
-        window_s = self.limits.batch_window_ms / 1000.0
-        if window_s <= 0 or self.limits.max_batch <= 1:
-            return [first]
-        keys.keep_only(queued)
-        keys.compute(queued)
-        if keys.known(first) is None:
-            return [first]
-        deadline = time.monotonic() + window_s
-        with self._cond:
-            while not self._stopping and sum(len(q) for q in self._queues.values()) < self.limits.max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            queued = self._ordered_queue()
-        keys.compute(queued)
-        capacity = self.ops.batch_capacity(first.request)
-        with self._cond:
-            start_order = self._start_order()
-            if not start_order or start_order[0] is not first:
-                return []
-            return select_batch(start_order, keys.known, lambda job: self.ops.batch_images(job.request),
-                                lambda _first: capacity, self.limits.max_batch)
-
-    def _start_order(self) -> list[JobRecord]:
-        """The queued jobs in the order they would start one by one: the fair order's first, again and again."""
-        saved, order = self._queues, []
-        self._queues = collections.OrderedDict((client, collections.deque(lane)) for client, lane in saved.items())
-        try:
-            while any(self._queues.values()):
-                job = self._ordered_queue()[0]
-                order.append(job)
-                self._pop(job, served=True)
-        finally:
-            self._queues = saved
-        return order
 
     def _run(self, job: JobRecord, batch=None) -> None:
         """Run one job and record how it ended; `batch` is its rendezvous.Member when it runs in a batch."""
