@@ -46,6 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=64, help="image width and height (default 64)")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--max-queue", type=int, default=64, help="the server's --max-queue (default 64)")
+    parser.add_argument("--batch-window-ms", type=int, default=30,
+                        help="the server's --batch-window-ms (default 30, as `serve`; 0 = no batching)")
     parser.add_argument("--grace", type=float, default=2.0, help="the server's --grace at the SIGTERM (default 2)")
     parser.add_argument("--data-dir", type=Path, help="default: a temporary directory")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON to OUT")
@@ -66,6 +68,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dccbridge.cli", "serve", "--port", str(port), "--no-http", "--device", "cpu",
              "--data-dir", str(data_dir), "--max-queue", str(args.max_queue), "--grace", str(args.grace),
+             "--batch-window-ms", str(args.batch_window_ms),
              "--log-level", "WARNING"],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

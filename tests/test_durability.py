@@ -59,7 +59,8 @@ def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_see
         if process.poll() is None:
             process.kill()
 
-    process, address = start_server_process(tmp_path)
+    # One job at a time after the restart, so start times show the queue's own order (batching's: test_batching.py)
+    process, address = start_server_process(tmp_path, "--batch-window-ms", "0")
     try:
         with Client(address) as client:
             # A watcher that comes back with the last sequence it saw sees the job go on to its result.

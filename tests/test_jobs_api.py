@@ -203,7 +203,8 @@ def test_queue_full_is_resource_exhausted_with_a_retry_hint(tmp_path):
 
 
 def test_fair_queue_interleaves_clients(tmp_path):
-    with running_server(tmp_path) as srv:
+    # the queue's own order, one job at a time (batching's order: tests/test_batching.py)
+    with running_server(tmp_path, batch_window_ms=0) as srv:
         address = f"127.0.0.1:{srv.port}"
         with Client(address, client_name="a") as a, Client(address, client_name="b") as b:
             blocker = a.submit(generate_task(size=128, steps=150))
