@@ -289,6 +289,13 @@ def test_near_far_needs_both_clip_planes(near, far, bad_field):
     assert info.value.field == bad_field and "DEPTH_NORMALIZATION_NEAR_FAR" in info.value.reason
 
 
+def test_normalized_encoding_ignores_the_normalisation():
+    values = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    maps = [depth_to_control_map(values, DepthEncoding.NORMALIZED, 0, 0, 4, 1, "f", n)[0, :, 0].tolist()
+            for n in DepthNormalization]  # NEAR_FAR too, though near/far are unset
+    assert maps == [[0, 64, 128, 255]] * 3
+
+
 def test_unset_normalisation_is_the_family_default():
     from dccbridge.control import resolve_normalization
     from dccbridge.families import DEPTH_NORMALIZATION

@@ -126,7 +126,7 @@ def _decode_png16(dp: DepthPassInput, field: str, max_pixels: int) -> np.ndarray
     return raw.astype(np.float32) * np.float32(scale)
 
 
-def _check_clip_range(near: float, far: float, normalization: DepthNormalization, field: str) -> None:
+def _check_clip_range(near: float, far: float, normalization: DepthNormalization | None, field: str) -> None:
     for name, value in (("near", near), ("far", far)):
         if not (math.isfinite(value) and value >= 0):
             raise InvalidInput(f"{field}.{name}", f"must be a finite number >= 0 (0 = unknown), got {value}")
@@ -174,10 +174,8 @@ def depth_to_level(
 
     The control map is this level written to 8 bits; depth2img models take it as a float plane.
     """
-    if encoding is not DepthEncoding.NORMALIZED:
-        _check_clip_range(near, far, normalization, field)
-    else:
-        _check_clip_range(near, far, DepthNormalization.MIN_MAX, field)  # near/far unused, but must be sane
+    # A NORMALIZED pass ignores the normalisation and near/far, but near/far must still be sane.
+    _check_clip_range(near, far, None if encoding is DepthEncoding.NORMALIZED else normalization, field)
     if np.isnan(depth).any():
         raise InvalidInput(field, "contains NaN values; mark background with +inf or a depth >= far")
     # float64 keeps 1/d exact enough for tiny depths and the percentiles stable
