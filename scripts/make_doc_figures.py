@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from dccbridge.control import depth_to_control_map, draw_pose_rig
-from dccbridge.domain import DepthEncoding, Keypoint, NormalConvention, PosePerson, PoseRigInput, TilingAxes
+from dccbridge.domain import DepthEncoding, DepthNormalization, Keypoint, NormalConvention, PosePerson, PoseRigInput, TilingAxes
 from dccbridge.imaging import encode_png
 from dccbridge.ops.pbr import PBR_ROLES, pbr_maps
 
@@ -37,10 +37,29 @@ def depth_figure() -> np.ndarray:
     depth = scene_depth()
     finite = np.where(np.isfinite(depth), depth, 1e10)  # what Cycles writes for the sky
     naive = cv2.normalize(np.minimum(finite, 12.0), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    ours = depth_to_control_map(finite, DepthEncoding.LINEAR, 0.1, 100.0, SIZE, SIZE, "depth_pass")
+    ours = depth_to_control_map(finite, DepthEncoding.LINEAR, 0.1, 100.0, SIZE, SIZE, "depth_pass",
+                                DepthNormalization.MIN_MAX)
     return np.hstack([
         labelled(np.dstack([naive] * 3), "Z pass, min-max (wrong)"),
         labelled(ours, "dccbridge depth map"),
+    ])
+
+
+def normalization_figure() -> np.ndarray:
+    """One pass, three normalisations: a plane receding from 1 to 20 units (depth linear in the rows), a thin pole at
+    0.8 (1 % of the frame) in front of it, sky above; then where percentile and min-max part (x4)."""
+    rows = np.linspace(0.0, 1.0, SIZE, dtype=np.float32)[:, None]
+    depth = np.broadcast_to(20.0 - 19.0 * rows, (SIZE, SIZE)).copy()
+    depth[: SIZE // 6] = 1e10
+    depth[150:230, 124:132] = 0.8
+    maps = {norm: depth_to_control_map(depth, DepthEncoding.LINEAR, 0.5, 25.0, SIZE, SIZE, "depth_pass", norm)
+            for norm in DepthNormalization}
+    gap = np.abs(maps[DepthNormalization.PERCENTILE].astype(int) - maps[DepthNormalization.MIN_MAX].astype(int))
+    return np.hstack([
+        labelled(maps[DepthNormalization.MIN_MAX], "min-max (annotators; default)"),
+        labelled(maps[DepthNormalization.PERCENTILE], "percentile 2..98"),
+        labelled(maps[DepthNormalization.NEAR_FAR], "near/far 0.5..25 (fixed)"),
+        labelled(np.clip(gap * 4, 0, 255).astype(np.uint8), f"|pct - min-max| x4, max {gap.max()}"),
     ])
 
 
@@ -103,6 +122,7 @@ def seam_figure(crop: int = 96, zoom: int = 3) -> np.ndarray:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "depth-pass-to-map.png").write_bytes(encode_png(depth_figure(), compression=9))
+    (OUT / "depth-normalization.png").write_bytes(encode_png(normalization_figure(), compression=9))
     (OUT / "pose-rig-to-openpose.png").write_bytes(encode_png(pose_figure(), compression=9))
     (OUT / "pbr-maps.png").write_bytes(encode_png(pbr_figure(), compression=9))
     (OUT / "pbr-seams.png").write_bytes(encode_png(seam_figure(), compression=9))

@@ -276,3 +276,47 @@ def test_png_encoder_round_trips_through_pillow():
     assert imagebuf.png_size(data) == (7, 5)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")), rgba)
     assert imagebuf.round_size(1920 * 0.5, 1080 * 0.5) == (960, 544)
+
+
+def _addon_requests():
+    """The add-on's requests module with its vendored stubs, imported under a stand-in package name (the real
+    package's __init__ imports bpy)."""
+    import importlib
+    import sys
+    import types
+
+    if "dccbridge_blender_pkg" not in sys.modules:
+        package_module = types.ModuleType("dccbridge_blender_pkg")
+        package_module.__path__ = [str(PACKAGE)]
+        sys.modules["dccbridge_blender_pkg"] = package_module
+    return importlib.import_module("dccbridge_blender_pkg.requests")
+
+
+def test_depth_normalisation_choice_reaches_the_server(address):
+    """The depth unit's Normalisation (properties/scene.py) -> DepthPass.normalization -> the map the server makes;
+    Auto leaves it to the model family's default."""
+    import re
+
+    from dccbridge.client import Client
+    from dccbridge.v1 import tasks_pb2
+
+    from conftest import result_of, run_to_end
+    from test_control import receding_plane
+
+    requests = _addon_requests()
+    scene_py = (PACKAGE / "properties" / "scene.py").read_text()
+    enum_block = scene_py[scene_py.index("depth_normalization: EnumProperty"):scene_py.index("canny_low")]
+    assert re.findall(r'\("([A-Z_]+)", "', enum_block) == list(requests.DEPTH_NORMALIZATIONS)
+    plane = receding_plane(32)
+    recorded = {}
+    with Client(address) as client:
+        for choice in ("AUTO", "PERCENTILE", "NEAR_FAR"):
+            depth = {"data": plane.astype("<f4").tobytes(), "width": 32, "height": 32, "near": 0.5, "far": 25.0,
+                     "normalization": choice}
+            task = requests.preprocess_task({"type": "depth", "depth": depth}, 32, 32)
+            # the add-on's message, re-read as the server's own type: the two stubs are one schema
+            result = result_of(run_to_end(client, tasks_pb2.Task.FromString(task.SerializeToString())))
+            recorded[choice] = json.loads(result.metadata_json)["depth_normalization"]["unit.depth_pass"]
+    assert recorded == {"AUTO": "min_max", "PERCENTILE": "percentile", "NEAR_FAR": "near_far"}
+    unset = {"data": b"", "width": 1, "height": 1, "near": 0.0, "far": 0.0}  # older captures: no key = Auto
+    assert requests.depth_pass(unset).normalization == 0

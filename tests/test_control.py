@@ -20,6 +20,7 @@ from dccbridge.domain import (
     ControlType,
     ControlUnitSpec,
     DepthEncoding,
+    DepthNormalization,
     DepthPassInput,
     ImageInput,
     Keypoint,
@@ -44,8 +45,12 @@ def box_scene(background: float = np.inf) -> np.ndarray:
     return depth
 
 
-def linear_map(depth, near=0.0, far=0.0, width=W, height=H):
-    return depth_to_control_map(depth, DepthEncoding.LINEAR, near, far, width, height, "unit.depth_pass")
+PERCENTILE = DepthNormalization.PERCENTILE
+
+
+def linear_map(depth, near=0.0, far=0.0, width=W, height=H, normalization=PERCENTILE):
+    return depth_to_control_map(depth, DepthEncoding.LINEAR, near, far, width, height, "unit.depth_pass",
+                                normalization)
 
 
 def float_pass(depth: np.ndarray, **kwargs) -> DepthPassInput:
@@ -89,13 +94,13 @@ def test_inverse_encoding_matches_linear():
     for background in (np.inf, 5.0):  # with and without a background region
         depth = box_scene(background) + np.linspace(0, 2, W, dtype=np.float32)[None, :]
         disparity = (1.0 / depth.astype(np.float64)).astype(np.float32)
-        inverse = depth_to_control_map(disparity, DepthEncoding.INVERSE, 0, 0, W, H, "f")
+        inverse = depth_to_control_map(disparity, DepthEncoding.INVERSE, 0, 0, W, H, "f", PERCENTILE)
         assert np.abs(inverse.astype(int) - linear_map(depth).astype(int)).max() <= 1
 
 
 def test_normalized_encoding_is_clipped_as_is():
     values = np.array([[-0.5, 0.0, 0.5, 1.0, 2.0]], np.float32)
-    control = depth_to_control_map(values, DepthEncoding.NORMALIZED, 0, 0, 5, 1, "f")
+    control = depth_to_control_map(values, DepthEncoding.NORMALIZED, 0, 0, 5, 1, "f", PERCENTILE)
     assert control[0, :, 0].tolist() == [0, 0, 128, 255, 255]
 
 
@@ -164,7 +169,7 @@ def test_depth_pass_without_data_is_rejected():
 )
 def test_bad_clip_range_is_rejected(near, far, bad_field):
     with pytest.raises(InvalidInput) as info:
-        depth_to_control_map(box_scene(), DepthEncoding.LINEAR, near, far, W, H, "dp")
+        depth_to_control_map(box_scene(), DepthEncoding.LINEAR, near, far, W, H, "dp", PERCENTILE)
     assert info.value.field == bad_field
 
 
@@ -192,6 +197,114 @@ def test_png16_rejects_8bit_and_size_mismatch():
     with pytest.raises(InvalidInput) as info:
         decode_depth_pass(DepthPassInput(5, 4, DepthEncoding.LINEAR, png16=png16.tobytes()), "dp")
     assert info.value.field == "dp.width"
+
+
+# ---------------------------------------------------------------- depth normalisation
+
+MIN_MAX, NEAR_FAR = DepthNormalization.MIN_MAX, DepthNormalization.NEAR_FAR
+
+
+def receding_plane(size=64, far_end=20.0) -> np.ndarray:
+    """A plane receding from 1 (bottom row) to far_end (top row), depth linear in the rows (a tilted plane seen by
+    an orthographic camera): its inverse depth crowds towards the dark end, where percentiles and min..max part."""
+    rows = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None]
+    return np.broadcast_to(far_end - (far_end - 1.0) * rows, (size, size)).copy()
+
+
+def midas_annotator_map(inverse_depth: np.ndarray) -> np.ndarray:
+    """controlnet_aux's MiDaS annotator on a given inverse depth: its own code scales it (min..max, x255), with a
+    stand-in network that returns that inverse depth instead of estimating one."""
+    import torch
+    from controlnet_aux.midas import MidasDetector
+
+    class Fixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))  # the detector reads its device from a parameter
+
+        def forward(self, _image):
+            return torch.from_numpy(inverse_depth.astype(np.float32))[None]
+
+    h, w = inverse_depth.shape
+    return MidasDetector(Fixed())(np.zeros((h, w, 3), np.uint8), detect_resolution=w, image_resolution=w)
+
+
+def test_min_max_equals_the_controlnet_annotators_scaling_on_a_plane():
+    # The issue's example: on this plane the percentile map and the annotators' min..max map part by 62 levels.
+    depth = receding_plane()
+    inverse = 1.0 / depth.astype(np.float64)
+    annotator = midas_annotator_map(inverse).astype(int)
+    min_max = linear_map(depth, width=64, height=64, normalization=MIN_MAX).astype(int)
+    percentile = linear_map(depth, width=64, height=64).astype(int)
+    assert annotator.shape == min_max.shape
+    assert np.abs(min_max - annotator).max() <= 1  # controlnet_aux truncates to uint8, we round
+    assert np.abs(percentile - min_max).max() == 62
+    assert np.abs(percentile - annotator).max() >= 62
+    # The same through INVERSE encoding (the plane sent as disparity).
+    from_inverse = depth_to_control_map(inverse, DepthEncoding.INVERSE, 0, 0, 64, 64, "f", MIN_MAX).astype(int)
+    assert np.abs(from_inverse - min_max).max() <= 1
+
+
+@pytest.mark.parametrize("normalization", [PERCENTILE, MIN_MAX])
+def test_relative_normalisations_are_near_bright_background_black_and_scale_free(normalization):
+    depth = box_scene() + np.linspace(0, 3, W, dtype=np.float32)[None, :]
+    control = linear_map(depth, normalization=normalization)
+    assert control[2, 2, 0] == 0  # background
+    assert control[20, 30, 0] > control[40, 30, 0] > 0  # the box (2) is brighter than the plane (5) behind it
+    scaled = linear_map(depth * 7, near=0.0, far=0.0, normalization=normalization)
+    assert np.abs(control.astype(int) - scaled.astype(int)).max() <= 1
+
+
+def test_min_max_lets_one_stray_pixel_set_the_white_point():
+    depth = box_scene()
+    depth[30, 4] = 0.2  # one pixel ten times nearer than the box
+    min_max, percentile = linear_map(depth, normalization=MIN_MAX), linear_map(depth)
+    assert min_max[30, 4, 0] == 255 and percentile[20, 30, 0] == 255
+    assert min_max[20, 30, 0] < 80  # the box falls towards the plane's level
+
+
+def test_near_far_is_a_fixed_mapping():
+    near, far = 1.0, 10.0
+    depth = np.array([[1.0, 2.0, 5.0, 9.99, np.inf, 0.5, 20.0]], np.float32)
+    control = linear_map(depth, near=near, far=far, width=7, height=1, normalization=NEAR_FAR)[0, :, 0]
+    expected = [BACKGROUND_GAP + (1 - BACKGROUND_GAP) * (1 / d - 1 / far) / (1 / near - 1 / far) for d in (2.0, 5.0)]
+    assert control[0] == 255 and control[5] == 255  # at near, and nearer (clamped)
+    assert control[1:3].tolist() == [round(v * 255) for v in expected]
+    assert control[3] == round(BACKGROUND_GAP * 255)  # just before far: the darkest foreground
+    assert control[4] == 0 and control[6] == 0  # background: +inf and beyond far
+    # Fixed: a plane's level does not move when a nearer object enters the frame (it does under min..max).
+    scene = np.full((H, W), 5.0, np.float32)
+    with_box = scene.copy()
+    with_box[12:36, 16:48] = 2.0
+    for normalization, moves in ((NEAR_FAR, False), (MIN_MAX, True)):
+        alone = linear_map(scene, near=near, far=far, normalization=normalization)[40, 60, 0]
+        behind = linear_map(with_box, near=near, far=far, normalization=normalization)[40, 60, 0]
+        assert (alone != behind) == moves, normalization
+
+
+@pytest.mark.parametrize("near, far, bad_field", [(0.0, 10.0, "dp.near"), (1.0, 0.0, "dp.far")])
+def test_near_far_needs_both_clip_planes(near, far, bad_field):
+    with pytest.raises(InvalidInput) as info:
+        depth_to_control_map(box_scene(), DepthEncoding.LINEAR, near, far, W, H, "dp", NEAR_FAR)
+    assert info.value.field == bad_field and "DEPTH_NORMALIZATION_NEAR_FAR" in info.value.reason
+
+
+def test_normalized_encoding_ignores_the_normalisation():
+    values = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    maps = [depth_to_control_map(values, DepthEncoding.NORMALIZED, 0, 0, 4, 1, "f", n)[0, :, 0].tolist()
+            for n in DepthNormalization]  # NEAR_FAR too, though near/far are unset
+    assert maps == [[0, 64, 128, 255]] * 3
+
+
+def test_unset_normalisation_is_the_family_default():
+    from dccbridge.control import resolve_normalization
+    from dccbridge.families import DEPTH_NORMALIZATION
+
+    unset, chosen = float_pass(box_scene()), float_pass(box_scene(), normalization=PERCENTILE)
+    assert {family: resolve_normalization(unset, family) for family in ("sd15", "sdxl", "sd2-depth")} == \
+        {family: DepthNormalization(DEPTH_NORMALIZATION[family]) for family in ("sd15", "sdxl", "sd2-depth")} == \
+        {"sd15": MIN_MAX, "sdxl": MIN_MAX, "sd2-depth": MIN_MAX}
+    assert resolve_normalization(chosen, "sd15") is PERCENTILE
 
 
 # ---------------------------------------------------------------- openpose

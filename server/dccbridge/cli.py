@@ -225,10 +225,14 @@ def _depth_flags(p) -> None:
     p.add_argument("--depth-encoding", default="linear", choices=("linear", "inverse", "normalized"))
     p.add_argument("--depth-near", type=float, default=0.0)
     p.add_argument("--depth-far", type=float, default=0.0)
+    p.add_argument("--depth-norm", default="auto", choices=("auto", "percentile", "minmax", "nearfar"),
+                   help="how the depth pass is scaled: auto = the model family's default (min-max, as the depth "
+                        "ControlNets' annotators), percentile (2nd..98th), nearfar (fixed 1/far..1/near); "
+                        "per unit: --control depth=z.exr,norm=...")
 
 
 def _control_flags(p) -> None:
-    p.add_argument("--control", action="append", default=[], metavar="TYPE=FILE[,weight=W,start=S,end=E]",
+    p.add_argument("--control", action="append", default=[], metavar="TYPE=FILE[,weight=W,start=S,end=E,norm=N]",
                    help="canny=IMG | depth=.npy/.exr/16-bit .png | openpose=.json | TYPE=ready map image")
     _depth_flags(p)
 
@@ -257,6 +261,7 @@ def _control_unit(spec: str, args):
         depth_encoding=args.depth_encoding, near=args.depth_near, far=args.depth_far,
         canny_low=int(options["low"]) if "low" in options else None,
         canny_high=int(options["high"]) if "high" in options else None,
+        depth_normalization=options.get("norm", args.depth_norm),
     )
 
 
@@ -283,8 +288,11 @@ def parse_control(spec: str) -> tuple[str, Path, dict]:
     parsed = {}
     for option in options:
         key, _, value = option.partition("=")
+        if key == "norm":  # a depth pass's normalisation: auto, percentile, minmax, nearfar
+            parsed[key] = value
+            continue
         if key not in ("weight", "start", "end", "low", "high"):
-            raise ValueError(f"--control '{spec}': unknown option '{key}' (weight, start, end, low, high)")
+            raise ValueError(f"--control '{spec}': unknown option '{key}' (weight, start, end, low, high, norm)")
         parsed[key] = float(value)
     return kind.strip().lower(), Path(path), parsed
 
@@ -418,7 +426,7 @@ def _depth2img(args) -> int:
             task.strength = args.strength
         if args.depth:
             task.depth_pass.CopyFrom(depth_pass_from_file(args.depth, args.depth_encoding, args.depth_near,
-                                                          args.depth_far))
+                                                          args.depth_far, normalization=args.depth_norm))
     except (OSError, ValueError) as error:
         print(f"dccbridge depth2img: {error}", file=sys.stderr)
         return 2
@@ -462,7 +470,8 @@ def _texture(args) -> int:
             task.strength = args.strength
         if args.projection_depth:
             task.projection.depth_pass.CopyFrom(depth_pass_from_file(
-                args.projection_depth, args.depth_encoding, args.depth_near, args.depth_far))
+                args.projection_depth, args.depth_encoding, args.depth_near, args.depth_far,
+                normalization=args.depth_norm))
         if args.view:
             task.projection.view_image.CopyFrom(image_message(args.view))
         if args.camera:

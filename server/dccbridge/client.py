@@ -22,6 +22,13 @@ DEPTH_ENCODINGS = {
     "inverse": media_pb2.DEPTH_ENCODING_INVERSE,
     "normalized": media_pb2.DEPTH_ENCODING_NORMALIZED,
 }
+# CLI spellings of DepthNormalization ("auto" = unspecified: the model family's default)
+DEPTH_NORMALIZATIONS = {
+    "auto": media_pb2.DEPTH_NORMALIZATION_UNSPECIFIED,
+    "percentile": media_pb2.DEPTH_NORMALIZATION_PERCENTILE,
+    "minmax": media_pb2.DEPTH_NORMALIZATION_MIN_MAX,
+    "nearfar": media_pb2.DEPTH_NORMALIZATION_NEAR_FAR,
+}
 CONTROL_TYPES = {
     name.removeprefix("CONTROL_TYPE_").lower(): value
     for name, value in control_pb2.ControlType.items()
@@ -110,24 +117,33 @@ def image_message(path_or_bytes) -> media_pb2.Image:
 
 
 def depth_pass_from_array(depth: np.ndarray, encoding: str = "linear", near: float = 0.0,
-                          far: float = 0.0) -> media_pb2.DepthPass:
+                          far: float = 0.0, normalization: str = "auto") -> media_pb2.DepthPass:
     plane = np.ascontiguousarray(depth, dtype="<f4")
     if plane.ndim == 3:
         plane = np.ascontiguousarray(plane[:, :, 0])
     height, width = plane.shape
     return media_pb2.DepthPass(float32_le=plane.tobytes(), width=width, height=height,
-                               encoding=DEPTH_ENCODINGS[encoding], near=near, far=far)
+                               encoding=DEPTH_ENCODINGS[encoding], near=near, far=far,
+                               normalization=depth_normalization(normalization))
+
+
+def depth_normalization(name: str) -> int:
+    """A DepthNormalization from its CLI spelling (auto, percentile, minmax, nearfar)."""
+    key = name.strip().lower().replace("_", "").replace("-", "")
+    if key not in DEPTH_NORMALIZATIONS:
+        raise ValueError(f"depth normalization '{name}': expected one of {', '.join(DEPTH_NORMALIZATIONS)}")
+    return DEPTH_NORMALIZATIONS[key]
 
 
 def depth_pass_from_file(path: str | Path, encoding: str = "linear", near: float = 0.0, far: float = 0.0,
-                         png16_scale: float = 1.0) -> media_pb2.DepthPass:
+                         png16_scale: float = 1.0, normalization: str = "auto") -> media_pb2.DepthPass:
     """.npy float plane, .exr (first channel) or a single-channel 16-bit PNG."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return depth_pass_from_array(np.load(path), encoding, near, far)
+        return depth_pass_from_array(np.load(path), encoding, near, far, normalization)
     if suffix == ".exr":
-        return depth_pass_from_array(read_exr_depth(path), encoding, near, far)
+        return depth_pass_from_array(read_exr_depth(path), encoding, near, far, normalization)
     if suffix == ".png":
         import cv2
 
@@ -137,7 +153,8 @@ def depth_pass_from_file(path: str | Path, encoding: str = "linear", near: float
             raise ValueError(f"{path}: a depth PNG must be single-channel 16-bit")
         height, width = plane.shape
         return media_pb2.DepthPass(png16=data, width=width, height=height, encoding=DEPTH_ENCODINGS[encoding],
-                                   near=near, far=far, png16_scale=png16_scale)
+                                   near=near, far=far, png16_scale=png16_scale,
+                                   normalization=depth_normalization(normalization))
     raise ValueError(f"{path}: depth must be .npy, .exr or 16-bit .png")
 
 
@@ -205,7 +222,7 @@ def adapters_message(loras=(), embeddings=(), vae_id: str = "") -> tasks_pb2.Ada
 def control_unit_from_file(kind: str, path: str | Path, *, weight: float | None = None, start: float | None = None,
                            end: float | None = None, depth_encoding: str = "linear", near: float = 0.0,
                            far: float = 0.0, canny_low: int | None = None,
-                           canny_high: int | None = None) -> control_pb2.ControlUnit:
+                           canny_high: int | None = None, depth_normalization: str = "auto") -> control_pb2.ControlUnit:
     """What a file means for a unit type: canny=image (preprocessed on the server); depth=.npy/.exr/16-bit PNG
     (a depth pass) or an 8-bit image (a ready map); openpose=.json (a pose rig) or an image (a ready map)."""
     if kind not in CONTROL_TYPES:
@@ -220,7 +237,8 @@ def control_unit_from_file(kind: str, path: str | Path, *, weight: float | None 
     path = Path(path)
     suffix = path.suffix.lower()
     if kind == "depth" and (suffix in (".npy", ".exr") or (suffix == ".png" and _is_16bit_png(path))):
-        unit.depth_pass.CopyFrom(depth_pass_from_file(path, depth_encoding, near, far))
+        unit.depth_pass.CopyFrom(depth_pass_from_file(path, depth_encoding, near, far,
+                                                      normalization=depth_normalization))
     elif kind == "openpose" and suffix == ".json":
         unit.pose_rig.CopyFrom(pose_rig_from_openpose_json(path))
     elif kind == "canny":

@@ -41,6 +41,14 @@ class DepthEncoding(str, enum.Enum):
     NORMALIZED = "normalized"  # already a map in [0, 1], near = 1
 
 
+class DepthNormalization(str, enum.Enum):
+    """How LINEAR / INVERSE inverse depth becomes [0, 1] (control/depth.py); families.py has each family's default."""
+
+    PERCENTILE = "percentile"  # 2nd..98th percentile of the foreground
+    MIN_MAX = "min_max"        # min..max of the foreground, as the ControlNet annotators scale
+    NEAR_FAR = "near_far"      # fixed: 1/far..1/near, the same for every frame
+
+
 class TaskType(str, enum.Enum):
     GENERATE = "generate"
     DEPTH2IMG = "depth2img"
@@ -102,6 +110,7 @@ class DepthPassInput:
     float32_le: bytes | None = None
     png16: bytes | None = None
     png16_scale: float = 1.0
+    normalization: DepthNormalization | None = None  # None: the model family's default (families.py)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,18 @@ CONTROLNET_DEPTH2IMG_FAMILIES = GENERATE_FAMILIES
 # Dedicated depth2img models (the depth is a fifth UNet input channel): depth2img and nothing else.
 DEPTH2IMG_FAMILIES = ("sd2-depth",)
 
+# How a host depth pass is scaled to [0, 1] when the request leaves it unspecified: the scaling the family's depth
+# models saw in training (control/depth.py, docs/depth-and-pose.md). The sd15 and sdxl depth ControlNets were trained
+# on annotator maps -- MiDaS / DPT / Depth-Anything relative inverse depth scaled min..max per image -- and the
+# sd2-depth pipeline rescales its depth input min..max itself. Values are DepthNormalization values (domain.py).
+DEPTH_NORMALIZATION = {"sd15": "min_max", "sdxl": "min_max", "sd2-depth": "min_max"}
+DEFAULT_DEPTH_NORMALIZATION = "min_max"
+
+
+def depth_normalization(family: str) -> str:
+    return DEPTH_NORMALIZATION.get(family, DEFAULT_DEPTH_NORMALIZATION)
+
+
 # Where a family's textual-inversion embeddings go, one slot per text encoder: (the key of that encoder's tensor in
 # an embedding file, the pipeline's tokenizer attribute, its text encoder attribute). SDXL embeddings carry one
 # tensor per encoder ("clip_l" for CLIP ViT-L, "clip_g" for OpenCLIP bigG; their widths differ); single-encoder

@@ -47,10 +47,19 @@ def image(data: bytes, mime: str = "image/png") -> media_pb2.Image:
     return media_pb2.Image(data=data, mime_type=mime)
 
 
+# The depth unit's "Normalisation" choice; AUTO = the model family's default on the server (min-max today)
+DEPTH_NORMALIZATIONS = {"AUTO": media_pb2.DEPTH_NORMALIZATION_UNSPECIFIED,
+                        "MIN_MAX": media_pb2.DEPTH_NORMALIZATION_MIN_MAX,
+                        "PERCENTILE": media_pb2.DEPTH_NORMALIZATION_PERCENTILE,
+                        "NEAR_FAR": media_pb2.DEPTH_NORMALIZATION_NEAR_FAR}
+
+
 def depth_pass(depth: dict) -> media_pb2.DepthPass:
-    """depth: {"data": float32_le bytes, "width", "height", "near", "far"} (linear distance from the camera)."""
+    """depth: {"data": float32_le bytes, "width", "height", "near", "far"} (linear distance from the camera),
+    optionally "normalization" (a DEPTH_NORMALIZATIONS key; AUTO when absent)."""
     return media_pb2.DepthPass(float32_le=depth["data"], width=depth["width"], height=depth["height"],
-                               encoding=media_pb2.DEPTH_ENCODING_LINEAR, near=depth["near"], far=depth["far"])
+                               encoding=media_pb2.DEPTH_ENCODING_LINEAR, near=depth["near"], far=depth["far"],
+                               normalization=DEPTH_NORMALIZATIONS[depth.get("normalization") or "AUTO"])
 
 
 def pose_rig(pose: dict) -> media_pb2.PoseRig:

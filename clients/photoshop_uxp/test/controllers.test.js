@@ -168,6 +168,23 @@ test("Depth2Img from a depth layer, placed at the selection", { skip }, async ()
   assert.deepEqual([sent.depthPass.width, sent.depthPass.height], [sent.width, sent.height]);
 });
 
+test("Depth2Img: the depth levels choice rescales the layer on the server, and provenance records it", { skip }, async () => {
+  const { app, doc, bridge } = setup();
+  const recorded = {};
+  for (const choice of ["auto", "percentile"]) {
+    app.updateForm({ depthLayerId: doc.layers[2].id, depthNormalization: choice });
+    const outcome = await app.depth2img();
+    assert.equal(outcome.state, "succeeded", app.store.get().status.text);
+    const sent = await task(bridge, outcome.jobId);
+    assert.equal(sent.depthPass.encoding, 2, "a rescaled layer goes as inverse depth (near = bright)");
+    assert.equal(sent.depthPass.normalization, choice === "auto" ? 0 : 1);
+    const job = await bridge.getJob(outcome.jobId, { omitImageData: true });
+    recorded[choice] = JSON.parse(job.result.metadataJson).depth_normalization.depth_pass;
+  }
+  assert.deepEqual(recorded, { auto: "min_max", percentile: "percentile" }, "sd15's default is min-max");
+  assert.equal(app.store.get().form.depthNormalization, "percentile");
+});
+
 test("Upscale: the layer into a new layer at its top-left, the document into a new document", { skip }, async () => {
   const { app, doc, host } = setup({ form: { upscaleScope: "layer", upscaleMethod: "esrgan", upscalerId: "tiny-esrgan-x2", upscaleScale: 2, seed: -1 } });
   const before = doc.layers.length;

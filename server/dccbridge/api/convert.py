@@ -15,6 +15,7 @@ from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
 CONTROL_TYPES = {getattr(control_pb2, f"CONTROL_TYPE_{t.name}"): t for t in d.ControlType}
 PREPROCESSORS = {getattr(control_pb2, f"PREPROCESSOR_{p.name}"): p for p in d.Preprocessor}
 DEPTH_ENCODINGS = {getattr(media_pb2, f"DEPTH_ENCODING_{e.name}"): e for e in d.DepthEncoding}
+DEPTH_NORMALIZATIONS = {getattr(media_pb2, f"DEPTH_NORMALIZATION_{n.name}"): n for n in d.DepthNormalization}
 JOB_STATES = {s: getattr(jobs_pb2, f"JOB_STATE_{s.name}") for s in d.JobState}
 JOB_STATES_FROM_PROTO = {v: k for k, v in JOB_STATES.items()}
 CONTROL_TYPE_TO_PROTO = {v: k for k, v in CONTROL_TYPES.items()}
@@ -239,6 +240,11 @@ def depth_pass(p: media_pb2.DepthPass, field: str) -> d.DepthPassInput:
     data_kind = p.WhichOneof("data")
     if data_kind is None:
         raise InvalidInput(f"{field}.data", "set float32_le (raw float plane) or png16")
+    if p.normalization and p.normalization not in DEPTH_NORMALIZATIONS:
+        names = ", ".join(f"DEPTH_NORMALIZATION_{n.name}" for n in d.DepthNormalization)
+        raise InvalidInput(f"{field}.normalization",
+                           f"unknown value {p.normalization}; send DEPTH_NORMALIZATION_UNSPECIFIED (the model family's "
+                           f"default) or one of {names}")
     return d.DepthPassInput(
         width=p.width,
         height=p.height,
@@ -248,6 +254,7 @@ def depth_pass(p: media_pb2.DepthPass, field: str) -> d.DepthPassInput:
         float32_le=p.float32_le if data_kind == "float32_le" else None,
         png16=p.png16 if data_kind == "png16" else None,
         png16_scale=p.png16_scale or 1.0,
+        normalization=DEPTH_NORMALIZATIONS.get(p.normalization),
     )
 
 

@@ -21,7 +21,13 @@ from ..domain import (
 from ..errors import InvalidInput, Unsupported
 from ..imaging import DEFAULT_MAX_INPUT_PIXELS, decode_image, image_size, resize
 from .canny import canny_map
-from .depth import decode_depth_pass, depth_to_control_map, depth_to_level, level_to_rgb8
+from .depth import (
+    decode_depth_pass,
+    depth_to_control_map,
+    depth_to_level,
+    level_to_rgb8,
+    resolve_normalization,
+)
 from .openpose import draw_pose_rig
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "estimator_preprocessor",
     "level_to_rgb8",
     "prepare_control_map",
+    "resolve_normalization",
     "source_size",
 ]
 
@@ -70,7 +77,8 @@ def prepare_control_map(
             raise InvalidInput(f"{field}.depth_pass", "a depth pass feeds only CONTROL_TYPE_DEPTH units")
         depth_field = f"{field}.depth_pass"
         depth = decode_depth_pass(source, depth_field, max_pixels)
-        return depth_to_control_map(depth, source.encoding, source.near, source.far, width, height, depth_field)
+        return depth_to_control_map(depth, source.encoding, source.near, source.far, width, height, depth_field,
+                                    resolve_normalization(source))
     if isinstance(source, PoseRigInput):
         if unit.control_type is not ControlType.OPENPOSE:
             raise InvalidInput(f"{field}.pose_rig", "a pose rig feeds only CONTROL_TYPE_OPENPOSE units")
@@ -114,7 +122,8 @@ def depth_pass_level(source: DepthPassInput, width: int, height: int, field: str
     """A host depth pass as float32 levels in [0, 1] (near = 1) at width x height: the depth2img models' input,
     normalised exactly as the depth control map is (see control/depth.py)."""
     depth = decode_depth_pass(source, field, max_pixels)
-    return depth_to_level(depth, source.encoding, source.near, source.far, width, height, field)
+    return depth_to_level(depth, source.encoding, source.near, source.far, width, height, field,
+                          resolve_normalization(source))
 
 
 def estimator_preprocessor(unit: ControlUnitSpec) -> Preprocessor | None:

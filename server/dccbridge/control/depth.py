@@ -11,20 +11,28 @@ LINEAR (distance from the camera, in scene units)
   * Foreground inverse depth: inv = 1 / max(d, near), near only when near > 0.
 INVERSE (disparity: larger = nearer)
   * Background: non-finite or <= 0. Foreground: inv = the value itself. near/far are ignored.
-LINEAR and INVERSE
-  * Robust normalisation over the foreground: lo, hi = 2nd and 98th percentile of inv;
-    v = clip((inv - lo) / (hi - lo), 0, 1), so a few outlier pixels cannot flatten the rest.
-    When those percentiles coincide (e.g. a small object, under 2 % of the frame, in front
-    of a flat wall) the full min..max range is used instead, so the object does not vanish;
-    a truly flat foreground maps to 1.0.
+LINEAR and INVERSE: the foreground's inverse depth is scaled to [0, 1] by the pass's normalisation
+(DepthNormalization; unset = the model family's default, families.py):
+  * MIN_MAX: v = (inv - min) / (max - min) over the foreground -- what the ControlNet annotators
+    (controlnet_aux MiDaS, DPT, Depth-Anything) do to their relative inverse depth, and what the
+    sd2-depth pipeline does to its depth input. One stray near pixel sets the white point.
+  * PERCENTILE: lo, hi = 2nd and 98th percentile of inv; v = clip((inv - lo) / (hi - lo), 0, 1),
+    so a few outlier pixels cannot flatten the rest. When those percentiles coincide (e.g. a
+    small object, under 2 % of the frame, in front of a flat wall) min..max is used instead, so
+    the object does not vanish.
+  * NEAR_FAR: a fixed range, the same for every frame of a shot: v = clip((inv - 1/far) /
+    (1/near - 1/far), 0, 1) (for INVERSE, the values are read as 1/d). Needs near > 0 and
+    far > near. The foreground is always lifted into [BACKGROUND_GAP, 1] (below), so a level
+    does not depend on whether this frame happens to show background.
+  * A flat foreground maps to 1.0 (MIN_MAX, PERCENTILE).
   * With background present, the foreground is lifted into [BACKGROUND_GAP, 1] so that the
     farthest object stays distinguishable from the black (0) background.
   * No foreground at all (an empty scene) gives an all-black map.
-  * The result depends only on depth ratios: scaling every depth and near/far by the same
-    factor gives the same map (up to 1 LSB of rounding). INVERSE values equal to 1/d of a
+  * MIN_MAX and PERCENTILE depend only on depth ratios: scaling every depth and near/far by the
+    same factor gives the same map (up to 1 LSB of rounding). INVERSE values equal to 1/d of a
     LINEAR pass give the LINEAR map (when near clamps nothing).
 NORMALIZED (already a map, near = 1)
-  * Clipped to [0, 1] as-is; near/far are ignored.
+  * Clipped to [0, 1] as-is; near/far and the normalisation are ignored.
 
 The float map is resized to the output size (area filter when shrinking, bilinear when
 enlarging) before it is quantised, then written to R, G and B alike.
@@ -37,7 +45,8 @@ import math
 import cv2
 import numpy as np
 
-from ..domain import DepthEncoding, DepthPassInput
+from .. import families
+from ..domain import DepthEncoding, DepthNormalization, DepthPassInput
 from ..errors import InvalidInput
 from ..imaging import DEFAULT_MAX_INPUT_PIXELS, check_pixel_budget, image_size, imdecode
 
@@ -117,12 +126,24 @@ def _decode_png16(dp: DepthPassInput, field: str, max_pixels: int) -> np.ndarray
     return raw.astype(np.float32) * np.float32(scale)
 
 
-def _check_clip_range(near: float, far: float, field: str) -> None:
+def _check_clip_range(near: float, far: float, normalization: DepthNormalization | None, field: str) -> None:
     for name, value in (("near", near), ("far", far)):
         if not (math.isfinite(value) and value >= 0):
             raise InvalidInput(f"{field}.{name}", f"must be a finite number >= 0 (0 = unknown), got {value}")
     if near > 0 and far > 0 and far <= near:
         raise InvalidInput(f"{field}.far", f"must be greater than near ({far} <= {near})")
+    if normalization is DepthNormalization.NEAR_FAR:
+        for name, value in (("near", near), ("far", far)):
+            if value <= 0:
+                raise InvalidInput(f"{field}.{name}", f"must be > 0 for DEPTH_NORMALIZATION_NEAR_FAR (the fixed range "
+                                                      f"is 1/far..1/near), got {value}")
+
+
+def resolve_normalization(dp: DepthPassInput, family: str | None = None) -> DepthNormalization:
+    """The pass's normalisation, or the family's default when the request left it unset."""
+    if dp.normalization is not None:
+        return dp.normalization
+    return DepthNormalization(families.depth_normalization(family or ""))
 
 
 def depth_to_control_map(
@@ -133,9 +154,10 @@ def depth_to_control_map(
     width: int,
     height: int,
     field: str,
+    normalization: DepthNormalization,
 ) -> np.ndarray:
     """Depth values (HxW) -> uint8 height x width x 3 control map; see the module docstring."""
-    return level_to_rgb8(depth_to_level(depth, encoding, near, far, width, height, field))
+    return level_to_rgb8(depth_to_level(depth, encoding, near, far, width, height, field, normalization))
 
 
 def depth_to_level(
@@ -146,12 +168,14 @@ def depth_to_level(
     width: int,
     height: int,
     field: str,
+    normalization: DepthNormalization,
 ) -> np.ndarray:
     """Depth values (HxW) -> float32 height x width levels in [0, 1], near = 1, before quantisation.
 
     The control map is this level written to 8 bits; depth2img models take it as a float plane.
     """
-    _check_clip_range(near, far, field)
+    # A NORMALIZED pass ignores the normalisation and near/far, but near/far must still be sane.
+    _check_clip_range(near, far, None if encoding is DepthEncoding.NORMALIZED else normalization, field)
     if np.isnan(depth).any():
         raise InvalidInput(field, "contains NaN values; mark background with +inf or a depth >= far")
     # float64 keeps 1/d exact enough for tiny depths and the percentiles stable
@@ -167,20 +191,29 @@ def depth_to_level(
         closest = near if near > 0 else np.finfo(np.float64).tiny
         inverse = np.zeros_like(values)
         inverse[~background] = 1.0 / np.maximum(values[~background], closest)
-        level = _normalise_foreground(inverse, background)
+        level = _normalise_foreground(inverse, background, normalization, near, far)
     else:  # INVERSE
         background = ~np.isfinite(values) | (values <= 0)
-        level = _normalise_foreground(np.where(background, 0.0, values), background)
+        level = _normalise_foreground(np.where(background, 0.0, values), background, normalization, near, far)
     return _resize_float(level.astype(np.float32), width, height)
 
 
-def _normalise_foreground(inverse: np.ndarray, background: np.ndarray) -> np.ndarray:
+def _normalise_foreground(inverse: np.ndarray, background: np.ndarray, normalization: DepthNormalization,
+                          near: float, far: float) -> np.ndarray:
     """Inverse depth of the foreground -> [0, 1] (or [BACKGROUND_GAP, 1]); background -> 0."""
     level = np.zeros_like(inverse)
     foreground = inverse[~background]
     if foreground.size == 0:
         return level
-    lo, hi = np.percentile(foreground, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    if normalization is DepthNormalization.NEAR_FAR:
+        lo, hi = 1.0 / far, 1.0 / near
+        scaled = BACKGROUND_GAP + (1.0 - BACKGROUND_GAP) * np.clip((foreground - lo) / (hi - lo), 0.0, 1.0)
+        level[~background] = scaled
+        return level
+    if normalization is DepthNormalization.PERCENTILE:
+        lo, hi = np.percentile(foreground, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    else:
+        lo, hi = foreground.min(), foreground.max()
     if hi - lo <= FLAT_RELATIVE_RANGE * hi:
         lo, hi = foreground.min(), foreground.max()
     if hi - lo <= FLAT_RELATIVE_RANGE * hi:

@@ -9,7 +9,7 @@ import logging
 import math
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
 
 from .. import control, imaging
-from ..domain import AdapterSpec, ControlUnitSpec, ImageInput, Sampling
+from ..domain import AdapterSpec, ControlUnitSpec, DepthPassInput, ImageInput, Sampling
 from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported, shown
 from ..models.adapter_catalog import ResolvedAdapters
 from ..models.loading import PIPELINE_OPTIONS
@@ -154,7 +154,27 @@ def check_control_units(units: tuple[ControlUnitSpec, ...], entry, width: int, h
         check_unit(unit, f"{field}[{i}]", entry, width, height, env)
 
 
+def with_family_defaults(units: tuple[ControlUnitSpec, ...], family: str) -> tuple[ControlUnitSpec, ...]:
+    """The units with every depth pass's normalisation named: the family's default where the request left it unset
+    (families.DEPTH_NORMALIZATION), so that the maps, the A1111 text and the provenance all say the same."""
+    return tuple(replace(u, source=resolved_depth_pass(u.source, family)) if isinstance(u.source, DepthPassInput)
+                 else u for u in units)
+
+
+def resolved_depth_pass(depth_pass: DepthPassInput, family: str) -> DepthPassInput:
+    return replace(depth_pass, normalization=control.resolve_normalization(depth_pass, family))
+
+
+def depth_provenance(named_units) -> dict:
+    """{"depth_normalization": {depth pass field: value}} for the depth-pass units among (field, unit) pairs; {}
+    when none."""
+    record = {name: unit.source.normalization.value for name, unit in named_units
+              if isinstance(unit.source, DepthPassInput) and unit.source.normalization is not None}
+    return {"depth_normalization": record} if record else {}
+
+
 def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int, env: OpEnv) -> None:
+    (unit,) = with_family_defaults((unit,), entry.family)
     if unit.control_type not in entry.controlnets:
         have = ", ".join(t.value for t in entry.controlnets) or "none"
         raise Unsupported(f"{field}: model '{entry.id}' has no ControlNet for '{unit.control_type.value}' "
@@ -419,10 +439,12 @@ def a1111_parameters(prompt: str, negative_prompt: str, model, plan: SamplingPla
         fields.append(f"Denoising strength: {strength:g}")
     for i, unit in enumerate(units):
         source = type(unit.source).__name__.replace("Input", "")
+        normalization = getattr(unit.source, "normalization", None)
         fields.append(
             f'ControlNet {i}: "Module: {source}, Model: {unit.controlnet_id or unit.control_type.value}, '
             f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.guidance_start:g}, "
-            f'Guidance End: {unit.guidance_end:g}"'
+            f'Guidance End: {unit.guidance_end:g}'
+            + (f", Depth Normalization: {normalization.value}" if normalization is not None else "") + '"'
         )
     fields.extend(extra)
     lines.append(", ".join(fields))

@@ -68,7 +68,8 @@ def check_inputs(req: Depth2ImgRequest, env: OpEnv) -> None:
     width, height = resolve_size(req, entry)
     common.check_diffusion_fields(req, entry, width, height, limits)
     if req.depth_pass is not None:
-        depth_pass_level(req.depth_pass, width, height, limits)  # bytes, NaN, near/far and a usable depth range
+        depth_pass = common.resolved_depth_pass(req.depth_pass, entry.family)
+        depth_pass_level(depth_pass, width, height, limits)  # bytes, NaN, near/far and a usable depth range
     elif entry.family != DEPTH2IMG_FAMILY and Preprocessor.DEPTH_ESTIMATE not in env.estimators.available:
         raise Unsupported("depth_pass was not sent and this server has no depth estimator to estimate it from "
                           "init_image; send the host's depth pass, or configure [estimators.depth]")
@@ -103,8 +104,11 @@ def run(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     width, height = resolve_size(req, entry)
     init = common.load_init_image(req.init_image, width, height, env.limits)
     ctx.report("preprocess", 0, 1)
+    depth_record = {}
     if req.depth_pass is not None:
-        depth, depth_source = depth_pass_level(req.depth_pass, width, height, env.limits), "depth_pass"
+        depth_pass = common.resolved_depth_pass(req.depth_pass, entry.family)
+        depth, depth_source = depth_pass_level(depth_pass, width, height, env.limits), "depth_pass"
+        depth_record = {"depth_normalization": {"depth_pass": depth_pass.normalization.value}}
     else:
         depth, depth_source = _estimated_depth(model, env, np.array(init)), "estimated"
 
@@ -128,13 +132,19 @@ def run(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
             pixels[i], role="image", seed=seed, index=i,
             parameters=common.a1111_parameters(req.prompt, req.negative_prompt, model, plan, seed, width, height,
                                                strength=strength,
-                                               extra=(f"Depth: {depth_source}", *adapter_fields)),
+                                               extra=(f"Depth: {depth_source}", *depth_fields(depth_record),
+                                                      *adapter_fields)),
         )
         for i, seed in enumerate(plan.seeds)
     ]
     metadata = common.provenance(model, plan, width, height, mode="depth2img", method="sd2_depth",
-                                 depth_source=depth_source, **adapter_record)
+                                 depth_source=depth_source, **adapter_record, **depth_record)
     return OpOutput(outputs, metadata)
+
+
+def depth_fields(depth_record: dict) -> tuple[str, ...]:
+    """The A1111 "Depth normalization: ..." field for a depth pass; nothing for an estimate."""
+    return tuple(f"Depth normalization: {v}" for v in depth_record.get("depth_normalization", {}).values())
 
 
 def _estimated_depth(model, env: OpEnv, rgb: np.ndarray) -> np.ndarray:
@@ -160,4 +170,6 @@ def _controlnet_depth_img2img(req: Depth2ImgRequest, env: OpEnv, ctx: OpContext)
     )
     output = generate.run(generate_request, env, ctx)
     output.metadata.update(mode="depth2img", method="controlnet_depth", depth_source=depth_source)
+    if "depth_normalization" in output.metadata:  # the one unit is the request's depth_pass
+        output.metadata["depth_normalization"] = {"depth_pass": output.metadata["depth_normalization"].popitem()[1]}
     return output

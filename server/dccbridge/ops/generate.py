@@ -79,7 +79,8 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     # 2. load the model and its ControlNets (lazily, shared across jobs)
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry
-    controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in req.control_units]
+    units = common.with_family_defaults(req.control_units, entry.family)
+    controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in units]
     adapters = common.check_adapters(req.adapters, entry, env)  # again: the folders may have changed since
 
     # 3. decode inputs and prepare control maps
@@ -91,13 +92,13 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         mask_pixels = imaging.decode_image(req.mask_image.data, "mask_image", mode="L",
                                            max_pixels=env.limits.max_input_pixels)
         mask = Image.fromarray(imaging.resize(mask_pixels, width, height))
-    control_maps = common.control_images(req.control_units, width, height, env, ctx)
+    control_maps = common.control_images(units, width, height, env, ctx)
 
     # 4. the pipeline for this mode, over the shared components; a fresh scheduler per job
     plan = common.plan_sampling(req.sampling, entry)
     pipe, kwargs, strength = common.pipeline_call(
         model, plan, prompt=req.prompt, negative_prompt=req.negative_prompt, width=width, height=height, init=init,
-        strength=req.strength, mask=mask, units=req.control_units, controlnets=controlnets, control_maps=control_maps,
+        strength=req.strength, mask=mask, units=units, controlnets=controlnets, control_maps=control_maps,
     )
     pipe = batching.gathered(pipe, ctx)  # in a batch: UNet, ControlNets, VAE, text encoders run with its other jobs
 
@@ -111,8 +112,10 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         OutputImage(
             pixels[i], role="image", seed=seed, index=i,
             parameters=common.a1111_parameters(req.prompt, req.negative_prompt, model, plan, seed, width, height,
-                                               strength=strength, units=req.control_units, extra=adapter_fields),
+                                               strength=strength, units=units, extra=adapter_fields),
         )
         for i, seed in enumerate(plan.seeds)
     ]
-    return OpOutput(outputs, common.provenance(model, plan, width, height, mode=req.mode, **adapter_record))
+    depth_record = common.depth_provenance((f"control_units[{i}].depth_pass", u) for i, u in enumerate(units))
+    return OpOutput(outputs, common.provenance(model, plan, width, height, mode=req.mode, **adapter_record,
+                                               **depth_record))

@@ -6,7 +6,7 @@ Contract: PreprocessRequest(unit, width, height) -> one image with role "control
 from __future__ import annotations
 
 from .. import control
-from ..domain import OpOutput, OutputImage, PreprocessRequest
+from ..domain import DepthPassInput, OpOutput, OutputImage, PreprocessRequest
 from ..errors import InvalidInput
 from .context import OpContext
 from .env import OpEnv
@@ -39,7 +39,7 @@ def run(req: PreprocessRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     control_map = control.prepare_control_map(req.unit, width, height, FIELD, env.estimators,
                                               env.limits.max_input_pixels)
     ctx.report("preprocess", 1, 1)
-    return OpOutput(
-        images=[OutputImage(control_map, role="control")],
-        metadata={"control_type": req.unit.control_type.value},
-    )
+    metadata = {"control_type": req.unit.control_type.value}
+    if isinstance(req.unit.source, DepthPassInput):  # no model here: unset is the default of every family
+        metadata["depth_normalization"] = {f"{FIELD}.depth_pass": control.resolve_normalization(req.unit.source).value}
+    return OpOutput(images=[OutputImage(control_map, role="control")], metadata=metadata)

@@ -135,7 +135,8 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     # 2. load the model and its ControlNets (lazily, shared across jobs)
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry
-    units = projection_units(req.projection) + req.control_units
+    view_units = projection_units(req.projection)
+    units = common.with_family_defaults(view_units + req.control_units, entry.family)
     controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in units]
     adapters = common.check_adapters(req.adapters, entry, env)
 
@@ -180,8 +181,11 @@ def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         extra["projection"] = {"camera": to_plain(req.projection.camera), "image_width": width,
                                "image_height": height}
     mode = "txt2img" if init is None else "img2img"
+    unit_fields = (["projection.depth_pass"] * len(view_units)
+                   + [f"control_units[{i}].depth_pass" for i in range(len(req.control_units))])
     metadata = common.provenance(model, plan, width, height, mode=mode, tiling=req.tiling.value,
-                                 pbr_maps=req.pbr_maps, projection=req.projection is not None, **adapter_record)
+                                 pbr_maps=req.pbr_maps, projection=req.projection is not None, **adapter_record,
+                                 **common.depth_provenance(zip(unit_fields, units)))
     return OpOutput(outputs, metadata, extra)
 
 

@@ -13,10 +13,21 @@ class DepthEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEPTH_ENCODING_LINEAR: _ClassVar[DepthEncoding]
     DEPTH_ENCODING_INVERSE: _ClassVar[DepthEncoding]
     DEPTH_ENCODING_NORMALIZED: _ClassVar[DepthEncoding]
+
+class DepthNormalization(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEPTH_NORMALIZATION_UNSPECIFIED: _ClassVar[DepthNormalization]
+    DEPTH_NORMALIZATION_PERCENTILE: _ClassVar[DepthNormalization]
+    DEPTH_NORMALIZATION_MIN_MAX: _ClassVar[DepthNormalization]
+    DEPTH_NORMALIZATION_NEAR_FAR: _ClassVar[DepthNormalization]
 DEPTH_ENCODING_UNSPECIFIED: DepthEncoding
 DEPTH_ENCODING_LINEAR: DepthEncoding
 DEPTH_ENCODING_INVERSE: DepthEncoding
 DEPTH_ENCODING_NORMALIZED: DepthEncoding
+DEPTH_NORMALIZATION_UNSPECIFIED: DepthNormalization
+DEPTH_NORMALIZATION_PERCENTILE: DepthNormalization
+DEPTH_NORMALIZATION_MIN_MAX: DepthNormalization
+DEPTH_NORMALIZATION_NEAR_FAR: DepthNormalization
 
 class Image(_message.Message):
     __slots__ = ("data", "mime_type", "width", "height")
@@ -31,7 +42,7 @@ class Image(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class DepthPass(_message.Message):
-    __slots__ = ("float32_le", "png16", "width", "height", "encoding", "near", "far", "png16_scale")
+    __slots__ = ("float32_le", "png16", "width", "height", "encoding", "near", "far", "png16_scale", "normalization")
     FLOAT32_LE_FIELD_NUMBER: _ClassVar[int]
     PNG16_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +51,7 @@ class DepthPass(_message.Message):
     NEAR_FIELD_NUMBER: _ClassVar[int]
     FAR_FIELD_NUMBER: _ClassVar[int]
     PNG16_SCALE_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
     float32_le: bytes
     png16: bytes
     width: int
@@ -48,7 +60,8 @@ class DepthPass(_message.Message):
     near: float
     far: float
     png16_scale: float
-    def __init__(self, float32_le: _Optional[bytes] = ..., png16: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., encoding: _Optional[_Union[DepthEncoding, str]] = ..., near: _Optional[float] = ..., far: _Optional[float] = ..., png16_scale: _Optional[float] = ...) -> None: ...
+    normalization: DepthNormalization
+    def __init__(self, float32_le: _Optional[bytes] = ..., png16: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., encoding: _Optional[_Union[DepthEncoding, str]] = ..., near: _Optional[float] = ..., far: _Optional[float] = ..., png16_scale: _Optional[float] = ..., normalization: _Optional[_Union[DepthNormalization, str]] = ...) -> None: ...
 
 class Keypoint(_message.Message):
     __slots__ = ("x", "y", "visible")

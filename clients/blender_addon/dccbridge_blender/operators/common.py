@@ -70,7 +70,7 @@ def capture_units(context, settings, width: int, height: int, only: str = "") ->
         unit = {"depth": settings.unit_depth, "openpose": settings.unit_pose, "canny": settings.unit_canny}[name]
         data = {"type": name, "weight": unit.weight, "start": unit.start, "end": unit.end}
         if name == "depth":
-            data["depth"] = {k: v for k, v in views["depth"].items() if k != "plane"}
+            data["depth"] = depth_of(views, settings)
         elif name == "openpose":
             armatures = capture.pose_armatures(context)
             if not armatures:
@@ -85,6 +85,13 @@ def capture_units(context, settings, width: int, height: int, only: str = "") ->
     return units
 
 
+def depth_of(views: dict, settings) -> dict:
+    """The captured depth pass as requests.depth_pass takes it, with the scene's normalisation choice."""
+    depth = {k: v for k, v in views["depth"].items() if k != "plane"}
+    depth["normalization"] = settings.depth_normalization
+    return depth
+
+
 def unit_summary(units: list) -> list:
     """Provenance of the units: no bytes, just what they were."""
     out = []
@@ -93,7 +100,8 @@ def unit_summary(units: list) -> list:
                 "end": round(u["end"], 4)}
         if u["type"] == "depth":
             item.update(width=u["depth"]["width"], height=u["depth"]["height"], near=u["depth"]["near"],
-                        far=u["depth"]["far"], encoding="linear")
+                        far=u["depth"]["far"], encoding="linear",
+                        normalization=u["depth"].get("normalization", "AUTO"))
         elif u["type"] == "openpose":
             item.update(armatures=u.get("armatures", []), people=len(u["pose"]["people"]))
         else:

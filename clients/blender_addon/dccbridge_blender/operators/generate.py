@@ -33,7 +33,7 @@ class DCCBRIDGE_OT_depth2img(common.JobOperatorMixin, bpy.types.Operator):
         camera = capture.active_camera(context.scene)
         views = capture.render_views(context.scene, camera, p["width"], p["height"], engine=settings.capture_engine,
                                      samples=settings.capture_samples)
-        depth = {k: v for k, v in views["depth"].items() if k != "plane"}
+        depth = common.depth_of(views, settings)
         ctx = common.context_of(p)
         ctx["strength"] = p["strength"]
         return common.submit(context, requests.depth2img_task(p, views["color_png"], depth), ctx)

@@ -44,7 +44,7 @@ class DCCBRIDGE_OT_project_material(common.JobOperatorMixin, bpy.types.Operator)
         p = common.params(scene, settings, "projection")
         views = capture.render_views(scene, camera, p["width"], p["height"], color=settings.unit_canny.enabled,
                                      engine=settings.capture_engine, samples=settings.capture_samples)
-        depth = {k: v for k, v in views["depth"].items() if k != "plane"}
+        depth = common.depth_of(views, settings)
         cam = capture.camera_dict(scene, camera, p["width"], p["height"])
         ctx = common.context_of(p)
         ctx.update(objects=objects, camera=cam, camera_name=camera.name)

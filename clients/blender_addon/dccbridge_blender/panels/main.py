@@ -159,7 +159,9 @@ class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.dccbridge
-        _unit(layout, settings, settings.unit_depth, "Depth (camera depth pass)", "depth", "MOD_DISPLACE")
+        box = _unit(layout, settings, settings.unit_depth, "Depth (camera depth pass)", "depth", "MOD_DISPLACE")
+        if settings.unit_depth.enabled:
+            box.prop(settings, "depth_normalization")
         box = _unit(layout, settings, settings.unit_pose, "Pose (selected armatures)", "openpose", "ARMATURE_DATA")
         if settings.unit_pose.enabled:
             box.prop(settings, "pose_preset")

@@ -55,6 +55,13 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     unit_depth: PointerProperty(type=DCCBRIDGE_PG_unit)
     unit_pose: PointerProperty(type=DCCBRIDGE_PG_unit)
     unit_canny: PointerProperty(type=DCCBRIDGE_PG_unit)
+    depth_normalization: EnumProperty(name="Normalisation", default="AUTO", items=(
+        ("AUTO", "Auto", "The model family's default: min-max, the scaling the depth ControlNets were trained on"),
+        ("MIN_MAX", "Min-max", "Nearest surface white, farthest dark, per frame (as the ControlNet annotators)"),
+        ("PERCENTILE", "Percentile", "Between the 2nd and 98th percentile: stray near pixels cannot flatten the rest"),
+        ("NEAR_FAR", "Camera clip range", "Fixed from the camera's clip start/end: the same depth gives the same "
+                                          "grey in every frame of an animation")),
+        description="How the depth pass becomes grey levels (depth unit, Depth2Img, projection)")
     canny_low: IntProperty(name="Low", default=100, min=0, max=255)
     canny_high: IntProperty(name="High", default=200, min=0, max=255)
     pose_preset: EnumProperty(name="Rig", default="METARIG", items=(

@@ -25,23 +25,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64\x63\x63\x62ridge/v1/media.proto\x12\x0c\x64\x63\x63\x62ridge.v1\"G\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"\xb8\x01\n\tDepthPass\x12\x14\n\nfloat32_le\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05png16\x18\x02 \x01(\x0cH\x00\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12-\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1b.dccbridge.v1.DepthEncoding\x12\x0c\n\x04near\x18\x06 \x01(\x02\x12\x0b\n\x03\x66\x61r\x18\x07 \x01(\x02\x12\x13\n\x0bpng16_scale\x18\x08 \x01(\x02\x42\x06\n\x04\x64\x61ta\"1\n\x08Keypoint\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\x0f\n\x07visible\x18\x03 \x01(\x08\"\xaf\x01\n\nPosePerson\x12$\n\x04\x62ody\x18\x01 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12)\n\tleft_hand\x18\x02 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12*\n\nright_hand\x18\x03 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12$\n\x04\x66\x61\x63\x65\x18\x04 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\"`\n\x07PoseRig\x12\x14\n\x0c\x63\x61nvas_width\x18\x01 \x01(\r\x12\x15\n\rcanvas_height\x18\x02 \x01(\r\x12(\n\x06people\x18\x03 \x03(\x0b\x32\x18.dccbridge.v1.PosePerson*\x85\x01\n\rDepthEncoding\x12\x1e\n\x1a\x44\x45PTH_ENCODING_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45PTH_ENCODING_LINEAR\x10\x01\x12\x1a\n\x16\x44\x45PTH_ENCODING_INVERSE\x10\x02\x12\x1d\n\x19\x44\x45PTH_ENCODING_NORMALIZED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64\x63\x63\x62ridge/v1/media.proto\x12\x0c\x64\x63\x63\x62ridge.v1\"G\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"\xf1\x01\n\tDepthPass\x12\x14\n\nfloat32_le\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05png16\x18\x02 \x01(\x0cH\x00\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12-\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1b.dccbridge.v1.DepthEncoding\x12\x0c\n\x04near\x18\x06 \x01(\x02\x12\x0b\n\x03\x66\x61r\x18\x07 \x01(\x02\x12\x13\n\x0bpng16_scale\x18\x08 \x01(\x02\x12\x37\n\rnormalization\x18\t \x01(\x0e\x32 .dccbridge.v1.DepthNormalizationB\x06\n\x04\x64\x61ta\"1\n\x08Keypoint\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\x0f\n\x07visible\x18\x03 \x01(\x08\"\xaf\x01\n\nPosePerson\x12$\n\x04\x62ody\x18\x01 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12)\n\tleft_hand\x18\x02 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12*\n\nright_hand\x18\x03 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\x12$\n\x04\x66\x61\x63\x65\x18\x04 \x03(\x0b\x32\x16.dccbridge.v1.Keypoint\"`\n\x07PoseRig\x12\x14\n\x0c\x63\x61nvas_width\x18\x01 \x01(\r\x12\x15\n\rcanvas_height\x18\x02 \x01(\r\x12(\n\x06people\x18\x03 \x03(\x0b\x32\x18.dccbridge.v1.PosePerson*\x85\x01\n\rDepthEncoding\x12\x1e\n\x1a\x44\x45PTH_ENCODING_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45PTH_ENCODING_LINEAR\x10\x01\x12\x1a\n\x16\x44\x45PTH_ENCODING_INVERSE\x10\x02\x12\x1d\n\x19\x44\x45PTH_ENCODING_NORMALIZED\x10\x03*\xa0\x01\n\x12\x44\x65pthNormalization\x12#\n\x1f\x44\x45PTH_NORMALIZATION_UNSPECIFIED\x10\x00\x12\"\n\x1e\x44\x45PTH_NORMALIZATION_PERCENTILE\x10\x01\x12\x1f\n\x1b\x44\x45PTH_NORMALIZATION_MIN_MAX\x10\x02\x12 \n\x1c\x44\x45PTH_NORMALIZATION_NEAR_FAR\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dccbridge.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEPTHENCODING']._serialized_start=630
-  _globals['_DEPTHENCODING']._serialized_end=763
+  _globals['_DEPTHENCODING']._serialized_start=687
+  _globals['_DEPTHENCODING']._serialized_end=820
+  _globals['_DEPTHNORMALIZATION']._serialized_start=823
+  _globals['_DEPTHNORMALIZATION']._serialized_end=983
   _globals['_IMAGE']._serialized_start=42
   _globals['_IMAGE']._serialized_end=113
   _globals['_DEPTHPASS']._serialized_start=116
-  _globals['_DEPTHPASS']._serialized_end=300
-  _globals['_KEYPOINT']._serialized_start=302
-  _globals['_KEYPOINT']._serialized_end=351
-  _globals['_POSEPERSON']._serialized_start=354
-  _globals['_POSEPERSON']._serialized_end=529
-  _globals['_POSERIG']._serialized_start=531
-  _globals['_POSERIG']._serialized_end=627
+  _globals['_DEPTHPASS']._serialized_end=357
+  _globals['_KEYPOINT']._serialized_start=359
+  _globals['_KEYPOINT']._serialized_end=408
+  _globals['_POSEPERSON']._serialized_start=411
+  _globals['_POSEPERSON']._serialized_end=586
+  _globals['_POSERIG']._serialized_start=588
+  _globals['_POSERIG']._serialized_end=684
 # @@protoc_insertion_point(module_scope)

@@ -14,10 +14,16 @@ import {
   createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
 } from "../state/store.js";
 import {
-  BridgeError, ControlType, DepthEncoding, Preprocessor, TilingAxes, UpscaleMethod, createBridge, followJob,
+  BridgeError, ControlType, DepthEncoding, DepthNormalization, Preprocessor, TilingAxes, UpscaleMethod, createBridge, followJob,
 } from "../transport/bridge.js";
 
 const CONTROL_TYPES = { canny: ControlType.CANNY, depth: ControlType.DEPTH, openpose: ControlType.OPENPOSE };
+// form.depthNormalization: "as_painted" sends the layer as a finished map (near = bright, used as is); the others
+// send its grey as inverse depth (black = background) for the server to rescale: "auto" = the model family's
+// default (min-max, as the depth ControlNets' annotators), or min-max / percentile explicitly.
+const DEPTH_NORMALIZATIONS = {
+  auto: DepthNormalization.UNSPECIFIED, min_max: DepthNormalization.MIN_MAX, percentile: DepthNormalization.PERCENTILE,
+};
 const UPSCALE_METHODS = {
   auto: UpscaleMethod.UNSPECIFIED, lanczos: UpscaleMethod.LANCZOS, esrgan: UpscaleMethod.ESRGAN,
   sd_x4: UpscaleMethod.SD_X4, tiled: UpscaleMethod.TILED_DIFFUSION,
@@ -270,9 +276,11 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       };
       if (form.depthLayerId) { // a depth map layer (near = bright), else the server estimates depth
         const gray = toGray(await readRegion(doc, form.depthLayerId, region.crop));
+        const rescale = DEPTH_NORMALIZATIONS[form.depthNormalization];
         task.depthPass = {
           data: { case: "png16", value: encodePNG16(gray) }, width: gray.width, height: gray.height,
-          encoding: DepthEncoding.NORMALIZED, png16Scale: 1 / 65535,
+          encoding: rescale === undefined ? DepthEncoding.NORMALIZED : DepthEncoding.INVERSE, png16Scale: 1 / 65535,
+          normalization: rescale ?? DepthNormalization.UNSPECIFIED,
         };
       }
       return { task: { kind: { case: "depth2img", value: task } }, placement: placementFor(doc, region, selection) };

@@ -40,6 +40,8 @@ export const DEFAULT_FORM = {
   // "layer" (the active layer) or "merged" (all visible layers).
   source: "layer",
   depthLayerId: "",
+  // How Depth2Img reads the depth layer: "as_painted" | "auto" | "min_max" | "percentile" (see controllers/app.js).
+  depthNormalization: "as_painted",
   upscaleScope: "document",
   upscaleMethod: "esrgan",
   upscalerId: "",

@@ -87,7 +87,11 @@ export function mountPanel(root, app) {
       el("button", { "data-action": "img2img", onclick: () => app.generate("img2img") }, "Img2img"),
       el("button", { "data-action": "inpaint", onclick: () => app.generate("inpaint") }, "Inpaint"),
       el("button", { "data-action": "depth2img", onclick: () => app.depth2img() }, "Depth2Img")),
-    field("Depth map layer (Depth2Img)", depthSelect, "near = bright; none: the server estimates depth"));
+    field("Depth map layer (Depth2Img)", depthSelect, "near = bright; none: the server estimates depth"),
+    field("Depth levels", bind(el("select", { onchange: form("depthNormalization") }, options([
+      ["as_painted", "As painted"], ["auto", "Rescale: model default"], ["min_max", "Rescale: min-max"],
+      ["percentile", "Rescale: percentile"]], s0.form.depthNormalization)), (s) => s.form.depthNormalization),
+      "as painted: used as is; rescale: black = background, the rest stretched as the ControlNets saw depth"));
 
   // -- ControlNet units ---------------------------------------------------------------------------------------
   const unitList = el("div", { class: "units" });

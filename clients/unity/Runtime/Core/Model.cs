@@ -6,6 +6,9 @@ namespace DccBridge.Core
 {
     public enum ControlType { Canny = 1, Depth = 2, Openpose = 3, Lineart = 4, Softedge = 5, Scribble = 6, Normal = 7, Tile = 8 }
     public enum DepthEncoding { Linear = 1, Inverse = 2, Normalized = 3 }
+    /// <summary>How the server scales a depth pass to grey levels. Auto = the model family's default (min-max, as the
+    /// depth ControlNets' annotators); NearFar = fixed from the pass's near/far, the same in every frame.</summary>
+    public enum DepthNormalization { Auto = 0, Percentile = 1, MinMax = 2, NearFar = 3 }
     public enum JobState { Unspecified = 0, Queued = 1, Running = 2, Succeeded = 3, Failed = 4, Cancelled = 5 }
     public enum TilingAxes { None = 1, X = 2, Y = 3, Both = 4 }
     public enum UpscaleMethod { Auto = 0, Lanczos = 1, Esrgan = 2, SdX4 = 3, TiledDiffusion = 4 }
@@ -75,6 +78,7 @@ namespace DccBridge.Core
         public int Width, Height;
         public DepthEncoding Encoding = DepthEncoding.Linear;
         public float Near, Far;
+        public DepthNormalization Normalization = DepthNormalization.Auto;
     }
 
     public struct Keypoint

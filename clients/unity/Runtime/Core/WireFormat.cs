@@ -203,7 +203,19 @@ namespace DccBridge.Core
                 .Set("encoding", "DEPTH_ENCODING_" + d.Encoding.ToString().ToUpperInvariant());
             if (d.Near > 0) j.Set("near", d.Near);
             if (d.Far > 0) j.Set("far", d.Far);
+            if (d.Normalization != DepthNormalization.Auto) j.Set("normalization", NormalizationName(d.Normalization));
             return j;
+        }
+
+        public static string NormalizationName(DepthNormalization n)
+        {
+            switch (n)
+            {
+                case DepthNormalization.Percentile: return "DEPTH_NORMALIZATION_PERCENTILE";
+                case DepthNormalization.MinMax: return "DEPTH_NORMALIZATION_MIN_MAX";
+                case DepthNormalization.NearFar: return "DEPTH_NORMALIZATION_NEAR_FAR";
+                default: return "DEPTH_NORMALIZATION_UNSPECIFIED";
+            }
         }
 
         public static JsonValue Pose(PoseRigData rig)

@@ -116,6 +116,10 @@ namespace DccBridge.Tests
             Assert.AreEqual(0.5, j["near"].AsDouble());
             Assert.AreEqual(50.0, j["far"].AsDouble());
             CollectionAssert.AreEqual(plane.Float32Le, Convert.FromBase64String(j["float32Le"].AsString()));
+            Assert.IsFalse(j.Has("normalization"), "Auto is left out: the server applies the family default");
+            plane.Normalization = DepthNormalization.NearFar;
+            j = JsonValue.Parse(WireFormat.Depth(plane).ToString());
+            Assert.AreEqual("DEPTH_NORMALIZATION_NEAR_FAR", j["normalization"].AsString());
         }
     }
 

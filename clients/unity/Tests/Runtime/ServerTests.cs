@@ -148,6 +148,28 @@ namespace DccBridge.Tests
         }
 
         [Test]
+        public void DepthNormalizationIsChosenPerPassAndRecorded()
+        {
+            using (var c = Client())
+            {
+                var recorded = new List<string>();
+                var box = new Dictionary<DepthNormalization, int>();
+                foreach (var choice in new[] { DepthNormalization.Auto, DepthNormalization.Percentile, DepthNormalization.NearFar })
+                {
+                    var depth = SceneDepth(64);
+                    depth.Normalization = choice;
+                    var done = Sync(c.WaitAsync(Sync(c.SubmitPreprocessAsync(ControlUnitSpec.Depth(depth), 64, 64)).JobId));
+                    Assert.AreEqual(JobState.Succeeded, done.State);
+                    recorded.Add(JsonValue.Parse(done.Result.MetadataJson)["depth_normalization"]["unit.depth_pass"].AsString());
+                    box[choice] = TestPng.Decode(done.Result.Images[0].Data).At(32, 16)[0];
+                }
+                CollectionAssert.AreEqual(new[] { "min_max", "percentile", "near_far" }, recorded, "Auto is the family default");
+                Assert.AreEqual(255, box[DepthNormalization.Auto], "min-max: the nearest surface is white");
+                Assert.Less(box[DepthNormalization.NearFar], 255, "near/far: the box at 2 is not at near (0.3)");
+            }
+        }
+
+        [Test]
         public void PoseRigIsDrawnWhereTheBonesAre()
         {
             using (var c = Client())
