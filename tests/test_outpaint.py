@@ -259,3 +259,28 @@ def test_cli_outpaint_writes_the_png_and_prints_the_offset(address, tmp_path, ca
     code = cli_main(["outpaint", "--server", address, "--input", str(source), "--margins=-8,0,8,0", "-o",
                      str(out)])
     assert code == 1 and "margins.left" in capsys.readouterr().err
+
+
+def test_outpaint_over_connect_json_as_the_uxp_and_unity_clients_send_it(server):
+    """The HTTP face: margins, fill and anchor-free JSON in, the PNG and the placement (extra_json) out."""
+    import base64
+
+    import httpx
+
+    task = {"outpaint": {"prompt": "x", "image": {"data": base64.b64encode(encode_png(photo())).decode()},
+                         "margins": {"left": 8, "bottom": 4}, "feather": 4, "fill": "OUTPAINT_FILL_INPAINT_NS",
+                         "sampling": {"numInferenceSteps": 2, "seed": 5}}}
+    url = f"http://127.0.0.1:{server.http_port}/dccbridge.v1.DccBridgeService/"
+    with httpx.Client(base_url=url, timeout=120) as http:
+        job = http.post("Submit", json={"task": task}).json()["job"]
+        while job["state"] in ("JOB_STATE_QUEUED", "JOB_STATE_RUNNING"):
+            job = http.post("GetJob", json={"jobId": job["jobId"], "waitMs": 10_000,
+                                            "afterSequence": job["sequence"]}).json()["job"]
+        bad = http.post("Submit", json={"task": {"outpaint": {**task["outpaint"], "margins": {"top": -1}}}})
+    assert job["state"] == "JOB_STATE_SUCCEEDED", job
+    placement = json.loads(job["result"]["extraJson"])
+    # only the left side grows: 68 -> 72 pads the left margin, the right edge stays flush
+    assert (placement["offset_x"], placement["width"], placement["height"]) == (12, 72, 56)
+    assert pixels(base64.b64decode(job["result"]["images"][0]["image"]["data"])).shape == (56, 72, 3)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_argument"
+    assert bad.json()["message"].startswith("margins.top:")
