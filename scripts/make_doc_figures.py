@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 
 from dccbridge.control import depth_to_control_map, draw_pose_rig
-from dccbridge.domain import DepthEncoding, DepthNormalization, Keypoint, NormalConvention, PosePerson, PoseRigInput, TilingAxes
+from dccbridge.domain import (DepthEncoding, DepthNormalization, Keypoint, Margins, NormalConvention, OutpaintFill,
+                              PosePerson, PoseRigInput, TilingAxes)
 from dccbridge.imaging import encode_png
+from dccbridge.ops import canvas
 from dccbridge.ops.pbr import PBR_ROLES, pbr_maps
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -119,6 +121,35 @@ def seam_figure(crop: int = 96, zoom: int = 3) -> np.ndarray:
     return np.vstack(rows)
 
 
+def landscape(width: int = 192, height: int = 160) -> np.ndarray:
+    """A synthetic scene: a sky gradient, a sun, two hills and a lake."""
+    rows = np.linspace(0.0, 1.0, height)[:, None, None]
+    image = np.broadcast_to((60 + 120 * rows) * np.array([0.6, 0.8, 1.0]), (height, width, 3)).copy()
+    cv2.circle(image, (140, 40), 18, (250, 220, 120), -1)
+    x = np.arange(width)
+    for base, amplitude, period, colour in ((95, 18, 90, (70, 120, 60)), (115, 10, 50, (40, 90, 45))):
+        ridge = base + amplitude * np.sin(x / period * 2 * np.pi)
+        for column, top in enumerate(ridge.astype(int)):
+            image[top:, column] = colour
+    image[135:, :] = (60, 100, 150)
+    return image.astype(np.uint8)
+
+
+def outpaint_figure() -> np.ndarray:
+    """What outpaint does before the model runs: the new area filled (never flat grey) and the feathered mask."""
+    image = landscape()
+    lay = canvas.layout(192, 160, Margins(left=48, top=0, right=48, bottom=0))
+    grey = canvas.place(image, lay)[0]
+    grey[canvas.place(image, lay)[1] > 0] = 127
+    mask = (canvas.feather_mask(lay, 24) * 255).round().astype(np.uint8)
+    return np.vstack([
+        np.hstack([labelled(grey, "grey start (seam)"),
+                   labelled(canvas.fill(image, lay, OutpaintFill.EDGE), "fill: edge")]),
+        np.hstack([labelled(canvas.fill(image, lay, OutpaintFill.INPAINT_TELEA), "fill: inpaint_telea"),
+                   labelled(np.dstack([mask] * 3), "feathered mask (24 px)")]),
+    ])
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "depth-pass-to-map.png").write_bytes(encode_png(depth_figure(), compression=9))
@@ -126,6 +157,7 @@ def main() -> None:
     (OUT / "pose-rig-to-openpose.png").write_bytes(encode_png(pose_figure(), compression=9))
     (OUT / "pbr-maps.png").write_bytes(encode_png(pbr_figure(), compression=9))
     (OUT / "pbr-seams.png").write_bytes(encode_png(seam_figure(), compression=9))
+    (OUT / "outpaint-stages.png").write_bytes(encode_png(outpaint_figure(), compression=9))
     print(f"wrote figures to {OUT}")
 
 

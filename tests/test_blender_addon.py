@@ -164,6 +164,14 @@ def test_blender_upscale(run_scenario, address, blender_runner):
     assert r["image"]["name"] == "Source x2" and r["image"]["size"] == [64, 48] and r["image"]["packed"]
 
 
+def test_blender_extend_image_outpaints_with_the_servers_placement(run_scenario, address):
+    r = run_scenario("extend", address, timeout=90)
+    # 60 + 16 + 8 = 84 -> 88 (the right margin padded); 44 -> 48 at the bottom (Blender reads rows bottom-up)
+    assert r["image"]["name"] == "Render extended" and r["image"]["size"] == [88, 48] and r["image"]["packed"]
+    assert (r["placement"]["offset_x"], r["placement"]["offset_y"]) == (16, 0)
+    assert r["kept"] < 1 / 255 + 1e-6  # the original's pixels come back (8-bit PNG round trip)
+
+
 def test_blender_animation_two_frames_one_seed(run_scenario, address):
     r = run_scenario("animation", address)
     frames = r["frames"]
@@ -244,7 +252,7 @@ def test_blender_loras_embeddings_vae(run_scenario, adapter_address):
     assert r["stale_gone_menu"][-1] == ["gone", "gone (unavailable)", "ERROR"]
     assert r["stale_family_reason"] == "LoRA 'style' is for sd15 models; model 'tiny-sdxl' is sdxl"
     assert r["task_adapters"] == {name: ["style", 0.5, ["mystyle"], "warm-vae"]
-                                  for name in ("generate", "depth2img", "texture", "tiled_upscale")} | \
+                                  for name in ("generate", "depth2img", "texture", "outpaint", "tiled_upscale")} | \
         {"lanczos_upscale": None}
     assert r["reloaded"] == {"loras": [["style", 0.8, True]], "vae_id": "warm-vae", "embeddings_used": ["mystyle"]}
 

@@ -52,4 +52,4 @@ def test_service_surface():
     methods = set(service_pb2.DESCRIPTOR.services_by_name["DccBridgeService"].methods_by_name)
     assert methods == {"GetCapabilities", "Submit", "Watch", "Run", "GetJob", "Cancel", "ListJobs"}
     kinds = {f.name for f in tasks_pb2.Task.DESCRIPTOR.oneofs_by_name["kind"].fields}
-    assert kinds == {"generate", "depth2img", "texture", "upscale", "preprocess"}
+    assert kinds == {"generate", "depth2img", "texture", "upscale", "preprocess", "outpaint"}

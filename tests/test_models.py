@@ -309,7 +309,8 @@ source = "builtin:tiny"
 def test_tiny_preset():
     catalog = Catalog.preset("tiny")
     entry = catalog.get("")
-    assert catalog.ids() == ["tiny", "tiny-depth2img", "tiny-sdxl"]
+    assert catalog.ids() == ["tiny", "tiny-inpaint", "tiny-depth2img", "tiny-sdxl"]
+    assert entry.inpaint_model == "tiny-inpaint" and catalog.get("tiny-inpaint").inpainting
     assert (entry.id, entry.family, entry.source) == ("tiny", "sd15", "builtin:tiny")
     assert (entry.default_width, entry.default_height, entry.default_steps) == (512, 512, 20)
     assert (entry.default_guidance_scale, entry.default_scheduler) == (7.5, "unipc")
@@ -325,6 +326,10 @@ def test_tiny_preset():
     ('[models.m]\nsource = "builtin:tiny"\ndefault_scheduler = "lms"', "models.m.default_scheduler"),
     ('[models.m]\nsource = "builtin:tiny"\nsteps = 20', "models.m: unknown key(s) ['steps']"),
     ('default = "x"\n[models.m]\nsource = "builtin:tiny"', "default = 'x'"),
+    ('[models.m]\nsource = "builtin:tiny"\ninpainting = "yes"', "models.m.inpainting: must be true or false"),
+    ('[models.m]\nsource = "builtin:tiny"\ninpaint_model = "x"', "models.m.inpaint_model: 'x' is not one of"),
+    ('[models.m]\nsource = "builtin:tiny"\ninpaint_model = "n"\n[models.n]\nsource = "builtin:tiny"',
+     "models.m.inpaint_model: model 'n' is not an inpainting model"),
     ("", "no models"),
 ])
 def test_catalog_errors_name_the_file_and_the_key(tmp_path, toml_text, expected):

@@ -234,7 +234,7 @@ def test_capabilities_list_tiny_sdxl_with_its_tasks_and_control_types(client):
     assert set(xl.tasks) == {service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG,
                              service_pb2.TASK_TYPE_INPAINT, service_pb2.TASK_TYPE_PREPROCESS,
                              service_pb2.TASK_TYPE_TEXTURE, service_pb2.TASK_TYPE_DEPTH2IMG,
-                             service_pb2.TASK_TYPE_UPSCALE}
+                             service_pb2.TASK_TYPE_UPSCALE, service_pb2.TASK_TYPE_OUTPAINT}
     assert list(xl.control_types) == [control_pb2.CONTROL_TYPE_CANNY, control_pb2.CONTROL_TYPE_DEPTH,
                                       control_pb2.CONTROL_TYPE_OPENPOSE]
     assert (xl.default_width, xl.default_height, xl.default_steps, xl.default_guidance_scale,

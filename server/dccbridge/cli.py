@@ -1,4 +1,4 @@
-"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, models, doctor, jobs."""
+"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, outpaint, models, doctor, jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import math
 import os
 import sys
 from pathlib import Path
+
+from . import cli_outpaint
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 TOKEN_ENV = "DCCBRIDGE_TOKEN"
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     _texture_parser(commands)
     _preprocess_parser(commands)
     _upscale_parser(commands)
+    cli_outpaint.add_parser(commands)
     _models_parser(commands)
     _doctor_parser(commands)
     _jobs_parser(commands)

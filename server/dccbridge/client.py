@@ -256,3 +256,35 @@ def control_unit_from_file(kind: str, path: str | Path, *, weight: float | None 
 def _is_16bit_png(path: Path) -> bool:
     header = path.read_bytes()[:26]
     return header.startswith(b"\x89PNG") and header[24] == 16
+
+
+OUTPAINT_FILLS = {"edge": tasks_pb2.OUTPAINT_FILL_EDGE, "telea": tasks_pb2.OUTPAINT_FILL_INPAINT_TELEA,
+                  "ns": tasks_pb2.OUTPAINT_FILL_INPAINT_NS}
+ANCHORS = {name.removeprefix("ANCHOR_").lower(): value for name, value in tasks_pb2.Anchor.items()
+           if value != tasks_pb2.ANCHOR_UNSPECIFIED}
+
+
+def outpaint_task(image, prompt: str = "", *, margins: tuple[int, int, int, int] | None = None,
+                  aspect: tuple[int, int] | None = None, anchor: str = "", feather: int | None = None,
+                  fill: str = "edge", strength: float | None = None, model_id: str = "", negative_prompt: str = "",
+                  sampling: tasks_pb2.Sampling | None = None, adapters: tasks_pb2.Adapters | None = None
+                  ) -> tasks_pb2.Task:
+    """An outpaint Task: image (a path, bytes or an Image message) extended by margins (left, top, right, bottom
+    pixels) or to aspect (w, h) placed by anchor ("center", "top_left", ...); fill "edge", "telea" or "ns"."""
+    task = tasks_pb2.OutpaintTask(
+        model_id=model_id, prompt=prompt, negative_prompt=negative_prompt,
+        image=image if isinstance(image, media_pb2.Image) else image_message(image),
+        fill=OUTPAINT_FILLS[fill], sampling=sampling, adapters=adapters,
+    )
+    if margins is not None:
+        task.margins.CopyFrom(tasks_pb2.Margins(left=margins[0], top=margins[1], right=margins[2],
+                                                bottom=margins[3]))
+    if aspect is not None:
+        task.aspect.CopyFrom(tasks_pb2.AspectRatio(width=aspect[0], height=aspect[1]))
+    if anchor:
+        task.anchor = ANCHORS[anchor]
+    if feather is not None:
+        task.feather = feather
+    if strength is not None:
+        task.strength = strength
+    return tasks_pb2.Task(outpaint=task)

@@ -55,6 +55,7 @@ class TaskType(str, enum.Enum):
     TEXTURE = "texture"
     UPSCALE = "upscale"
     PREPROCESS = "preprocess"
+    OUTPAINT = "outpaint"
 
 
 class TilingAxes(str, enum.Enum):
@@ -75,6 +76,26 @@ class UpscaleMethod(str, enum.Enum):
     ESRGAN = "esrgan"
     SD_X4 = "sd_x4"
     TILED_DIFFUSION = "tiled_diffusion"
+
+
+class OutpaintFill(str, enum.Enum):
+    EDGE = "edge"                    # border pixels replicated outward, blurred more with distance
+    INPAINT_TELEA = "inpaint_telea"  # cv2.inpaint, Telea's fast marching
+    INPAINT_NS = "inpaint_ns"        # cv2.inpaint, Navier-Stokes
+
+
+class Anchor(str, enum.Enum):
+    """Where the original sits in an outpaint result grown to an aspect ratio."""
+
+    CENTER = "center"
+    TOP_LEFT = "top_left"
+    TOP = "top"
+    TOP_RIGHT = "top_right"
+    LEFT = "left"
+    RIGHT = "right"
+    BOTTOM_LEFT = "bottom_left"
+    BOTTOM = "bottom"
+    BOTTOM_RIGHT = "bottom_right"
 
 
 class JobState(str, enum.Enum):
@@ -291,6 +312,34 @@ class PreprocessRequest:
 
     task_type = TaskType.PREPROCESS
     model_id = ""
+
+
+@dataclass(frozen=True)
+class Margins:
+    left: int = 0
+    top: int = 0
+    right: int = 0
+    bottom: int = 0
+
+
+@dataclass(frozen=True)
+class OutpaintRequest:
+    """Extend `image` by `margins` (pixels per side) or to `aspect` (width, height) placed by `anchor`."""
+
+    image: ImageInput
+    prompt: str = ""
+    model_id: str = ""
+    negative_prompt: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    margins: Margins | None = None
+    aspect: tuple[int, int] | None = None
+    anchor: Anchor | None = None  # None: center (aspect only)
+    feather: int | None = None    # None: 32, or half the image's shorter side when smaller
+    fill: OutpaintFill = OutpaintFill.EDGE
+    strength: float | None = None  # None: 1.0 with an inpainting model, 0.85 with the base model
+    adapters: AdapterSpec = field(default_factory=AdapterSpec)
+
+    task_type = TaskType.OUTPAINT
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,34 @@ def scenario_upscale(addon):
     RESULT["image"] = image_info(out)
 
 
+def scenario_extend(addon):
+    import numpy as np
+
+    src = bpy.data.images.new("Render", 60, 44)
+    rgba = np.zeros((44, 60, 4), np.float32)
+    rgba[..., 0] = np.linspace(0.1, 0.9, 60)[None, :]
+    rgba[..., 1] = 0.5
+    rgba[..., 3] = 1.0
+    src.pixels.foreach_set(rgba.ravel())
+    s = settings()
+    s.extend_left, s.extend_top, s.extend_right, s.extend_bottom = 16, 0, 8, 0
+    s.extend_feather = 4
+    s.extend_fill = "INPAINT_TELEA"
+    s.steps, s.seed = 2, 9
+    assert bpy.ops.dccbridge.extend_image(image_name="Render") == {"FINISHED"}
+    rt = wait(addon)
+    assert not rt.error, rt.error
+    out = bpy.data.images["Render extended"]
+    pixels = np.empty(out.size[0] * out.size[1] * 4, np.float32)
+    out.pixels.foreach_get(pixels)
+    pixels = pixels.reshape(out.size[1], out.size[0], 4)
+    placement = json.loads(out["dccbridge_placement"])
+    x0 = placement["offset_x"]
+    # an original pixel far from the extended sides, read back (rows are bottom-up in Blender)
+    RESULT.update(image=image_info(out), placement=placement,
+                  kept=float(np.abs(pixels[20 + out.size[1] - 44, x0 + 30, :3] - rgba[20, 30, :3]).max()))
+
+
 def scenario_animation(addon):
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 2
@@ -524,6 +552,7 @@ def scenario_adapters(addon):
     tasks = {"generate": requests.generate_task(params, []).generate,
              "depth2img": requests.depth2img_task(params, b"png", None).depth2img,
              "texture": requests.texture_task(params).texture,
+             "outpaint": requests.outpaint_task(b"png", (8, 0, 0, 0), params=params).outpaint,
              "tiled_upscale": requests.upscale_task(b"png", 2, "TILED_DIFFUSION", params).upscale,
              "lanczos_upscale": requests.upscale_task(b"png", 2, "LANCZOS", params).upscale}
     RESULT["task_adapters"] = {name: (task.adapters.loras[0].id, task.adapters.loras[0].weight,

@@ -226,10 +226,14 @@ def apply_result(result: dict, context: dict, job_id: str = "") -> list:
         name = result_name(context, item["seed"], role)
         if kind == "upscale":
             name = f"{context.get('source', 'image')} x{context.get('scale', 2):g}"
+        elif kind == "outpaint":
+            name = f"{context.get('source', 'image')} extended"
         image = image_from_bytes(item["data"], name, role == "control")
         set_provenance(image, context, item["seed"], metadata, item["parameters"], job_id)
         if context.get("frame") is not None:
             image["dccbridge_frame"] = int(context["frame"])
+        if kind == "outpaint" and result.get("extra_json"):
+            image["dccbridge_placement"] = result["extra_json"]  # where the original sits: offset_x/y, size
         names.append(image.name)
         show_in_image_editor(image)
     return names

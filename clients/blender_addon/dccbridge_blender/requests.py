@@ -14,6 +14,8 @@ TILING = {"NONE": tasks_pb2.TILING_AXES_NONE, "X": tasks_pb2.TILING_AXES_X, "Y":
 UPSCALE_METHODS = {"AUTO": tasks_pb2.UPSCALE_METHOD_UNSPECIFIED, "LANCZOS": tasks_pb2.UPSCALE_METHOD_LANCZOS,
                    "ESRGAN": tasks_pb2.UPSCALE_METHOD_ESRGAN, "SD_X4": tasks_pb2.UPSCALE_METHOD_SD_X4,
                    "TILED_DIFFUSION": tasks_pb2.UPSCALE_METHOD_TILED_DIFFUSION}
+OUTPAINT_FILLS = {"EDGE": tasks_pb2.OUTPAINT_FILL_EDGE, "INPAINT_TELEA": tasks_pb2.OUTPAINT_FILL_INPAINT_TELEA,
+                  "INPAINT_NS": tasks_pb2.OUTPAINT_FILL_INPAINT_NS}
 
 
 def sampling(params: dict) -> tasks_pb2.Sampling:
@@ -143,6 +145,21 @@ def upscale_task(png: bytes, scale: float, method: str = "AUTO", params: dict | 
     if method == "TILED_DIFFUSION":  # the other methods run no SD model to apply them to
         _set_adapters(task, params)
     return tasks_pb2.Task(upscale=task)
+
+
+def outpaint_task(png: bytes, margins, fill: str = "EDGE", feather: int | None = None,
+                  params: dict | None = None) -> tasks_pb2.Task:
+    """Extend an image by margins (left, top, right, bottom pixels); the server reports the placement."""
+    params = params or {}
+    left, top, right, bottom = (int(m) for m in margins)
+    task = tasks_pb2.OutpaintTask(image=image(png), margins=tasks_pb2.Margins(left=left, top=top, right=right,
+                                                                              bottom=bottom),
+                                  fill=OUTPAINT_FILLS[fill], model_id=params.get("model", ""),
+                                  prompt=params.get("prompt", ""), negative_prompt=params.get("negative_prompt", ""),
+                                  sampling=sampling(params))
+    if feather is not None:
+        task.feather = int(feather)
+    return tasks_pb2.Task(outpaint=_set_adapters(task, params))
 
 
 def preprocess_task(unit: dict, width: int, height: int) -> tasks_pb2.Task:

@@ -76,9 +76,11 @@ def add_adapters(response, adapters, allow_pickle: bool) -> None:
 
 def model_tasks(entry) -> list[int]:
     """The TASK_TYPE_* a catalog model runs, in the enum's order (which family runs what: families.py)."""
+    if getattr(entry, "inpainting", False):  # a 9-channel inpainting model runs nothing else
+        return [service_pb2.TASK_TYPE_INPAINT, service_pb2.TASK_TYPE_OUTPAINT]
     tasks = []
     if entry.family in families.GENERATE_FAMILIES:
-        tasks += [*GENERATE_TASKS, service_pb2.TASK_TYPE_PREPROCESS]
+        tasks += [*GENERATE_TASKS, service_pb2.TASK_TYPE_PREPROCESS, service_pb2.TASK_TYPE_OUTPAINT]
     if entry.family in families.TEXTURE_FAMILIES:
         tasks.append(service_pb2.TASK_TYPE_TEXTURE)
     if entry.family in families.DEPTH2IMG_FAMILIES or (

@@ -36,7 +36,9 @@ def task_to_request(task: tasks_pb2.Task):
         return texture_request(task.texture)
     if kind == "upscale":
         return upscale_request(task.upscale)
-    raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess")
+    if kind == "outpaint":
+        return outpaint_request(task.outpaint)
+    raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess, outpaint")
 
 
 def generate_request(g: tasks_pb2.GenerateTask) -> d.GenerateRequest:
@@ -155,6 +157,39 @@ def upscale_request(t: tasks_pb2.UpscaleTask) -> d.UpscaleRequest:
         strength=_finite("strength", t.strength) if t.HasField("strength") else None,
         tile_size=t.tile_size,
         tile_overlap=t.tile_overlap,
+        adapters=adapters(t.adapters),
+    )
+
+
+OUTPAINT_FILLS = {
+    tasks_pb2.OUTPAINT_FILL_UNSPECIFIED: d.OutpaintFill.EDGE,
+    tasks_pb2.OUTPAINT_FILL_EDGE: d.OutpaintFill.EDGE,
+    tasks_pb2.OUTPAINT_FILL_INPAINT_TELEA: d.OutpaintFill.INPAINT_TELEA,
+    tasks_pb2.OUTPAINT_FILL_INPAINT_NS: d.OutpaintFill.INPAINT_NS,
+}
+ANCHORS = {tasks_pb2.ANCHOR_UNSPECIFIED: None,
+           **{getattr(tasks_pb2, f"ANCHOR_{a.name}"): a for a in d.Anchor}}
+
+
+def outpaint_request(t: tasks_pb2.OutpaintTask) -> d.OutpaintRequest:
+    if not t.HasField("image"):
+        raise InvalidInput("image", "is required: the image to extend")
+    extent = t.WhichOneof("extent")
+    if extent is None:
+        raise InvalidInput("margins", "set margins (pixels per side) or aspect (width:height)")
+    m = t.margins
+    return d.OutpaintRequest(
+        image=image_input(t.image),
+        prompt=t.prompt,
+        model_id=t.model_id,
+        negative_prompt=t.negative_prompt,
+        sampling=sampling(t.sampling),
+        margins=d.Margins(m.left, m.top, m.right, m.bottom) if extent == "margins" else None,
+        aspect=(t.aspect.width, t.aspect.height) if extent == "aspect" else None,
+        anchor=_enum("anchor", ANCHORS, t.anchor),
+        feather=t.feather if t.HasField("feather") else None,
+        fill=_enum("fill", OUTPAINT_FILLS, t.fill),
+        strength=_finite("strength", t.strength) if t.HasField("strength") else None,
         adapters=adapters(t.adapters),
     )
 

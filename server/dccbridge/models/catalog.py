@@ -52,7 +52,7 @@ FAMILY_REFERENCE_REPOS = {
 
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
-    "default_steps", "default_guidance_scale", "default_scheduler", "variant",
+    "default_steps", "default_guidance_scale", "default_scheduler", "variant", "inpainting", "inpaint_model",
 }
 
 # What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
@@ -82,6 +82,12 @@ class ModelEntry:
     config: str = ""
     # Folders and hub repos: the weights variant to load, e.g. "fp16" for diffusion_pytorch_model.fp16.safetensors.
     variant: str = ""
+    # A 9-channel inpainting checkpoint (its UNet also sees the mask and the masked image): it runs inpaint and
+    # outpaint only.
+    inpainting: bool = False
+    # The id of the catalog's inpainting model of this model's family that outpaint (and nothing else) uses in
+    # this model's place; empty: outpaint runs this model's own inpaint view with the mask.
+    inpaint_model: str = ""
 
     def check_controlnet_id(self, control_type: ControlType, controlnet_id: str, field: str) -> None:
         """A request's controlnet_id for this model's ControlNet of a type: empty, the type's name ("depth") or
@@ -163,6 +169,8 @@ class Catalog:
             raise ValueError(
                 f"{origin}: default = '{self.default_id}' is not one of the models: {', '.join(self._entries)}"
             )
+        for entry in entries:
+            _check_inpaint_model(entry, self._entries, f"{origin}: models.{entry.id}.inpaint_model")
         self.origin = origin
         self._upscalers = {entry.id: entry for entry in upscalers}
         self.estimators: dict[str, str] = dict(estimators or {})  # kind (ESTIMATOR_KINDS) -> source
@@ -262,7 +270,22 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         default_scheduler=scheduler,
         config=_resolve_source(config, base_dir) if config else "",
         variant=_string(table, "variant", where, default=""),
+        inpainting=_bool(table, "inpainting", where, default=False),
+        inpaint_model=_string(table, "inpaint_model", where, default=""),
     )
+
+
+def _check_inpaint_model(entry: ModelEntry, entries: dict[str, ModelEntry], where: str) -> None:
+    """An entry's inpaint_model must be another catalog model, of the same family, marked inpainting = true."""
+    if not entry.inpaint_model:
+        return
+    target = entries.get(entry.inpaint_model)
+    if target is None:
+        raise ValueError(f"{where}: '{entry.inpaint_model}' is not one of the models: {', '.join(entries)}")
+    if not target.inpainting:
+        raise ValueError(f"{where}: model '{target.id}' is not an inpainting model; mark it inpainting = true")
+    if target.family != entry.family:
+        raise ValueError(f"{where}: model '{target.id}' is family '{target.family}', not '{entry.family}'")
 
 
 def _parse_upscaler(upscaler_id: str, table, base_dir: Path, where: str) -> UpscalerEntry:
@@ -338,6 +361,13 @@ def _string(table: dict, key: str, where: str, default: str | None = None) -> st
     value = table.get(key, default)
     if not isinstance(value, str) or (default is None and not value):
         raise ValueError(f"{where}.{key}: must be a non-empty string")
+    return value
+
+
+def _bool(table: dict, key: str, where: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}.{key}: must be true or false, got {value!r}")
     return value
 
 

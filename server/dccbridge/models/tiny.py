@@ -263,6 +263,19 @@ DPT_PROCESSOR_CONFIG = dict(
 )
 
 
+# runwayml/stable-diffusion-inpainting in miniature: the UNet sees 4 latent channels + the mask + 4 channels of the
+# masked image's latents. The rest (VAE, text encoder, tokenizer) is the base tiny model's.
+INPAINT_UNET_SEED = 7001
+INPAINT_UNET_CONFIG = dict(UNET_CONFIG, in_channels=9)
+
+
+def build_tiny_inpaint() -> dict:
+    """Components of a 9-channel inpainting model, for `StableDiffusionPipeline(**components)` (the inpaint view
+    is built over it with from_pipe, like the base model's)."""
+    unet = _seeded(INPAINT_UNET_SEED, lambda: UNet2DConditionModel(**INPAINT_UNET_CONFIG)).eval()
+    return dict(build_tiny_sd15(), unet=unet)
+
+
 def build_tiny_dpt() -> tuple[DPTForDepthEstimation, DPTImageProcessor]:
     """A random float32 CPU depth estimator and its image processor (relative inverse depth, like MiDaS)."""
     model = _seeded(DPT_SEED, lambda: DPTForDepthEstimation(DPTConfig(**DPT_CONFIG))).eval()
@@ -390,6 +403,8 @@ def tiny_fingerprint(name: str) -> str:
         parts = sdxl
     elif name == "tiny-depth2img":
         parts = dict(base, unet=(DEPTH2IMG_UNET_SEED, DEPTH2IMG_UNET_CONFIG), depth_estimator=dpt)
+    elif name == "tiny-inpaint":
+        parts = dict(base, unet=(INPAINT_UNET_SEED, INPAINT_UNET_CONFIG))
     elif name == "tiny-dpt":
         parts = dict(depth_estimator=dpt)
     elif name in TINY_ESRGANS:

@@ -21,6 +21,7 @@ OP_MODULES = {
     TaskType.TEXTURE: "texture",
     TaskType.PREPROCESS: "preprocess",
     TaskType.UPSCALE: "upscale",
+    TaskType.OUTPAINT: "outpaint",
 }
 
 

@@ -77,9 +77,12 @@ SDXL_LATENT_RGB = (
 # -- checks (cheap, load nothing) -------------------------------------------------------------------
 
 
-def require_family(entry, families: tuple[str, ...], task: str) -> None:
+def require_family(entry, families: tuple[str, ...], task: str, *, inpainting_ok: bool = False) -> None:
     if entry.family not in families:
         raise Unsupported(f"model '{entry.id}' is family '{entry.family}'; {task} supports {families}")
+    if entry.inpainting and not inpainting_ok:  # a 9-channel UNet cannot start from noise or an image alone
+        raise Unsupported(f"model '{entry.id}' is an inpainting model: it runs inpaint (init_image + mask_image) and "
+                          "outpaint only")
 
 
 def check_prompt(prompt: str, limits: Limits) -> None:

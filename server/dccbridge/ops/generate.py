@@ -32,7 +32,7 @@ def resolve_size(req: GenerateRequest, entry) -> tuple[int, int]:
 def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
     limits = env.limits
     entry = env.catalog.get(req.model_id)
-    common.require_family(entry, SUPPORTED_FAMILIES, "generate")
+    common.require_family(entry, SUPPORTED_FAMILIES, "generate", inpainting_ok=req.mask_image is not None)
     width, height = resolve_size(req, entry)
     common.check_diffusion_fields(req, entry, width, height, limits)
     budget = limits.max_input_pixels

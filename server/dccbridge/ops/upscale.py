@@ -117,6 +117,7 @@ def plan_upscale(req: UpscaleRequest, catalog: Catalog, limits: Limits, width: i
         if model.family not in families.TILED_UPSCALE_FAMILIES:
             raise Unsupported(f"model '{model.id}' is family '{model.family}'; the tiled diffusion upscale runs on "
                               f"{', '.join(families.TILED_UPSCALE_FAMILIES)} models")
+        common.require_family(model, families.TILED_UPSCALE_FAMILIES, "the tiled diffusion upscale")
     if method in DIFFUSION_METHODS:
         _check_diffusion_fields(req, method, limits)
     if model is not None:

@@ -20,6 +20,7 @@ class TaskType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_TYPE_TEXTURE: _ClassVar[TaskType]
     TASK_TYPE_UPSCALE: _ClassVar[TaskType]
     TASK_TYPE_PREPROCESS: _ClassVar[TaskType]
+    TASK_TYPE_OUTPAINT: _ClassVar[TaskType]
 TASK_TYPE_UNSPECIFIED: TaskType
 TASK_TYPE_TXT2IMG: TaskType
 TASK_TYPE_IMG2IMG: TaskType
@@ -28,6 +29,7 @@ TASK_TYPE_DEPTH2IMG: TaskType
 TASK_TYPE_TEXTURE: TaskType
 TASK_TYPE_UPSCALE: TaskType
 TASK_TYPE_PREPROCESS: TaskType
+TASK_TYPE_OUTPAINT: TaskType
 
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ()

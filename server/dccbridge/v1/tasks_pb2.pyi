@@ -36,6 +36,26 @@ class UpscaleMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPSCALE_METHOD_ESRGAN: _ClassVar[UpscaleMethod]
     UPSCALE_METHOD_SD_X4: _ClassVar[UpscaleMethod]
     UPSCALE_METHOD_TILED_DIFFUSION: _ClassVar[UpscaleMethod]
+
+class Anchor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ANCHOR_UNSPECIFIED: _ClassVar[Anchor]
+    ANCHOR_CENTER: _ClassVar[Anchor]
+    ANCHOR_TOP_LEFT: _ClassVar[Anchor]
+    ANCHOR_TOP: _ClassVar[Anchor]
+    ANCHOR_TOP_RIGHT: _ClassVar[Anchor]
+    ANCHOR_LEFT: _ClassVar[Anchor]
+    ANCHOR_RIGHT: _ClassVar[Anchor]
+    ANCHOR_BOTTOM_LEFT: _ClassVar[Anchor]
+    ANCHOR_BOTTOM: _ClassVar[Anchor]
+    ANCHOR_BOTTOM_RIGHT: _ClassVar[Anchor]
+
+class OutpaintFill(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPAINT_FILL_UNSPECIFIED: _ClassVar[OutpaintFill]
+    OUTPAINT_FILL_EDGE: _ClassVar[OutpaintFill]
+    OUTPAINT_FILL_INPAINT_TELEA: _ClassVar[OutpaintFill]
+    OUTPAINT_FILL_INPAINT_NS: _ClassVar[OutpaintFill]
 TILING_AXES_UNSPECIFIED: TilingAxes
 TILING_AXES_NONE: TilingAxes
 TILING_AXES_X: TilingAxes
@@ -52,6 +72,20 @@ UPSCALE_METHOD_LANCZOS: UpscaleMethod
 UPSCALE_METHOD_ESRGAN: UpscaleMethod
 UPSCALE_METHOD_SD_X4: UpscaleMethod
 UPSCALE_METHOD_TILED_DIFFUSION: UpscaleMethod
+ANCHOR_UNSPECIFIED: Anchor
+ANCHOR_CENTER: Anchor
+ANCHOR_TOP_LEFT: Anchor
+ANCHOR_TOP: Anchor
+ANCHOR_TOP_RIGHT: Anchor
+ANCHOR_LEFT: Anchor
+ANCHOR_RIGHT: Anchor
+ANCHOR_BOTTOM_LEFT: Anchor
+ANCHOR_BOTTOM: Anchor
+ANCHOR_BOTTOM_RIGHT: Anchor
+OUTPAINT_FILL_UNSPECIFIED: OutpaintFill
+OUTPAINT_FILL_EDGE: OutpaintFill
+OUTPAINT_FILL_INPAINT_TELEA: OutpaintFill
+OUTPAINT_FILL_INPAINT_NS: OutpaintFill
 
 class Sampling(_message.Message):
     __slots__ = ("num_inference_steps", "guidance_scale", "scheduler", "seed", "num_images_per_prompt")
@@ -237,16 +271,66 @@ class PreprocessTask(_message.Message):
     height: int
     def __init__(self, unit: _Optional[_Union[_control_pb2.ControlUnit, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
+class Margins(_message.Message):
+    __slots__ = ("left", "top", "right", "bottom")
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    left: int
+    top: int
+    right: int
+    bottom: int
+    def __init__(self, left: _Optional[int] = ..., top: _Optional[int] = ..., right: _Optional[int] = ..., bottom: _Optional[int] = ...) -> None: ...
+
+class AspectRatio(_message.Message):
+    __slots__ = ("width", "height")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class OutpaintTask(_message.Message):
+    __slots__ = ("model_id", "prompt", "negative_prompt", "sampling", "image", "margins", "aspect", "anchor", "feather", "fill", "strength", "adapters")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MARGINS_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_FIELD_NUMBER: _ClassVar[int]
+    FEATHER_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    prompt: str
+    negative_prompt: str
+    sampling: Sampling
+    image: _media_pb2.Image
+    margins: Margins
+    aspect: AspectRatio
+    anchor: Anchor
+    feather: int
+    fill: OutpaintFill
+    strength: float
+    adapters: Adapters
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., margins: _Optional[_Union[Margins, _Mapping]] = ..., aspect: _Optional[_Union[AspectRatio, _Mapping]] = ..., anchor: _Optional[_Union[Anchor, str]] = ..., feather: _Optional[int] = ..., fill: _Optional[_Union[OutpaintFill, str]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
+
 class Task(_message.Message):
-    __slots__ = ("generate", "depth2img", "texture", "upscale", "preprocess")
+    __slots__ = ("generate", "depth2img", "texture", "upscale", "preprocess", "outpaint")
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     DEPTH2IMG_FIELD_NUMBER: _ClassVar[int]
     TEXTURE_FIELD_NUMBER: _ClassVar[int]
     UPSCALE_FIELD_NUMBER: _ClassVar[int]
     PREPROCESS_FIELD_NUMBER: _ClassVar[int]
+    OUTPAINT_FIELD_NUMBER: _ClassVar[int]
     generate: GenerateTask
     depth2img: Depth2ImgTask
     texture: TextureTask
     upscale: UpscaleTask
     preprocess: PreprocessTask
-    def __init__(self, generate: _Optional[_Union[GenerateTask, _Mapping]] = ..., depth2img: _Optional[_Union[Depth2ImgTask, _Mapping]] = ..., texture: _Optional[_Union[TextureTask, _Mapping]] = ..., upscale: _Optional[_Union[UpscaleTask, _Mapping]] = ..., preprocess: _Optional[_Union[PreprocessTask, _Mapping]] = ...) -> None: ...
+    outpaint: OutpaintTask
+    def __init__(self, generate: _Optional[_Union[GenerateTask, _Mapping]] = ..., depth2img: _Optional[_Union[Depth2ImgTask, _Mapping]] = ..., texture: _Optional[_Union[TextureTask, _Mapping]] = ..., upscale: _Optional[_Union[UpscaleTask, _Mapping]] = ..., preprocess: _Optional[_Union[PreprocessTask, _Mapping]] = ..., outpaint: _Optional[_Union[OutpaintTask, _Mapping]] = ...) -> None: ...

@@ -28,7 +28,7 @@ def resolve_seed(settings) -> int | None:
 
 
 # Jobs that run an SD model the scene's LoRAs, embeddings and VAE apply to (upscale: tiled diffusion only).
-ADAPTER_KINDS = ("generate", "depth2img", "animation", "texture", "projection")
+ADAPTER_KINDS = ("generate", "depth2img", "animation", "texture", "projection", "outpaint")
 
 
 def params(scene, settings, kind: str, seed="auto") -> dict:

@@ -239,6 +239,13 @@ class DCCBRIDGE_PT_image(bpy.types.Panel):
         col.prop(settings, "upscale_method")
         col.prop(settings, "upscale_scale")
         col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER")
+        col = layout.column(align=True)
+        row = col.row(align=True)
+        for side in ("left", "top", "right", "bottom"):
+            row.prop(settings, f"extend_{side}", text=side[0].upper())
+        col.prop(settings, "extend_fill")
+        col.prop(settings, "extend_feather")
+        col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT")
         _status(layout, rt)
 
 

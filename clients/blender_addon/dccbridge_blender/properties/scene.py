@@ -83,6 +83,15 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     upscale_method: EnumProperty(name="Method", default="AUTO", items=(
         ("AUTO", "Auto", "The server's best"), ("LANCZOS", "Lanczos", ""), ("ESRGAN", "ESRGAN", ""),
         ("SD_X4", "SD x4", ""), ("TILED_DIFFUSION", "Tiled diffusion", "")))
+    extend_left: IntProperty(name="Left", default=0, min=0, max=2048, subtype="PIXEL")
+    extend_top: IntProperty(name="Top", default=0, min=0, max=2048, subtype="PIXEL")
+    extend_right: IntProperty(name="Right", default=256, min=0, max=2048, subtype="PIXEL")
+    extend_bottom: IntProperty(name="Bottom", default=0, min=0, max=2048, subtype="PIXEL")
+    extend_feather: IntProperty(name="Feather", default=-1, min=-1, max=256, subtype="PIXEL",
+                                description="Blend band inside the original; -1: the server's default (32)")
+    extend_fill: EnumProperty(name="Fill", default="EDGE", items=(
+        ("EDGE", "Edge extend", "Border pixels replicated outward, blurred with distance"),
+        ("INPAINT_TELEA", "Inpaint (Telea)", "OpenCV inpainting"), ("INPAINT_NS", "Inpaint (Navier-Stokes)", "")))
     anim_use_scene_range: BoolProperty(name="Scene range", default=True)
     anim_start: IntProperty(name="Start", default=1)
     anim_end: IntProperty(name="End", default=2)

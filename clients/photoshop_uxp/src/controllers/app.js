@@ -9,6 +9,7 @@ import { decodePNG, dataUrl, encodePNG, encodePNG16, fromBase64, toBase64 } from
 import {
   composeInto, extendEdges, maskForCrop, maskForPlace, planDocument, planRegion, rect, resultForPlace, toGray, toRGBA,
 } from "../math/region.js";
+import { canvasGrowth, outpaintFields } from "./extend.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
   createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
@@ -354,6 +355,20 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
 
   // -- jobs -------------------------------------------------------------------------------------------------
 
+  /** Extend canvas: the merged document outpainted by the form's margins; the canvas grows to the result. */
+  function extendCanvas() {
+    return runAction("extend canvas", async () => {
+      const doc = await requireDocument();
+      const { form } = store.get();
+      const task = {
+        modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, sampling: sampling(form),
+        adapters: await taskAdapters(form), ...outpaintFields(form),
+        image: { data: encodePNG(await readRegion(doc, null, rect(0, 0, doc.width, doc.height))), mimeType: "image/png" },
+      };
+      return { task: { kind: { case: "outpaint", value: task } }, placement: { docId: doc.id, anchor: { left: 0, top: 0 }, growCanvas: { width: doc.width, height: doc.height } } };
+    });
+  }
+
   async function runAction(label, build) {
     if (store.get().job.busy) {
       say("error", "a job is already running");
@@ -448,7 +463,8 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     const group = layers.length > 1 || placement.alwaysGroup
       ? `${label} · ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds.join(", ")}`}`
       : null;
-    return { docId: placement.docId ?? null, newDocument: placement.newDocument ? { ...placement.newDocument, width: layers[0].rgba.width, height: layers[0].rgba.height } : null, label, group, layers };
+    const resizeCanvas = placement.growCanvas ? canvasGrowth(result, placement.growCanvas) : null;
+    return { docId: placement.docId ?? null, resizeCanvas, newDocument: placement.newDocument ? { ...placement.newDocument, width: layers[0].rgba.width, height: layers[0].rgba.height } : null, label, group, layers };
   }
 
   async function cancel() {
@@ -504,6 +520,6 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
   return {
     store, updateSettings, updateForm, testConnection, refreshDocument, addUnit, updateUnit, removeUnit,
     adapterMenus, addLora, updateLora, removeLora, setVae, insertEmbedding,
-    generate, depth2img, upscale, texture, previewControl, cancel, resume, dispose, planLayers,
+    generate, depth2img, upscale, texture, extendCanvas, previewControl, cancel, resume, dispose, planLayers,
   };
 }

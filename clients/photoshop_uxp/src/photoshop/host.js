@@ -12,13 +12,16 @@
 //                                  (bounds may be smaller than rect: a layer's pixels, the canvas)
 //   apply(edit, onProgress)     -> {docId, layerIds, groupId}
 //        edit = {docId | newDocument: {title, width, height, resolution}, label, group: name | null,
+//                resizeCanvas: {width, height, offsetX, offsetY, fromWidth, fromHeight} | null  (first: the
+//                  canvas grows to width x height with the old one at offsetX/offsetY; refused unless the
+//                  document is still fromWidth x fromHeight),
 //                layers: [{name, bounds: rect, rgba: buffer, mask: 1-channel buffer | null, hidden}]}
 //        ONE executeAsModal scope and ONE history step; on any error the step is reverted (the document is
 //        left as it was) and the error rethrown.
 //
 // All rects are in document pixels. Photoshop reports bounds as unit descriptors; boundsToRect converts them
 // with the document's resolution (a 300 ppi document is not 72 ppi: points are not pixels).
-import { action, app, core, imaging } from "photoshop";
+import { action, app, constants, core, imaging } from "photoshop";
 
 import { boundsToRect, rect } from "../math/region.js";
 
@@ -28,6 +31,16 @@ function findDocument(docId) {
   const doc = app.documents.find((d) => d.id === docId);
   if (!doc) throw new Error(`document ${docId} is not open`);
   return doc;
+}
+
+/** Grow the canvas with the old one at (offsetX, offsetY): right/bottom first keeping the top-left, then left/top
+ * keeping the bottom-right (one resizeCanvas can only split the growth by a fixed anchor). */
+async function growCanvas(doc, { width, height, offsetX, offsetY, fromWidth, fromHeight }) {
+  if (Math.round(doc.width) !== fromWidth || Math.round(doc.height) !== fromHeight) {
+    throw new Error(`the document is ${Math.round(doc.width)}x${Math.round(doc.height)} now, the job extended ${fromWidth}x${fromHeight}`);
+  }
+  await doc.resizeCanvas(width - offsetX, height - offsetY, constants.AnchorPosition.TOPLEFT);
+  await doc.resizeCanvas(width, height, constants.AnchorPosition.BOTTOMRIGHT);
 }
 
 function allLayers(layers, out = []) {
@@ -140,6 +153,7 @@ export function createHost() {
         const hostControl = executionContext.hostControl;
         const suspension = await hostControl.suspendHistory({ documentID: doc.id, name: `dccbridge: ${edit.label}` });
         try {
+          if (edit.resizeCanvas) await growCanvas(doc, edit.resizeCanvas);
           const created = [];
           for (const [i, layer] of edit.layers.entries()) {
             executionContext.reportProgress({ value: i / edit.layers.length, commandName: `Placing ${layer.name}` });

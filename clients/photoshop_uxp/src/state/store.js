@@ -50,6 +50,13 @@ export const DEFAULT_FORM = {
   tiling: "both",
   pbr: true,
   textureSize: 512,
+  // Extend canvas (outpaint): margins in document pixels, the blend band ("" = the server's default) and the fill.
+  extendLeft: 0,
+  extendTop: 0,
+  extendRight: 256,
+  extendBottom: 0,
+  extendFeather: "",
+  extendFill: "edge",
   // Per-job adapters (see src/state/adapters.js): LoRAs [{id, weight}] and a VAE id ("" = the model's own).
   // Embeddings are not stored: those whose token is written in the prompt are sent.
   loras: [],

@@ -115,6 +115,14 @@ export function mountPanel(root, app) {
     el("label", { class: "check" }, bind(el("input", { type: "checkbox", checked: s0.form.pbr, onchange: form("pbr") }), (s) => s.form.pbr), "PBR maps (height, normal, roughness, AO) as extra layers"),
     el("div", { class: "row buttons" }, el("button", { "data-action": "texture", onclick: () => app.texture() }, "Make texture")));
 
+  const marginInput = (key, label) => field(label, bind(el("input", { type: "number", min: 0, max: 2048, step: 8, value: s0.form[key], onchange: form(key, num) }), (s) => s.form[key]));
+  const extend = section("Extend canvas",
+    el("div", { class: "row" }, marginInput("extendLeft", "Left px"), marginInput("extendTop", "Top px"), marginInput("extendRight", "Right px"), marginInput("extendBottom", "Bottom px")),
+    el("div", { class: "row" },
+      field("Fill", bind(el("select", { onchange: form("extendFill") }, options([["edge", "Edge extend"], ["telea", "Inpaint (Telea)"], ["ns", "Inpaint (Navier-Stokes)"]], s0.form.extendFill)), (s) => s.form.extendFill)),
+      field("Feather px", bind(el("input", { type: "number", min: 0, max: 256, placeholder: "32", value: s0.form.extendFeather, onchange: form("extendFeather") }), (s) => s.form.extendFeather))),
+    el("div", { class: "row buttons" }, el("button", { "data-action": "extend", onclick: () => app.extendCanvas() }, "Extend canvas")));
+
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
   const stage = el("span", { class: "stage" });
@@ -124,7 +132,7 @@ export function mountPanel(root, app) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";

@@ -121,6 +121,13 @@ export function createMemoryHost({ documents = [], activeDocumentId } = {}) {
       }
       const before = clone(doc);
       try {
+        if (edit.resizeCanvas) {
+          const { width, height, offsetX, offsetY, fromWidth, fromHeight } = edit.resizeCanvas;
+          if (doc.width !== fromWidth || doc.height !== fromHeight) throw new Error(`the document is ${doc.width}x${doc.height} now, the job extended ${fromWidth}x${fromHeight}`);
+          for (const layer of doc.layers) if (layer.bounds) layer.bounds = { ...layer.bounds, left: layer.bounds.left + offsetX, top: layer.bounds.top + offsetY };
+          if (doc.selection) doc.selection = { ...doc.selection, bounds: { ...doc.selection.bounds, left: doc.selection.bounds.left + offsetX, top: doc.selection.bounds.top + offsetY } };
+          Object.assign(doc, { width, height });
+        }
         let groupId = null;
         if (edit.group) {
           groupId = ++nextId;
