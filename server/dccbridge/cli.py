@@ -55,6 +55,19 @@ def _serve_parser(commands) -> None:
     p.add_argument("--preset", default="tiny", help="built-in catalog when --models is not given (default: tiny)")
     p.add_argument("--data-dir", type=Path, help="where results and the job index live")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--dtype", default="auto", choices=("auto", "float16", "bfloat16", "float32"),
+                   help="model precision (default: float16 on CUDA and MPS, float32 on CPU)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
+                   help="keep UNet, ControlNets and VAE in the default memory format (channels_last is on for CUDA)")
+    p.add_argument("--attention", choices=("sdpa", "default"),
+                   help="attention kernels: PyTorch SDPA (default) or diffusers' plain processor")
+    p.add_argument("--vae-tiling", type=int, metavar="PX",
+                   help="the VAE works in tiles when a side exceeds PX (default 2048 on GPUs, off on CPU; 0 = off)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile UNet and ControlNets, warmed up at load (cache: DATA_DIR/compile-cache)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--prompt-cache", type=int, default=64, metavar="N",
+                   help="prompt embeddings cached per model (default 64; 0 = off)")
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds the running job gets at shutdown")
@@ -69,6 +82,7 @@ def _serve_parser(commands) -> None:
 
 def _serve(args) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .models.profile import ProfileOptions
     from .serve import ServeConfig, default_data_dir, serve_forever
 
     try:
@@ -88,6 +102,10 @@ def _serve(args) -> int:
         preset=args.preset,
         data_dir=args.data_dir or default_data_dir(),
         device=args.device,
+        dtype=args.dtype,
+        profile=ProfileOptions(channels_last=args.channels_last, attention=args.attention,
+                               vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads),
+        prompt_cache_size=args.prompt_cache,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         max_queue=args.max_queue,
         allow_pickle=args.allow_pickle,

@@ -52,6 +52,14 @@ from .weights_hash import WeightsHasher, short_hash
 MAX_RESIDENT_LORAS = 8
 # VAE overrides kept loaded on the device (all models together); beyond this the least recently used is dropped.
 MAX_RESIDENT_VAES = 4
+# Per pipeline view inside `applied`: what of the job's adapters changes the text embeddings (LoRAs with weights,
+# embeddings, each with its file version), for the prompt-embedding cache's key (text_adapters_key).
+_TEXT_ADAPTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def text_adapters_key(pipe) -> tuple:
+    """The adapters active on `pipe` that can change its prompt embeddings; () without any."""
+    return _TEXT_ADAPTERS.get(pipe, ())
 
 
 @dataclass(frozen=True)
@@ -125,8 +133,13 @@ class AdapterRuntime:
                         self._load_embedding(pipe, family, file, f"adapters.embeddings[{i}]", embedded)
                     if resolved.vae is not None:
                         pipe.vae = self._vae(resolved.vae, own_vae)
+                _TEXT_ADAPTERS[pipe] = (
+                    tuple((file.id, _Stamp.of(file.source), weight) for file, weight in resolved.loras),
+                    tuple((file.id, _Stamp.of(file.source)) for file in resolved.embeddings),
+                )
                 yield
             finally:
+                _TEXT_ADAPTERS.pop(pipe, None)
                 with torch.inference_mode(False):
                     pipe.vae = own_vae
                     for _, tokenizer, text_encoder, tokens in reversed(embedded):
