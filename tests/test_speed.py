@@ -150,7 +150,8 @@ def test_capabilities_show_the_profile_per_model(client):
 def test_provenance_records_the_profile_and_catalog_switches_apply(client, speed_server):
     _, metadata, _ = run(client)
     assert metadata["profile"] == {"device": "cpu", "dtype": "float32", "channels_last": False, "attention": "sdpa",
-                                   "vae_tiling_px": 0, "compile": False, "threads": torch.get_num_threads()}
+                                   "vae_tiling_px": 0, "compile": False, "threads": torch.get_num_threads(),
+                                   "compile_mode": "default"}
     _, plain, _ = run(client, model_id="plain", size=128)  # 128 > 64: the VAE decodes in tiles
     assert plain["profile"]["channels_last"] is True and plain["profile"]["vae_tiling_px"] == 64
     vae = speed_server.manager.load("plain").pipeline.vae

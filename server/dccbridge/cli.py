@@ -65,6 +65,9 @@ def _serve_parser(commands) -> None:
                    help="the VAE works in tiles when a side exceeds PX (default 2048 on GPUs, off on CPU; 0 = off)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile UNet and ControlNets, warmed up at load (cache: DATA_DIR/compile-cache)")
+    p.add_argument("--compile-mode", default="default",
+                   choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                   help="torch.compile mode with --compile (reduce-overhead: CUDA graphs, fastest at batch 1)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--prompt-cache", type=int, default=64, metavar="N",
                    help="prompt embeddings cached per model (default 64; 0 = off)")
@@ -104,7 +107,8 @@ def _serve(args) -> int:
         device=args.device,
         dtype=args.dtype,
         profile=ProfileOptions(channels_last=args.channels_last, attention=args.attention,
-                               vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads),
+                               vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads,
+                               compile_mode=args.compile_mode),
         prompt_cache_size=args.prompt_cache,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         max_queue=args.max_queue,

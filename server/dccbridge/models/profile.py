@@ -24,6 +24,7 @@ from pathlib import Path
 log = logging.getLogger("dccbridge.profile")
 
 ATTENTION_KINDS = ("sdpa", "default")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # Longest side (pixels) above which the VAE decodes and encodes in tiles on GPUs: SD1.5 and SDXL sizes stay untiled
 # (tiling changes pixels slightly where tiles blend); a 4K upscale's VAE passes fit in memory.
 DEFAULT_VAE_TILING_PX = 2048
@@ -39,6 +40,9 @@ class ExecutionProfile:
     vae_tiling_px: int      # the VAE works in tiles when a side exceeds this; 0 = never
     compile: bool           # torch.compile of UNet and ControlNets, warmed up at load
     threads: int            # torch intra-op threads (CPU work); 0 = left as torch set it
+    # torch.compile mode: "default", "reduce-overhead" (CUDA graphs: fastest at batch 1, memory per shape) or
+    # "max-autotune" (longest compile).
+    compile_mode: str = "default"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +55,8 @@ class ExecutionProfile:
             parts.append("channels_last")
         parts.append(f"attention {self.attention}")
         parts.append(f"vae tiling >{self.vae_tiling_px} px" if self.vae_tiling_px else "vae tiling off")
-        parts.append("compile on" if self.compile else "compile off")
+        parts.append(("compile on" + (f" ({self.compile_mode})" if self.compile_mode != "default" else ""))
+                     if self.compile else "compile off")
         if self.threads:
             parts.append(f"{self.threads} threads")
         return ", ".join(parts)
@@ -70,8 +75,11 @@ class ProfileOptions:
     vae_tiling_px: int | None = None
     compile: bool = False
     threads: int | None = None
+    compile_mode: str = "default"
 
     def __post_init__(self):
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.attention is not None and self.attention not in ATTENTION_KINDS:
             raise ValueError(f"--attention must be one of {', '.join(ATTENTION_KINDS)}, got {self.attention!r}")
         if self.vae_tiling_px is not None and (self.vae_tiling_px < 0 or self.vae_tiling_px % 8):
@@ -97,6 +105,7 @@ def choose_profile(device, dtype, options: ProfileOptions | None = None) -> Exec
             DEFAULT_VAE_TILING_PX if gpu else 0),
         compile=options.compile,
         threads=threads,
+        compile_mode=options.compile_mode,
     )
 
 
@@ -181,7 +190,12 @@ def compile_module(module, profile: ExecutionProfile):
     import torch
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
-    module.compile(fullgraph=False, dynamic=None)
+    if profile.device == "cuda":
+        # As in PyTorch's "Accelerating Generative AI III: Diffusion": 1x1 convolutions as matmuls, tuned tiling.
+        torch._inductor.config.conv_1x1_as_mm = True
+        torch._inductor.config.coordinate_descent_tuning = True
+        torch._inductor.config.epilogue_fusion = False
+    module.compile(fullgraph=False, dynamic=None, mode=None if profile.compile_mode == "default" else profile.compile_mode)
     return module
 
 
