@@ -293,3 +293,41 @@ def test_profile_is_a_frozen_record():
     with pytest.raises(Exception):
         profile.compile = True  # type: ignore[misc]
     assert profile.for_model({"compile": True}).compile and not profile.compile
+
+
+# -- the fp16-fix VAE -------------------------------------------------------------------------------
+
+
+def test_an_fp16_vae_replaces_the_models_own_only_in_float16(tmp_path, caplog):
+    from diffusers import AutoencoderKL
+
+    from dccbridge.models import ModelManager
+    from dccbridge.models.tiny import SDXL_VAE_CONFIG
+
+    torch.manual_seed(9)
+    AutoencoderKL(**dict(SDXL_VAE_CONFIG, force_upcast=False)).save_pretrained(tmp_path / "fix")
+    (tmp_path / "c.toml").write_text(textwrap.dedent("""
+        [models.xl]
+        family = "sdxl"
+        source = "builtin:tiny-sdxl"
+        fp16_vae = "fix"
+
+        [models.xl-missing]
+        family = "sdxl"
+        source = "builtin:tiny-sdxl"
+        fp16_vae = "nope"
+
+        [vaes.fix]
+        family = "sdxl"
+        source = "fix"
+    """))
+    catalog = Catalog.from_toml(tmp_path / "c.toml")
+    half = ModelManager(catalog, device="cpu", dtype="float16")
+    model = half.load("xl")
+    assert model.vae_id == "fix" and model.pipeline.vae.config.force_upcast is False
+    assert model.pipeline.vae.dtype == torch.float16
+    with caplog.at_level("WARNING", logger="dccbridge.models"):
+        missing = half.load("xl-missing")
+    assert missing.vae_id == "" and "fp16_vae 'nope' not used" in caplog.text
+    full = ModelManager(catalog, device="cpu").load("xl")  # float32: the model's own VAE, no upcast needed
+    assert full.vae_id == "" and full.pipeline.vae.config.force_upcast is not False

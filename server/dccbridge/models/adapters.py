@@ -147,6 +147,10 @@ class AdapterRuntime:
                     if lora_touched and any(pipe.get_list_adapters().values()):
                         pipe.disable_lora()  # every LoRA layer returns its base layer's output again
 
+    def load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
+        """A catalog VAE for a model whose own VAE is `model_vae` (loaded once per file version; see _vae)."""
+        return self._vae(file, model_vae)
+
     def unload(self) -> None:
         """Drop the cached VAEs (LoRA layers go with their model's pipeline)."""
         with self._cache_lock:

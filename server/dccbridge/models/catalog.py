@@ -56,6 +56,7 @@ FAMILY_REFERENCE_REPOS = {
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
     "default_steps", "default_guidance_scale", "default_scheduler", "variant", "preview_vae", "profile",
+    "fp16_vae",
 }
 
 # What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
@@ -89,6 +90,9 @@ class ModelEntry:
     preview_vae: str = ""
     # This model's switches of the execution profile (models/profile.py PROFILE_KEYS), e.g. {"compile": False}.
     profile: dict = field(default_factory=dict)
+    # A VAE id (the catalog's [vaes.*] or VAE folder) the model decodes with when it runs in float16, e.g. SDXL's
+    # sdxl-vae-fp16-fix: SDXL's own VAE overflows in float16 and diffusers then decodes in float32 (slower).
+    fp16_vae: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,7 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         variant=_string(table, "variant", where, default=""),
         preview_vae=resolve_source(preview_vae, base_dir) if preview_vae else "",
         profile=parse_profile_table(table.get("profile", {}), f"{where}.profile"),
+        fp16_vae=_string(table, "fp16_vae", where, default=""),
     )
 
 

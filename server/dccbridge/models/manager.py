@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from diffusers import ControlNetModel, StableDiffusionPipeline
 
-from ..domain import ControlType
-from ..errors import ModelNotFound, Unsupported
+from ..domain import AdapterSpec, ControlType
+from ..errors import DccError, ModelNotFound, Unsupported
 from .adapters import AdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
@@ -75,6 +75,7 @@ class LoadedModel:
         # How it runs (models/profile.py): chosen at load from the server's profile and the entry's switches.
         self.profile = profile or choose_profile(placement.device, placement.dtype)
         self.preview_decoder = preview_decoder  # TAESD for step previews, or None: the linear latent map
+        self.vae_id = ""  # the catalog VAE (fp16_vae) decoding in place of the model's own, if any
         self.prompt_cache = PromptEmbeddingCache(prompt_cache_size)
         self._placement = placement
         self._hasher = hasher
@@ -202,6 +203,9 @@ class ModelManager:
     def _load_model(self, entry: ModelEntry) -> LoadedModel:
         pipeline = load_pipeline(entry, self._placement)
         profile = self.model_profile(entry.id)
+        vae_id = ""
+        if entry.fp16_vae and profile.dtype == "float16":
+            pipeline.vae, vae_id = self._fp16_vae(entry, pipeline.vae)
         apply_to_pipeline(pipeline, profile)
         preview_decoder = None
         if entry.preview_vae:
@@ -211,8 +215,21 @@ class ModelManager:
             compile_module(pipeline.unet, profile)
             _warm_up(pipeline, entry)
         log.info("model '%s' loaded; profile: %s", entry.id, profile.summary())
-        return LoadedModel(entry, pipeline, self._placement, self._hasher, profile, preview_decoder,
-                           self._prompt_cache_size)
+        loaded = LoadedModel(entry, pipeline, self._placement, self._hasher, profile, preview_decoder,
+                             self._prompt_cache_size)
+        loaded.vae_id = vae_id
+        return loaded
+
+    def _fp16_vae(self, entry: ModelEntry, own_vae) -> tuple[object, str]:
+        """The entry's fp16_vae in place of its own VAE, or (own VAE, "") with a warning when it cannot load (the
+        model then decodes as diffusers does: upcast to float32 where its VAE asks for it)."""
+        try:
+            resolved = self.catalog.adapters.resolve(AdapterSpec(vae_id=entry.fp16_vae), entry.family,
+                                                     self.allow_pickle, field=f"models.{entry.id}.fp16_vae")
+            return self.adapters.load_vae(resolved.vae, own_vae), entry.fp16_vae
+        except DccError as error:
+            log.warning("model '%s': fp16_vae '%s' not used: %s", entry.id, entry.fp16_vae, error)
+            return own_vae, ""
 
     def model_profile(self, model_id: str) -> ExecutionProfile:
         """The profile a catalog model runs (or will run) under: the server's, with the entry's switches."""

@@ -409,6 +409,7 @@ def provenance(model, plan: SamplingPlan, width: int, height: int, **fields) -> 
         "width": width,
         "height": height,
         "profile": model.profile.as_dict(),
+        **({"model_vae": model.vae_id} if getattr(model, "vae_id", "") else {}),
         **fields,
     }
 
