@@ -23,7 +23,7 @@ from dccbridge.models.tiny import build_tiny_taesd
 from dccbridge.v1 import jobs_pb2, tasks_pb2
 
 from conftest import generate_task, pixels, result_of, run_to_end, running_server
-from test_adapters import adapters, make_lora
+from test_adapters import adapters, make_lora, make_vae
 
 CATALOG = """
 default = "tiny"
@@ -55,6 +55,7 @@ preview_vae = "builtin:tiny-taesdxl"
 
 [families.sd15]
 loras = "loras"
+vaes = "vaes"
 """
 
 
@@ -63,6 +64,7 @@ def catalog_file(tmp_path_factory):
     root = tmp_path_factory.mktemp("speed")
     (root / "loras").mkdir()
     make_lora(root / "loras" / "fewstep.safetensors", seed=11)  # stands in for an LCM-LoRA / Hyper-SD LoRA
+    make_vae(12).save_pretrained(root / "vaes" / "other-vae")
     (root / "catalog.toml").write_text(CATALOG)
     return root / "catalog.toml"
 
@@ -159,6 +161,13 @@ def test_provenance_records_the_profile_and_catalog_switches_apply(client, speed
     unet = speed_server.manager.load("plain").pipeline.unet
     assert unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     assert not speed_server.manager.load("tiny").pipeline.vae.use_tiling
+    # A job's VAE override decodes under the model's profile too.
+    _, with_vae, _ = run(client, model_id="plain", size=128, adapters=adapters(vae_id="other-vae"))
+    assert with_vae["adapters"]["vae"]["id"] == "other-vae"
+    file = speed_server.manager.catalog.adapters.available("vaes", "sd15")[0]
+    override = speed_server.manager.adapters.load_vae(file, vae)  # the cached one the job used
+    assert override.use_tiling and override.tile_sample_min_size == 64
+    assert override.decoder.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 # -- previews ---------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from .loading import (
     _source_kind,
     source_sha256,
 )
+from .profile import match_vae
 from .weights_hash import WeightsHasher, short_hash
 
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
@@ -132,7 +133,7 @@ class AdapterRuntime:
                     for i, file in enumerate(resolved.embeddings):
                         self._load_embedding(pipe, family, file, f"adapters.embeddings[{i}]", embedded)
                     if resolved.vae is not None:
-                        pipe.vae = self._vae(resolved.vae, own_vae)
+                        pipe.vae = match_vae(self._vae(resolved.vae, own_vae), own_vae)
                 _TEXT_ADAPTERS[pipe] = (
                     tuple((file.id, _Stamp.of(file.source), weight) for file, weight in resolved.loras),
                     tuple((file.id, _Stamp.of(file.source)) for file in resolved.embeddings),

@@ -181,6 +181,21 @@ def apply_to_vae(vae, profile: ExecutionProfile):
     return vae
 
 
+def match_vae(vae, like):
+    """A job's VAE override takes the model VAE's memory format and tiling (the profile the model loaded under)."""
+    import torch
+
+    weight = getattr(getattr(like, "decoder", None), "conv_in", None)
+    if weight is not None and weight.weight.is_contiguous(memory_format=torch.channels_last):
+        vae.to(memory_format=torch.channels_last)
+    if hasattr(vae, "use_tiling") and hasattr(like, "use_tiling"):
+        vae.use_tiling = like.use_tiling
+        for name in ("tile_sample_min_size", "tile_latent_min_size"):
+            if hasattr(like, name):
+                setattr(vae, name, getattr(like, name))
+    return vae
+
+
 def compile_module(module, profile: ExecutionProfile):
     """torch.compile in place (the module keeps its class, so pipelines and from_pipe views see a UNet as before).
     Shapes: the first new size recompiles once with dynamic height, width and batch (dynamo's automatic dynamic

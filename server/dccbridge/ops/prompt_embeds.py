@@ -9,6 +9,8 @@ num_images_per_prompt exactly as it does for a prompt it encodes itself, so the 
 
 from __future__ import annotations
 
+import torch
+
 from ..models.adapters import text_adapters_key
 
 
@@ -23,9 +25,10 @@ def with_cached_embeddings(pipe, model, kwargs: dict) -> dict:
     key = (prompt, negative or "", guided, text_adapters_key(pipe))
 
     def encode() -> tuple:
-        # Exactly the arguments the pipeline's own __call__ passes, for one image.
-        return pipe.encode_prompt(prompt=prompt, device=pipe._execution_device, num_images_per_prompt=1,
-                                  do_classifier_free_guidance=guided, negative_prompt=negative)
+        # Exactly the arguments the pipeline's own __call__ passes, for one image; no autograd history is kept.
+        with torch.no_grad():
+            return pipe.encode_prompt(prompt=prompt, device=pipe._execution_device, num_images_per_prompt=1,
+                                      do_classifier_free_guidance=guided, negative_prompt=negative)
 
     encoded = model.prompt_cache.get_or_encode(key, encode)
     kwargs = {name: value for name, value in kwargs.items() if name not in ("prompt", "negative_prompt")}
