@@ -16,7 +16,8 @@ def test_bench_gpu_runs_at_tiny_size_and_reports_every_variant(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "server"), str(ROOT / "bench"),
                                                         os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_gpu.py"), "--tiny", "--no-compile",
-                          "--steps", "3", "--batches", "1", "2", "--device", "cpu", "--json", str(out)],
+                          "--steps", "3", "--batches", "1", "2", "--sdxl-batches", "1", "2", "--device", "cpu",
+                          "--json", str(out)],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -210,7 +210,8 @@ def compile_module(module, profile: ExecutionProfile):
         torch._inductor.config.conv_1x1_as_mm = True
         torch._inductor.config.coordinate_descent_tuning = True
         torch._inductor.config.epilogue_fusion = False
-    module.compile(fullgraph=False, dynamic=None, mode=None if profile.compile_mode == "default" else profile.compile_mode)
+    mode = None if profile.compile_mode == "default" else profile.compile_mode
+    module.compile(fullgraph=False, dynamic=None, mode=mode)
     return module
 
 
