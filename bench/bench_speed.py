@@ -104,7 +104,7 @@ def bench_previews(args) -> dict:
     def run(decoder, every):
         def once():
             model.preview_decoder = decoder
-            return job(model, args, JobClock(preview_every=every))
+            return job(model, args, JobClock(preview_every=every, preview_max_size=args.preview_size))
         return once
 
     medians = interleaved({"off": run(None, 0), "taesd": run(taesd, 1), "linear": run(None, 1)}, args.repeats)
@@ -150,17 +150,19 @@ def bench_compile(args) -> dict:
     compile_s = time.perf_counter() - started
     medians = interleaved({"eager": lambda: job(eager, args, JobClock()),
                            "compiled": lambda: job(compiled, args, JobClock())}, args.repeats)
-    sizes = {}
+    sizes, graphs = {}, {}
     for size in (args.size + 64, args.size + 128):  # the first new size recompiles (dynamic), the next does not
+        before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
         started = time.perf_counter()
         job(compiled, args, JobClock(), steps=2, size=size)
         sizes[size] = time.perf_counter() - started
+        graphs[size] = torch._dynamo.utils.counters["stats"]["unique_graphs"] - before
     print_table(["UNet", "job s", "x eager"],
                 [[name, f"{seconds:.3f}", f"{medians['eager'] / seconds:.2f}"] for name, seconds in medians.items()])
-    print(f"compile + first 2-step job: {compile_s:.1f} s; a first new size: "
-          + ", ".join(f"{size}²: {seconds:.1f} s" for size, seconds in sizes.items()))
+    print(f"compile + first 2-step job: {compile_s:.1f} s; then a 2-step job at a new size: "
+          + ", ".join(f"{size}²: {seconds:.1f} s ({graphs[size]} graphs compiled)" for size, seconds in sizes.items()))
     return dict(medians_s=medians, speedup=medians["eager"] / medians["compiled"], compile_s=compile_s,
-                new_size_s=sizes)
+                new_size_s=sizes, new_size_graphs=graphs)
 
 
 SECTIONS = {"previews": bench_previews, "cache": bench_cache, "compile": bench_compile}
@@ -171,6 +173,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--section", nargs="+", choices=[*SECTIONS, "all"], default=["all"])
     parser.add_argument("--full-size", action="store_true", help="SD1.5's real configs (random weights)")
     parser.add_argument("--tiny-taesd", action="store_true", help="previews by the tiny preset's TAESD")
+    parser.add_argument("--preview-size", type=int, default=256,
+                        help="longest preview side (the job option preview_max_size; default 256)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=7.5)
