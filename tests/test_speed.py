@@ -340,3 +340,25 @@ def test_an_fp16_vae_replaces_the_models_own_only_in_float16(tmp_path, caplog):
     assert missing.vae_id == "" and "fp16_vae 'nope' not used" in caplog.text
     full = ModelManager(catalog, device="cpu").load("xl")  # float32: the model's own VAE, no upcast needed
     assert full.vae_id == "" and full.pipeline.vae.config.force_upcast is not False
+
+
+# -- serve flags ------------------------------------------------------------------------------------
+
+
+def test_serve_flags_set_the_profile_and_bad_ones_name_the_flag(tmp_path):
+    from test_cli import DCCBRIDGE, start_server_process
+
+    process, address = start_server_process(tmp_path / "data", "--no-http", "--no-channels-last", "--vae-tiling",
+                                            "512", "--threads", "1", "--prompt-cache", "0", "--dtype", "float32")
+    try:
+        with Client(address) as client:
+            profile = client.capabilities().device.profile
+        assert profile == "cpu float32, attention sdpa, vae tiling >512 px, compile off, 1 threads"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    import subprocess
+
+    bad = subprocess.run([*DCCBRIDGE, "serve", "--port", "0", "--no-http", "--data-dir", str(tmp_path / "bad"),
+                          "--vae-tiling", "100"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--vae-tiling must be 0 (off) or a positive multiple of 8" in bad.stderr

@@ -93,6 +93,16 @@ def _serve(args) -> int:
     except OSError as error:
         print(f"dccbridge serve: --token-file: {error}", file=sys.stderr)
         return 2
+    if args.prompt_cache < 0:
+        print(f"dccbridge serve: --prompt-cache must be 0 (off) or more, got {args.prompt_cache}", file=sys.stderr)
+        return 2
+    try:
+        profile = ProfileOptions(channels_last=args.channels_last, attention=args.attention,
+                                 vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads,
+                                 compile_mode=args.compile_mode)
+    except ValueError as error:
+        print(f"dccbridge serve: {error}", file=sys.stderr)
+        return 2
     config = ServeConfig(
         host=args.host,
         port=args.port,
@@ -106,9 +116,7 @@ def _serve(args) -> int:
         data_dir=args.data_dir or default_data_dir(),
         device=args.device,
         dtype=args.dtype,
-        profile=ProfileOptions(channels_last=args.channels_last, attention=args.attention,
-                               vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads,
-                               compile_mode=args.compile_mode),
+        profile=profile,
         prompt_cache_size=args.prompt_cache,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         max_queue=args.max_queue,
