@@ -42,22 +42,38 @@ PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
 class JobClock:
-    """An OpContext that scales and JPEG-encodes previews like the job engine, and times the job."""
+    """An OpContext that scales and JPEG-encodes previews like the job engine, and times that."""
 
     def __init__(self, preview_every: int = 0, preview_max_size: int = 256):
         self.preview_every = preview_every
         self.preview_max_size = preview_max_size
         self.cancelled = False
         self.previews = 0
+        self.encode_s = 0.0
 
     def report(self, stage, step, total, preview=None):
         if preview is not None:
+            started = time.perf_counter()
             h, w = preview.shape[:2]
             scale = min(1.0, self.preview_max_size / max(h, w))
             if scale < 1.0:
                 preview = imaging.resize(preview, max(1, round(w * scale)), max(1, round(h * scale)))
             imaging.encode_jpeg(preview)
             self.previews += 1
+            self.encode_s += time.perf_counter() - started
+
+
+class TimedDecoder(PreviewDecoder):
+    """The TAESD preview decoder, timing its decodes (the in-run share is robust to a busy machine)."""
+
+    decode_s = 0.0
+
+    def decode(self, latents, max_side):
+        started = time.perf_counter()
+        try:
+            return super().decode(latents, max_side)
+        finally:
+            self.decode_s += time.perf_counter() - started
 
 
 def loaded_model(args, name: str = "bench") -> LoadedModel:
@@ -98,16 +114,24 @@ def interleaved(variants: dict, repeats: int) -> dict[str, float]:
 def bench_previews(args) -> dict:
     model = loaded_model(args)
     # The real taesd architecture (AutoencoderTiny's default config: what madebyollin/taesd is), random weights.
-    taesd = PreviewDecoder(AutoencoderTiny().eval(), "random taesd") if not args.tiny_taesd else \
-        PreviewDecoder(build_tiny_taesd(), "builtin:tiny-taesd")
+    taesd = TimedDecoder(AutoencoderTiny().eval(), "random taesd") if not args.tiny_taesd else \
+        TimedDecoder(build_tiny_taesd(), "builtin:tiny-taesd")
+    shares = []  # per TAESD job: the job's seconds with previews / without the previews' own seconds
 
     def run(decoder, every):
         def once():
             model.preview_decoder = decoder
-            return job(model, args, JobClock(preview_every=every, preview_max_size=args.preview_size))
+            clock = JobClock(preview_every=every, preview_max_size=args.preview_size)
+            decoded_before = taesd.decode_s
+            seconds = job(model, args, clock)
+            if decoder is not None:
+                preview_s = taesd.decode_s - decoded_before + clock.encode_s
+                shares.append(seconds / (seconds - preview_s))
+            return seconds
         return once
 
     medians = interleaved({"off": run(None, 0), "taesd": run(taesd, 1), "linear": run(None, 1)}, args.repeats)
+    in_run = statistics.median(shares[1:] or shares)  # not the warm-up
     rows = [[name, f"{seconds:.3f}", f"{seconds / medians['off']:.3f}"] for name, seconds in medians.items()]
     print_table(["previews every step", "job s", "x off"], rows)
     ratio = medians["taesd"] / medians["off"]
@@ -115,20 +139,42 @@ def bench_previews(args) -> dict:
     per_step_ms = medians["off"] / args.steps * 1e3
     print(f"TAESD previews every step cost {ratio:.3f}x a job without previews (goal <= {PREVIEW_GOAL}x): "
           f"{per_preview_ms:.0f} ms per preview (decode + JPEG) against {per_step_ms:.0f} ms per step of the job")
+    print(f"measured inside the TAESD jobs (decode + JPEG time vs the rest of the same job): {in_run:.3f}x")
     return dict(medians_s=medians, taesd_ratio=ratio, linear_ratio=medians["linear"] / medians["off"],
-                taesd=taesd.source, per_preview_ms=per_preview_ms, per_step_ms=per_step_ms)
+                taesd=taesd.source, per_preview_ms=per_preview_ms, per_step_ms=per_step_ms, in_run_ratio=in_run)
 
 
 def bench_cache(args) -> dict:
     model = loaded_model(args)
+    cache = model.prompt_cache
+    lookup = cache.get_or_encode
+    spent = {"cache off": [], "cache on (hit)": []}  # seconds inside get_or_encode per job (encoding or a hit)
 
-    def run(entries):
+    def run(entries, name):
         def once():
-            model.prompt_cache.max_entries = entries
-            return job(model, args, JobClock())
+            cache.max_entries = entries
+            timed = []
+
+            def get_or_encode(key, encode):
+                started = time.perf_counter()
+                try:
+                    return lookup(key, encode)
+                finally:
+                    timed.append(time.perf_counter() - started)
+
+            cache.get_or_encode = get_or_encode
+            seconds = job(model, args, JobClock())
+            spent[name].append((seconds, sum(timed)))
+            return seconds
         return once
 
-    medians = interleaved({"cache off": run(0), "cache on (hit)": run(64)}, args.repeats)
+    medians = interleaved({"cache off": run(0, "cache off"), "cache on (hit)": run(64, "cache on (hit)")},
+                          args.repeats)
+    encode_ms = statistics.median(s for _, s in spent["cache off"][1:]) * 1e3
+    hit_ms = statistics.median(s for _, s in spent["cache on (hit)"][1:]) * 1e3
+    in_run = statistics.median((total - s + hit_ms / 1e3) / total for total, s in spent["cache off"][1:])
+    print(f"text encoders: {encode_ms:.1f} ms per job; a hit: {hit_ms:.2f} ms; measured inside the uncached jobs, "
+          f"a hit makes a job {in_run:.3f}x as long")
     hits = model.prompt_cache.hits
     saved_ms = (medians["cache off"] - medians["cache on (hit)"]) * 1e3
     print_table(["repeated prompt", "job s", "x off"],
@@ -136,8 +182,8 @@ def bench_cache(args) -> dict:
                  for name, seconds in medians.items()])
     print(f"a cache hit saves {saved_ms:.0f} ms per job ({hits} hits); the text encoders' share of a "
           f"{args.steps}-step job")
-    return dict(medians_s=medians, saved_ms=saved_ms, hits=hits,
-                ratio=medians["cache on (hit)"] / medians["cache off"])
+    return dict(medians_s=medians, saved_ms=saved_ms, hits=hits, encode_ms=encode_ms, hit_ms=hit_ms,
+                in_run_ratio=in_run, ratio=medians["cache on (hit)"] / medians["cache off"])
 
 
 def bench_compile(args) -> dict:
