@@ -309,7 +309,7 @@ source = "builtin:tiny"
 def test_tiny_preset():
     catalog = Catalog.preset("tiny")
     entry = catalog.get("")
-    assert catalog.ids() == ["tiny", "tiny-inpaint", "tiny-depth2img", "tiny-sdxl"]
+    assert catalog.ids() == ["tiny", "tiny-inpaint", "tiny-depth2img", "tiny-sdxl", "tiny-turbo"]
     assert entry.inpaint_model == "tiny-inpaint" and catalog.get("tiny-inpaint").inpainting
     assert (entry.id, entry.family, entry.source) == ("tiny", "sd15", "builtin:tiny")
     assert (entry.default_width, entry.default_height, entry.default_steps) == (512, 512, 20)

@@ -59,6 +59,22 @@ def _serve_parser(commands) -> None:
     p.add_argument("--preset", default="tiny", help="built-in catalog when --models is not given (default: tiny)")
     p.add_argument("--data-dir", type=Path, help="where results and the job index live")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--dtype", default="auto", choices=("auto", "float16", "bfloat16", "float32"),
+                   help="model precision (default: float16 on CUDA and MPS, float32 on CPU)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
+                   help="keep UNet, ControlNets and VAE in the default memory format (channels_last is on for CUDA)")
+    p.add_argument("--attention", choices=("sdpa", "default"),
+                   help="attention kernels: PyTorch SDPA (default) or diffusers' plain processor")
+    p.add_argument("--vae-tiling", type=int, metavar="PX",
+                   help="the VAE works in tiles when a side exceeds PX (default 2048 on GPUs, off on CPU; 0 = off)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile UNet and ControlNets, warmed up at load (cache: DATA_DIR/compile-cache)")
+    p.add_argument("--compile-mode", default="default",
+                   choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                   help="torch.compile mode with --compile (reduce-overhead: CUDA graphs, fastest at batch 1)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--prompt-cache", type=int, default=64, metavar="N",
+                   help="prompt embeddings cached per model (default 64; 0 = off)")
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message on both faces, MiB (default 64)")
     p.add_argument("--max-queue", type=int, default=16, help="jobs that may wait (default 16)")
     p.add_argument("--max-input-pixels", type=_pixel_count, metavar="N|WxH",
@@ -102,6 +118,7 @@ def _positive_int(text: str) -> int:
 
 def _serve(args) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .models.profile import ProfileOptions
     from .ops import Limits
     from .serve import ServeConfig, default_data_dir, serve_forever
 
@@ -109,6 +126,16 @@ def _serve(args) -> int:
         token = _serve_token(args)
     except OSError as error:
         print(f"dccbridge serve: --token-file: {error}", file=sys.stderr)
+        return 2
+    if args.prompt_cache < 0:
+        print(f"dccbridge serve: --prompt-cache must be 0 (off) or more, got {args.prompt_cache}", file=sys.stderr)
+        return 2
+    try:
+        profile = ProfileOptions(channels_last=args.channels_last, attention=args.attention,
+                                 vae_tiling_px=args.vae_tiling, compile=args.compile, threads=args.threads,
+                                 compile_mode=args.compile_mode)
+    except ValueError as error:
+        print(f"dccbridge serve: {error}", file=sys.stderr)
         return 2
     try:
         config = ServeConfig(
@@ -123,6 +150,9 @@ def _serve(args) -> int:
             preset=args.preset,
             data_dir=args.data_dir or default_data_dir(),
             device=args.device,
+            dtype=args.dtype,
+            profile=profile,
+            prompt_cache_size=args.prompt_cache,
             max_message_bytes=args.max_message_mb * 1024 * 1024,
             max_queue=args.max_queue,
             max_queued_input_bytes=args.max_queued_mb * 1024 * 1024,

@@ -54,6 +54,7 @@ def _device_lines(device: str) -> list[str]:
     import torch
 
     from .models.manager import resolve_device, resolve_dtype
+    from .models.profile import choose_profile
 
     lines = []
     if torch.cuda.is_available():
@@ -74,4 +75,25 @@ def _device_lines(device: str) -> list[str]:
     lines.append(f"device --device {device}: {resolved.type}, "
                  f"{str(resolve_dtype('auto', resolved)).removeprefix('torch.')}; {os.cpu_count()} CPU cores, "
                  f"{memory / GIB:.1f} GiB RAM")
+    profile = choose_profile(resolved, resolve_dtype("auto", resolved))
+    lines.append(f"execution profile: {profile.summary()} (serve flags: --dtype, --no-channels-last, --attention, "
+                 "--vae-tiling, --compile, --threads)")
+    lines.append(f"torch.compile: {_compile_support(resolved)}")
     return lines
+
+
+def _compile_support(device) -> str:
+    """Whether `serve --compile` can work here: inductor needs Triton on GPUs and a C++ compiler on CPUs."""
+    import shutil
+
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "not available (inductor needs the triton package on CUDA)"
+        return "available (inductor with Triton)"
+    if device.type == "cpu":
+        compiler = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+        return f"available (inductor C++ backend, {compiler})" if compiler else \
+            "not available (inductor needs a C++ compiler: g++ or clang++)"
+    return "not supported on this device by this server"

@@ -19,6 +19,8 @@ from .api.servicer import DccBridgeServicer
 from .jobs import Engine, EngineLimits, JobStore
 from .metrics import Metrics
 from .models import Catalog, ModelManager
+from .models.profile import ProfileOptions, set_compile_cache
+from .models.prompt_cache import DEFAULT_PROMPT_CACHE_SIZE
 from .models.schedulers import SCHEDULER_OPTIONS
 from .ops import Limits, OpEnv, Ops
 
@@ -45,6 +47,9 @@ class ServeConfig:
     preset: str = "tiny"
     data_dir: Path = field(default_factory=default_data_dir)
     device: str = "auto"
+    dtype: str = "auto"  # float16 on CUDA/MPS, float32 on CPU; or float16, bfloat16, float32
+    profile: ProfileOptions = field(default_factory=ProfileOptions)  # --no-channels-last, --compile, ...
+    prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE  # prompt embeddings kept per model; 0 = off
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_queue: int = 16
     max_queued_input_bytes: int = EngineLimits.max_queued_input_bytes
@@ -74,9 +79,12 @@ class Server:
         catalog = Catalog.from_toml(config.models) if config.models else Catalog.preset(config.preset)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics(default_model=catalog.default_id)
+        if config.profile.compile or any(entry.profile.get("compile") for entry in catalog.entries()):
+            set_compile_cache(config.data_dir)
         self.manager = ModelManager(catalog, device=config.device, allow_pickle=config.allow_pickle,
-                                    hash_cache_file=Path(config.data_dir) / "weights-hashes.json",
-                                    allow_download=config.allow_download, on_load=self.metrics.model_loaded)
+                                    dtype=config.dtype, hash_cache_file=Path(config.data_dir) / "weights-hashes.json",
+                                    allow_download=config.allow_download, on_load=self.metrics.model_loaded,
+                                    profile=config.profile, prompt_cache_size=config.prompt_cache_size)
         self.env = OpEnv(self.manager, config.limits)
         self.store = JobStore(Path(config.data_dir))
         limits = EngineLimits(max_queue=config.max_queue, max_queued_input_bytes=config.max_queued_input_bytes,

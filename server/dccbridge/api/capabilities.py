@@ -22,7 +22,8 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         server_version=__version__,
         api_version=API_VERSION,
         device=service_pb2.DeviceInfo(
-            type=device["type"], name=device["name"], dtype=device["dtype"], memory_bytes=device["memory_bytes"]
+            type=device["type"], name=device["name"], dtype=device["dtype"], memory_bytes=device["memory_bytes"],
+            profile=device.get("profile", ""),
         ),
         default_model_id=catalog.default_id,
         limits=service_pb2.Limits(
@@ -53,6 +54,8 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
             default_guidance_scale=entry.default_guidance_scale,
             default_scheduler=entry.default_scheduler,
             description=entry.description,
+            profile=manager.model_profile(entry.id).summary(),
+            taesd_previews=bool(entry.preview_vae),
         )
     for scheduler_id, label in scheduler_options:
         response.schedulers.add(id=scheduler_id, label=label)

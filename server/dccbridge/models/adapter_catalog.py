@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..domain import AdapterSpec
 from ..errors import InvalidInput, ModelNotFound, ModelUnavailable, shown
+from .sources import classify_source, resolve_source
 from .weights_hash import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
 
 ADAPTER_KINDS = ("loras", "embeddings", "vaes")
@@ -47,8 +48,6 @@ class AdapterFile:
     @property
     def is_pickle(self) -> bool:
         """The loaders' own test (a VAE folder named like `x.pt` is a folder, not a pickle file)."""
-        from .catalog import classify_source  # catalog imports this module
-
         try:
             return classify_source(self.source) == "pickle_file"
         except ValueError:
@@ -155,8 +154,7 @@ def _scan(folder: Path, kind: str, family: str, allow_pickle: bool) -> list[Adap
     return list(found.values())
 
 
-def parse_adapter_tables(document: dict, base_dir: Path, origin: str,
-                         resolve_source) -> AdapterCatalog:
+def parse_adapter_tables(document: dict, base_dir: Path, origin: str) -> AdapterCatalog:
     """[families.FAMILY] folder tables and [vaes.ID] tables of a catalog document."""
     families = document.get("families", {})
     if not isinstance(families, dict):

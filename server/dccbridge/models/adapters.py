@@ -46,12 +46,21 @@ from .loading import (
     _source_kind,
     source_sha256,
 )
+from .profile import match_vae
 from .weights_hash import WeightsHasher, short_hash
 
 # LoRAs kept injected per model; beyond this the least recently used is deleted (and read again when named).
 MAX_RESIDENT_LORAS = 8
 # VAE overrides kept loaded on the device (all models together); beyond this the least recently used is dropped.
 MAX_RESIDENT_VAES = 4
+# Per pipeline view inside `applied`: what of the job's adapters changes the text embeddings (LoRAs with weights,
+# embeddings, each with its file version), for the prompt-embedding cache's key (text_adapters_key).
+_TEXT_ADAPTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def text_adapters_key(pipe) -> tuple:
+    """The adapters active on `pipe` that can change its prompt embeddings; () without any."""
+    return _TEXT_ADAPTERS.get(pipe, ())
 
 
 @dataclass(frozen=True)
@@ -124,15 +133,24 @@ class AdapterRuntime:
                     for i, file in enumerate(resolved.embeddings):
                         self._load_embedding(pipe, family, file, f"adapters.embeddings[{i}]", embedded)
                     if resolved.vae is not None:
-                        pipe.vae = self._vae(resolved.vae, own_vae)
+                        pipe.vae = match_vae(self._vae(resolved.vae, own_vae), own_vae)
+                _TEXT_ADAPTERS[pipe] = (
+                    tuple((file.id, _Stamp.of(file.source), weight) for file, weight in resolved.loras),
+                    tuple((file.id, _Stamp.of(file.source)) for file in resolved.embeddings),
+                )
                 yield
             finally:
+                _TEXT_ADAPTERS.pop(pipe, None)
                 with torch.inference_mode(False):
                     pipe.vae = own_vae
                     for _, tokenizer, text_encoder, tokens in reversed(embedded):
                         pipe.unload_textual_inversion(tokens=tokens, tokenizer=tokenizer, text_encoder=text_encoder)
                     if lora_touched and any(pipe.get_list_adapters().values()):
                         pipe.disable_lora()  # every LoRA layer returns its base layer's output again
+
+    def load_vae(self, file: AdapterFile, model_vae: AutoencoderKL) -> AutoencoderKL:
+        """A catalog VAE for a model whose own VAE is `model_vae` (loaded once per file version; see _vae)."""
+        return self._vae(file, model_vae)
 
     def unload(self) -> None:
         """Drop the cached VAEs (LoRA layers go with their model's pipeline)."""

@@ -6,25 +6,29 @@ the file and the key, raised at startup rather than at the first request.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from ..domain import ControlType
 from ..errors import ModelNotFound
 from .adapter_catalog import AdapterCatalog, parse_adapter_tables
+from .profile import parse_profile_table
 from .schedulers import SCHEDULERS
-from .weights_hash import PICKLE_SUFFIXES
+from .sources import (  # noqa: F401 - re-exported: loading, hub and the CLI read them from here
+    BUILTIN_PREFIX,
+    HUB_FILE_PREFIX,
+    HUB_REPO_ID,
+    SINGLE_FILE_KINDS,
+    PICKLE_SUFFIXES,
+    SourceKind,
+    classify_source,
+    is_hub_file,
+    is_public_source,
+    parse_hub_file,
+    resolve_source,
+)
 
-SourceKind = Literal["builtin", "folder", "single_file", "pickle_file", "hub", "hub_file"]
-SINGLE_FILE_KINDS = ("single_file", "pickle_file")  # a local checkpoint file: weights only, configs elsewhere
-
-BUILTIN_PREFIX = "builtin:"
-# One .safetensors file inside a hub repo (e.g. an ESRGAN upscaler): hf://OWNER/NAME/PATH/FILE.safetensors
-HUB_FILE_PREFIX = "hf://"
-HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 
@@ -53,6 +57,7 @@ FAMILY_REFERENCE_REPOS = {
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
     "default_steps", "default_guidance_scale", "default_scheduler", "variant", "inpainting", "inpaint_model",
+    "preview_vae", "profile", "fp16_vae",
 }
 
 # What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
@@ -98,6 +103,13 @@ class ModelEntry:
             return
         public = [control_type.value] + ([source] if is_public_source(source) else [])
         raise ModelNotFound(controlnet_id, public, kind=f"{control_type.value} ControlNet", field=field)
+    # A TAESD (AutoencoderTiny) that decodes step previews; "" = the linear latent map (models/preview_decoder.py).
+    preview_vae: str = ""
+    # This model's switches of the execution profile (models/profile.py PROFILE_KEYS), e.g. {"compile": False}.
+    profile: dict = field(default_factory=dict)
+    # A VAE id (the catalog's [vaes.*] or VAE folder) the model decodes with when it runs in float16, e.g. SDXL's
+    # sdxl-vae-fp16-fix: SDXL's own VAE overflows in float16 and diffusers then decodes in float32 (slower).
+    fp16_vae: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,49 +124,6 @@ def single_file_config(entry: ModelEntry) -> str:
     """Where a single-file model's component configs come from: its `config` (a folder or a hub repo id), else its
     family's reference repo; "" for a family without one."""
     return entry.config or FAMILY_REFERENCE_REPOS.get(entry.family, "")
-
-
-def classify_source(source: str) -> SourceKind:
-    """How a source string is loaded. Raises ValueError for something that is none of the kinds."""
-    if source.startswith(BUILTIN_PREFIX):
-        return "builtin"
-    if is_hub_file(source):
-        parse_hub_file(source)
-        return "hub_file"
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return "folder"
-    lowered = source.lower()
-    if lowered.endswith(".safetensors"):
-        return "single_file"
-    if lowered.endswith(PICKLE_SUFFIXES):
-        return "pickle_file"
-    if not path.is_absolute() and HUB_REPO_ID.match(source):
-        return "hub"
-    raise ValueError(
-        f"'{source}' is not an existing folder, a .safetensors file, a hub repo id (owner/name), "
-        f"a file in a hub repo ({HUB_FILE_PREFIX}OWNER/NAME/FILE.safetensors) or '{BUILTIN_PREFIX}NAME'"
-    )
-
-
-def is_public_source(source: str) -> bool:
-    """Whether a source may be shown to clients: a builtin or hub id, not a path on the server."""
-    if source.startswith(BUILTIN_PREFIX) or is_hub_file(source):
-        return True
-    return not Path(source).is_absolute() and bool(HUB_REPO_ID.match(source))
-
-
-def is_hub_file(source: str) -> bool:
-    return source.startswith(HUB_FILE_PREFIX)
-
-
-def parse_hub_file(source: str) -> tuple[str, str]:
-    """`hf://owner/name/path/file.safetensors` -> ("owner/name", "path/file.safetensors")."""
-    parts = source.removeprefix(HUB_FILE_PREFIX).split("/", 2)
-    if len(parts) < 3 or not all(parts) or not HUB_REPO_ID.match(f"{parts[0]}/{parts[1]}") \
-            or not parts[2].lower().endswith(".safetensors"):
-        raise ValueError(f"'{source}' is not {HUB_FILE_PREFIX}OWNER/NAME/PATH/FILE.safetensors")
-    return f"{parts[0]}/{parts[1]}", parts[2]
 
 
 class Catalog:
@@ -216,7 +185,7 @@ class Catalog:
         upscalers = [_parse_upscaler(upscaler_id, table, base_dir, f"{origin}: upscalers.{upscaler_id}")
                      for upscaler_id, table in upscaler_tables.items()]
         estimators = _parse_estimators(document.get("estimators", {}), base_dir, f"{origin}: estimators")
-        adapters = parse_adapter_tables(document, base_dir, origin, _resolve_source)
+        adapters = parse_adapter_tables(document, base_dir, origin)
         return cls(entries, default_id, origin, upscalers, estimators, adapters)
 
     def ids(self) -> list[str]:
@@ -257,10 +226,11 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         raise ValueError(f"{where}.default_scheduler: unknown scheduler '{scheduler}'; choose one of: "
                          f"{', '.join(SCHEDULERS)}")
     config = _string(table, "config", where, default="")
+    preview_vae = _string(table, "preview_vae", where, default="")
     return ModelEntry(
         id=model_id,
         family=family,
-        source=_resolve_source(_string(table, "source", where), base_dir),
+        source=resolve_source(_string(table, "source", where), base_dir),
         description=_string(table, "description", where, default=""),
         controlnets=_parse_controlnets(table.get("controlnets", {}), base_dir, f"{where}.controlnets"),
         default_width=_size(table, "default_width", where, defaults.width),
@@ -268,10 +238,13 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         default_steps=_positive_int(table, "default_steps", where, defaults.steps),
         default_guidance_scale=_number(table, "default_guidance_scale", where, defaults.guidance_scale),
         default_scheduler=scheduler,
-        config=_resolve_source(config, base_dir) if config else "",
+        config=resolve_source(config, base_dir) if config else "",
         variant=_string(table, "variant", where, default=""),
         inpainting=_bool(table, "inpainting", where, default=False),
         inpaint_model=_string(table, "inpaint_model", where, default=""),
+        preview_vae=resolve_source(preview_vae, base_dir) if preview_vae else "",
+        profile=parse_profile_table(table.get("profile", {}), f"{where}.profile"),
+        fp16_vae=_string(table, "fp16_vae", where, default=""),
     )
 
 
@@ -300,7 +273,7 @@ def _parse_upscaler(upscaler_id: str, table, base_dir: Path, where: str) -> Upsc
     return UpscalerEntry(
         id=upscaler_id,
         kind=kind,
-        source=_resolve_source(_string(table, "source", where), base_dir),
+        source=resolve_source(_string(table, "source", where), base_dir),
         description=_string(table, "description", where, default=""),
     )
 
@@ -317,7 +290,7 @@ def _parse_estimators(tables, base_dir: Path, where: str) -> dict[str, str]:
         unknown = set(table) - ESTIMATOR_KEYS
         if unknown:
             raise ValueError(f"{where}.{kind}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(ESTIMATOR_KEYS)}")
-        estimators[kind] = _resolve_source(_string(table, "source", f"{where}.{kind}"), base_dir)
+        estimators[kind] = resolve_source(_string(table, "source", f"{where}.{kind}"), base_dir)
     return estimators
 
 
@@ -333,28 +306,8 @@ def _parse_controlnets(table, base_dir: Path, where: str) -> dict[ControlType, s
                              f"{', '.join(t.value for t in ControlType)}") from None
         if not isinstance(source, str) or not source:
             raise ValueError(f"{where}.{name}: must be a source string")
-        controlnets[control_type] = _resolve_source(source, base_dir)
+        controlnets[control_type] = resolve_source(source, base_dir)
     return controlnets
-
-
-def _resolve_source(source: str, base_dir: Path) -> str:
-    """Paths relative to the catalog file become absolute; builtins and hub ids stay as written.
-
-    "owner/name" is ambiguous: it is a path if that exists next to the catalog, else a hub repo id.
-    """
-    if source.startswith(BUILTIN_PREFIX):
-        return source
-    if is_hub_file(source):
-        parse_hub_file(source)  # a malformed one stops the server at start, naming the key
-        return source
-    path = Path(source).expanduser()
-    if path.is_absolute():
-        return str(path)
-    relative = base_dir / path
-    names_weights_file = source.lower().endswith((".safetensors", *PICKLE_SUFFIXES))
-    if HUB_REPO_ID.match(source) and not names_weights_file and not relative.exists():
-        return source
-    return str(relative.resolve())
 
 
 def _string(table: dict, key: str, where: str, default: str | None = None) -> str:

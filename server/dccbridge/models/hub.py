@@ -101,7 +101,8 @@ class HubSource:
 @dataclass(frozen=True)
 class User:
     """A catalog item a hub source serves. kind: model, controlnet (detail: its control type), configs (a
-    single-file model's component configs), upscaler, vae, estimator (id: its kind), or source (a repo named on the
+    single-file model's component configs), upscaler, vae, estimator (id: its kind), preview (a model's TAESD
+    preview_vae), or source (a repo named on the
     command line)."""
     kind: str
     id: str
@@ -110,11 +111,11 @@ class User:
     def __str__(self) -> str:  # for people only: match on the fields
         return {"model": self.id, "source": self.id, "controlnet": f"{self.id} {self.detail} ControlNet",
                 "configs": self.id, "upscaler": f"upscaler {self.id}", "vae": f"VAE {self.id}",
-                "estimator": f"{self.id} estimator"}[self.kind]
+                "estimator": f"{self.id} estimator", "preview": f"{self.id} preview VAE"}[self.kind]
 
 
 # What `models pull --models CATALOG ID` fetches for an id: everything its model, upscaler or VAE entry names.
-PULLABLE_BY_ID = ("model", "controlnet", "configs", "upscaler", "vae")
+PULLABLE_BY_ID = ("model", "controlnet", "configs", "upscaler", "vae", "preview")
 
 
 @dataclass
@@ -164,6 +165,8 @@ def catalog_needs(catalog) -> list[Need]:
             add(single_file_config(entry), User("configs", entry.id), configs_only=True)
         for control_type, source in entry.controlnets.items():
             add(source, User("controlnet", entry.id, control_type.value))
+        if entry.preview_vae:
+            add(entry.preview_vae, User("preview", entry.id))
     for upscaler in catalog.upscalers():
         add(upscaler.source, User("upscaler", upscaler.id))
     if "depth" in catalog.estimators:  # the other estimators are controlnet_aux pickles: not pulled

@@ -45,6 +45,7 @@ from .tiny import (
     build_tiny_sd15,
     build_tiny_sd_x4,
     build_tiny_sdxl,
+    build_tiny_turbo,
     tiny_fingerprint,
 )
 from . import hub
@@ -69,6 +70,7 @@ BUILTIN_PIPELINES = {
     "tiny": ("sd15", lambda: StableDiffusionPipeline(**build_tiny_sd15(), requires_safety_checker=False)),
     "tiny-sdxl": ("sdxl", lambda: StableDiffusionXLPipeline(**build_tiny_sdxl(), **NO_WATERMARK)),
     "tiny-inpaint": ("sd15", lambda: StableDiffusionPipeline(**build_tiny_inpaint(), requires_safety_checker=False)),
+    "tiny-turbo": ("sd15", lambda: StableDiffusionPipeline(**build_tiny_turbo(), requires_safety_checker=False)),
     "tiny-depth2img": ("sd2-depth", lambda: StableDiffusionDepth2ImgPipeline(**build_tiny_depth2img())),
 }
 BUILTIN_DEPTH_ESTIMATORS = ("tiny-dpt",)

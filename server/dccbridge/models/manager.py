@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import platform
 import threading
@@ -14,13 +15,26 @@ from typing import Callable
 import torch
 from diffusers import ControlNetModel, StableDiffusionPipeline
 
-from ..domain import ControlType
-from ..errors import Unsupported
+from ..domain import AdapterSpec, ControlType
+from ..errors import DccError, Unsupported
 from .adapters import AdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
 from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
+from .preview_decoder import PreviewDecoder, load_preview_decoder
+from .profile import (
+    ExecutionProfile,
+    ProfileOptions,
+    apply_threads,
+    apply_to_module,
+    apply_to_pipeline,
+    choose_profile,
+    compile_module,
+)
+from .prompt_cache import DEFAULT_PROMPT_CACHE_SIZE, PromptEmbeddingCache
 from .weights_hash import WeightsHasher, short_hash
+
+log = logging.getLogger("dccbridge.models")
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -44,8 +58,8 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
-        # Half precision is the norm on CUDA; CPU kernels are slow or missing in fp16, and MPS is unreliable.
-        return torch.float16 if device.type == "cuda" else torch.float32
+        # Half precision is the norm on GPUs (CUDA, Apple MPS); CPU kernels are slow or missing in fp16.
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype '{dtype}'; choose one of: auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
@@ -55,9 +69,15 @@ class LoadedModel:
     """A catalog model's pipeline on the device, plus its ControlNets, loaded on first use."""
 
     def __init__(self, entry: ModelEntry, pipeline: StableDiffusionPipeline, placement: Placement,
-                 hasher: WeightsHasher):
+                 hasher: WeightsHasher, profile: ExecutionProfile | None = None,
+                 preview_decoder: PreviewDecoder | None = None, prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE):
         self.entry = entry
         self.pipeline = pipeline
+        # How it runs (models/profile.py): chosen at load from the server's profile and the entry's switches.
+        self.profile = profile or choose_profile(placement.device, placement.dtype)
+        self.preview_decoder = preview_decoder  # TAESD for step previews, or None: the linear latent map
+        self.vae_id = ""  # the catalog VAE (fp16_vae) decoding in place of the model's own, if any
+        self.prompt_cache = PromptEmbeddingCache(prompt_cache_size)
         self._placement = placement
         self._hasher = hasher
         self._controlnets: dict[ControlType, ControlNetModel] = {}
@@ -88,6 +108,7 @@ class LoadedModel:
                 controlnet = load_controlnet(
                     source, self.pipeline.unet, self._placement, owner=self._controlnet_owner(control_type)
                 )
+                compile_module(apply_to_module(controlnet, self.profile), self.profile)
                 self._controlnets[control_type] = controlnet
             return controlnet
 
@@ -119,12 +140,17 @@ class LoadedUpscaler:
 class ModelManager:
     def __init__(self, catalog: Catalog, device: str = "auto", allow_pickle: bool = False,
                  dtype: str | torch.dtype = "auto", hash_cache_file: str | Path | None = None,
-                 allow_download: bool = False, on_load: Callable[[str, float], None] | None = None):
+                 allow_download: bool = False, on_load: Callable[[str, float], None] | None = None,
+                 profile: ProfileOptions | None = None, prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE):
         """on_load(model_id, seconds) is called after each model or upscaler load (for metrics)."""
         self.catalog = catalog
         self.on_load = on_load
         resolved = resolve_device(device)
         self._placement = Placement(resolved, resolve_dtype(dtype, resolved), allow_pickle, allow_download)
+        # The server-wide execution profile; a model's catalog entry may switch parts of it (LoadedModel.profile).
+        self.profile = choose_profile(resolved, self._placement.dtype, profile)
+        apply_threads(self.profile)
+        self._prompt_cache_size = prompt_cache_size
         self._hasher = WeightsHasher(hash_cache_file)
         self._loaded: dict[str, LoadedModel] = {}
         self._upscalers: dict[str, LoadedUpscaler] = {}
@@ -161,6 +187,7 @@ class ModelManager:
             "name": name,
             "dtype": str(self._placement.dtype).removeprefix("torch."),
             "memory_bytes": int(memory_bytes),
+            "profile": self.profile.summary(),
         }
 
     def load(self, model_id: str) -> LoadedModel:
@@ -173,8 +200,7 @@ class ModelManager:
             loaded = self._loaded.get(entry.id)  # another caller may have loaded it while we waited
             if loaded is None:
                 started = time.monotonic()
-                pipeline = load_pipeline(entry, self._placement)
-                loaded = LoadedModel(entry, pipeline, self._placement, self._hasher)
+                loaded = self._load_model(entry)
                 self._loaded[entry.id] = loaded
                 self._loaded_in(entry.id, time.monotonic() - started)
         return loaded
@@ -191,6 +217,40 @@ class ModelManager:
         if device.type == "mps" and hasattr(torch.mps, "current_allocated_memory"):
             return int(torch.mps.current_allocated_memory())
         return None
+    def _load_model(self, entry: ModelEntry) -> LoadedModel:
+        pipeline = load_pipeline(entry, self._placement)
+        profile = self.model_profile(entry.id)
+        vae_id = ""
+        if entry.fp16_vae and profile.dtype == "float16":
+            pipeline.vae, vae_id = self._fp16_vae(entry, pipeline.vae)
+        apply_to_pipeline(pipeline, profile)
+        preview_decoder = None
+        if entry.preview_vae:
+            preview_decoder = load_preview_decoder(entry.preview_vae, self._placement,
+                                                   f"model '{entry.id}' preview_vae")
+        if profile.compile:
+            compile_module(pipeline.unet, profile)
+            _warm_up(pipeline, entry)
+        log.info("model '%s' loaded; profile: %s", entry.id, profile.summary())
+        loaded = LoadedModel(entry, pipeline, self._placement, self._hasher, profile, preview_decoder,
+                             self._prompt_cache_size)
+        loaded.vae_id = vae_id
+        return loaded
+
+    def _fp16_vae(self, entry: ModelEntry, own_vae) -> tuple[object, str]:
+        """The entry's fp16_vae in place of its own VAE, or (own VAE, "") with a warning when it cannot load (the
+        model then decodes as diffusers does: upcast to float32 where its VAE asks for it)."""
+        try:
+            resolved = self.catalog.adapters.resolve(AdapterSpec(vae_id=entry.fp16_vae), entry.family,
+                                                     self.allow_pickle, field=f"models.{entry.id}.fp16_vae")
+            return self.adapters.load_vae(resolved.vae, own_vae), entry.fp16_vae
+        except DccError as error:
+            log.warning("model '%s': fp16_vae '%s' not used: %s", entry.id, entry.fp16_vae, error)
+            return own_vae, ""
+
+    def model_profile(self, model_id: str) -> ExecutionProfile:
+        """The profile a catalog model runs (or will run) under: the server's, with the entry's switches."""
+        return self.profile.for_model(self.catalog.get(model_id).profile)
 
     def is_loaded(self, model_id: str) -> bool:
         return (model_id or self.catalog.default_id) in self._loaded
@@ -225,6 +285,17 @@ class ModelManager:
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _warm_up(pipeline, entry: ModelEntry) -> None:
+    """One short run at the model's default size and guidance, so the first job does not pay for compilation."""
+    if entry.family not in ("sd15", "sdxl"):
+        return  # depth2img needs an image and a depth map: its first job compiles
+    started = time.perf_counter()
+    with torch.inference_mode():
+        pipeline(prompt="", num_inference_steps=2, width=entry.default_width, height=entry.default_height,
+                 guidance_scale=entry.default_guidance_scale, output_type="latent")
+    log.info("model '%s' compiled and warmed up in %.1f s", entry.id, time.perf_counter() - started)
 
 
 def _physical_memory_bytes() -> int:

@@ -10,7 +10,9 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
+    TCDScheduler,
     UniPCMultistepScheduler,
 )
 
@@ -47,6 +49,10 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
     # SD checkpoints never clip samples; DDIM's and PNDM's class defaults would (or shift the last step).
     "ddim": SchedulerSpec("DDIM", DDIMScheduler, {"clip_sample": False, "set_alpha_to_one": False}),
     "pndm": SchedulerSpec("PNDM", PNDMScheduler, {"skip_prk_steps": True, "set_alpha_to_one": False}),
+    # Few-step samplers (docs/speed.md): for LCM-distilled models or an LCM-LoRA (2-8 steps, guidance 1-2), and
+    # TCD for TCD / Hyper-SD LoRAs (4-8 steps). Both keep the model's betas; clip_sample stays off as for DDIM.
+    "lcm": SchedulerSpec("LCM", LCMScheduler, {"clip_sample": False, "set_alpha_to_one": False}),
+    "tcd": SchedulerSpec("TCD", TCDScheduler, {"clip_sample": False, "set_alpha_to_one": False}),
 }
 
 SCHEDULER_OPTIONS: list[tuple[str, str]] = [(scheduler_id, spec.label) for scheduler_id, spec in SCHEDULERS.items()]

@@ -14,6 +14,8 @@ import math
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
+    EulerAncestralDiscreteScheduler,
     ControlNetModel,
     DDIMScheduler,
     DDPMScheduler,
@@ -245,6 +247,37 @@ def build_tiny_sdxl() -> dict:
     )
 
 
+# -- few-step (turbo) and preview decoders ----------------------------------------------------------
+
+# stabilityai/sd-turbo's sampling in miniature: the tiny SD1.5 weights with the turbo repo's scheduler config
+# (Euler ancestral over "trailing" timesteps, so one step starts from pure noise at t=999).
+TURBO_SCHEDULER_CONFIG = dict(SCHEDULER_CONFIG, timestep_spacing="trailing")
+
+
+def build_tiny_turbo() -> dict:
+    """Components for a `StableDiffusionPipeline` that samples like SD-Turbo (1-4 steps, guidance 0)."""
+    return dict(build_tiny_sd15(), scheduler=EulerAncestralDiscreteScheduler(**TURBO_SCHEDULER_CONFIG))
+
+
+TAESD_SEED = 7001
+TAESDXL_SEED = 7002
+# madebyollin/taesd in miniature (its architecture is AutoencoderTiny's default config: 64 channels, 1-3-3-3
+# encoder and 3-3-3-1 decoder blocks): previews decoded with it run the real preview code path. TAESD and TAESDXL
+# share the architecture; their weights differ (each is trained on its family's latent space).
+TAESD_CONFIG = dict(
+    encoder_block_out_channels=(16, 16, 16, 16),
+    decoder_block_out_channels=(16, 16, 16, 16),
+    num_encoder_blocks=(1, 1, 1, 1),
+    num_decoder_blocks=(1, 1, 1, 1),
+)
+TINY_TAESDS = {"tiny-taesd": TAESD_SEED, "tiny-taesdxl": TAESDXL_SEED}
+
+
+def build_tiny_taesd(name: str = "tiny-taesd") -> AutoencoderTiny:
+    """A random float32 CPU AutoencoderTiny (builtin:tiny-taesd for sd15, builtin:tiny-taesdxl for sdxl)."""
+    return _seeded(TINY_TAESDS[name], lambda: AutoencoderTiny(**TAESD_CONFIG)).eval()
+
+
 # -- depth2img and depth estimation ----------------------------------------------------------------
 
 DEPTH2IMG_UNET_SEED = 5001
@@ -399,6 +432,10 @@ def tiny_fingerprint(name: str) -> str:
     dpt = (DPT_SEED, DPT_CONFIG, DPT_PROCESSOR_CONFIG)
     if name == "tiny":
         parts = base
+    elif name == "tiny-turbo":
+        parts = dict(base, scheduler=TURBO_SCHEDULER_CONFIG)
+    elif name in TINY_TAESDS:
+        parts = dict(taesd=(TINY_TAESDS[name], TAESD_CONFIG))
     elif name == "tiny-sdxl":
         parts = sdxl
     elif name == "tiny-depth2img":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -39,6 +40,7 @@ from ..models.schedulers import SCHEDULERS, make_scheduler
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
 from .limits import Limits, check_range
+from .prompt_embeds import with_cached_embeddings
 
 DEFAULT_STRENGTH = 0.75
 MAX_GUIDANCE = 30.0
@@ -272,6 +274,10 @@ def mode_pipelines(family: str, mode: str) -> tuple[type, type]:
     return PIPELINES[family][mode]
 
 
+# Each pipeline view's LoadedModel: denoise and the step callback find the model's prompt cache and preview decoder.
+_VIEW_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def pipeline_view(pipeline_cls, model, plan: SamplingPlan, controlnets=()):
     """A pipeline of `pipeline_cls` over the model's shared components (never copies), with a fresh scheduler."""
     options = dict(PIPELINE_OPTIONS.get(model.entry.family, {}), dtype=model.pipeline.dtype)
@@ -282,6 +288,7 @@ def pipeline_view(pipeline_cls, model, plan: SamplingPlan, controlnets=()):
         pipe = pipeline_cls.from_pipe(model.pipeline, **options)
     pipe.scheduler = make_scheduler(plan.scheduler_id, model.pipeline.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
+    _VIEW_MODELS[pipe] = model
     return pipe
 
 
@@ -340,6 +347,7 @@ def denoise(pipe, ctx: OpContext, total_steps: int, **kwargs) -> np.ndarray:
     """Run the pipeline with progress, previews and cancel within one step; uint8 N x H x W x 3."""
     ctx.report("denoise", 0, total_steps)
     with out_of_memory_as_error(), torch.inference_mode():
+        kwargs = with_cached_embeddings(pipe, _VIEW_MODELS.get(pipe), kwargs)  # a repeated prompt skips the encoders
         images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx)).images
     raise_if_cancelled(ctx)
     return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
@@ -355,11 +363,20 @@ def step_callback(ctx: OpContext):
         done = step + 1
         preview = None
         if ctx.preview_every and done % ctx.preview_every == 0:
-            preview = latents_to_preview(callback_kwargs["latents"], latent_rgb(pipe))
+            preview = step_preview(pipe, callback_kwargs["latents"], ctx.preview_max_size)
         ctx.report("denoise", done, pipe.num_timesteps, preview)
         return callback_kwargs
 
     return on_step_end
+
+
+def step_preview(pipe, latents: torch.Tensor, max_side: int) -> np.ndarray:
+    """The model's TAESD decodes the preview when its catalog entry has a preview_vae; else the linear map."""
+    model = _VIEW_MODELS.get(pipe)
+    decoder = model.preview_decoder if model is not None else None
+    if decoder is not None:
+        return decoder.decode(latents, max_side)
+    return latents_to_preview(latents, latent_rgb(pipe))
 
 
 def latent_rgb(pipe) -> tuple[torch.Tensor, torch.Tensor]:
@@ -417,6 +434,8 @@ def provenance(model, plan: SamplingPlan, width: int, height: int, **fields) -> 
         "scheduler": plan.scheduler_id,
         "width": width,
         "height": height,
+        "profile": model.profile.as_dict(),
+        **({"model_vae": model.vae_id} if getattr(model, "vae_id", "") else {}),
         **fields,
     }
 

@@ -29,6 +29,7 @@ from . import common
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
 from .limits import Limits, check_range
+from .prompt_embeds import with_cached_embeddings
 from .tiles import Tile, TileCanvas, pad_to_multiple, plan_tiles
 
 DEFAULT_SCALE = 2.0
@@ -424,13 +425,14 @@ def run_tiled_diffusion(pixels: np.ndarray, model, tiles: list[Tile], plan: Upsc
             padded = Image.fromarray(pad_to_multiple(window, SD_SIZE_MULTIPLE))
             control = dict(control_image=padded, controlnet_conditioning_scale=TILE_CONTROLNET_SCALE) \
                 if use_tile_controlnet else {}
+            # Every tile has the same prompt: the model's prompt cache encodes it once.
+            prompts = with_cached_embeddings(pipe, model, dict(prompt=req.prompt, guidance_scale=sampling.guidance,
+                                                               negative_prompt=req.negative_prompt or None))
             output = pipe(
-                prompt=req.prompt,
-                negative_prompt=req.negative_prompt or None,
+                **prompts,
                 image=padded,
                 strength=strength,
                 num_inference_steps=sampling.steps,
-                guidance_scale=sampling.guidance,
                 generator=torch.Generator("cpu").manual_seed(sampling.seed + index),
                 output_type="np",
                 callback_on_step_end=progress.on_step_end,

@@ -36,19 +36,21 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DeviceInfo(_message.Message):
-    __slots__ = ("type", "name", "dtype", "memory_bytes")
+    __slots__ = ("type", "name", "dtype", "memory_bytes", "profile")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     type: str
     name: str
     dtype: str
     memory_bytes: int
-    def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., dtype: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
+    profile: str
+    def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., dtype: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., profile: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("id", "family", "tasks", "control_types", "is_default", "loaded", "default_width", "default_height", "default_steps", "default_guidance_scale", "default_scheduler", "description")
+    __slots__ = ("id", "family", "tasks", "control_types", "is_default", "loaded", "default_width", "default_height", "default_steps", "default_guidance_scale", "default_scheduler", "description", "profile", "taesd_previews")
     ID_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +63,8 @@ class ModelInfo(_message.Message):
     DEFAULT_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    TAESD_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
     id: str
     family: str
     tasks: _containers.RepeatedScalarFieldContainer[TaskType]
@@ -73,7 +77,9 @@ class ModelInfo(_message.Message):
     default_guidance_scale: float
     default_scheduler: str
     description: str
-    def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskType, str]]] = ..., control_types: _Optional[_Iterable[_Union[_control_pb2.ControlType, str]]] = ..., is_default: _Optional[bool] = ..., loaded: _Optional[bool] = ..., default_width: _Optional[int] = ..., default_height: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_scheduler: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    profile: str
+    taesd_previews: bool
+    def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskType, str]]] = ..., control_types: _Optional[_Iterable[_Union[_control_pb2.ControlType, str]]] = ..., is_default: _Optional[bool] = ..., loaded: _Optional[bool] = ..., default_width: _Optional[int] = ..., default_height: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_scheduler: _Optional[str] = ..., description: _Optional[str] = ..., profile: _Optional[str] = ..., taesd_previews: _Optional[bool] = ...) -> None: ...
 
 class NamedOption(_message.Message):
     __slots__ = ("id", "label", "description")
