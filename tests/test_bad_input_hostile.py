@@ -19,11 +19,12 @@ from google.protobuf import json_format
 
 from dccbridge.api.security import clear_text_token_warning
 from dccbridge.client import depth_pass_from_array
-from dccbridge.imaging import encode_jpeg, encode_png
+from dccbridge.imaging import encode_png
 from dccbridge.ops import Limits
 from dccbridge.serve import ServeConfig, Server
 from dccbridge.v1 import control_pb2, jobs_pb2, media_pb2, service_pb2, tasks_pb2
 
+from lying_images import jpeg_claiming, png16_claiming, png_claiming
 from conftest import SERVING, generate_task, health_status, running_server
 
 SERVICE = "dccbridge.v1.DccBridgeService"
@@ -34,27 +35,10 @@ BOMB_SIDE = 100_000
 # -- inputs ---------------------------------------------------------------------------------------
 
 
-def png_claiming(width: int, height: int, array=None) -> bytes:
-    """A small valid PNG whose IHDR was rewritten to claim width x height (CRC fixed, so only the size lies)."""
-    data = bytearray(encode_png(np.zeros((8, 8, 3), np.uint8) if array is None else array))
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
-def png16_claiming(width: int, height: int) -> bytes:
-    ok, buf = cv2.imencode(".png", np.full((8, 8), 1000, np.uint16))
-    assert ok
-    data = bytearray(buf.tobytes())
-    data[16:24] = struct.pack(">II", width, height)
-    return bytes(data)
 
 
-def jpeg_claiming(width: int, height: int) -> bytes:
-    data = bytearray(encode_jpeg(np.zeros((8, 8, 3), np.uint8)))
-    sof = data.find(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import types
 
 import numpy as np
@@ -325,3 +326,17 @@ def test_a_batched_call_out_of_memory_runs_again_one_job_at_a_time():
     with torch.inference_mode():
         for given, got in zip(inputs, outputs):
             assert torch.equal(got, module.linear(given))
+
+
+def test_a_job_cancelled_while_the_worker_waits_for_company_leaves_the_worker_running(batching_server):
+    # The worker holds the first job while it waits batch_window_ms for compatible jobs; a cancel in that window
+    # drops the job's inputs. That once killed the worker thread (the queue then never moved again).
+    with connect(batching_server) as client:
+        for seed in range(3):
+            job = client.submit(generate_task(seed=seed, steps=2))
+            time.sleep(WINDOW_MS / 1000 / 3)  # the worker has taken it and waits for company
+            client.cancel(job.job_id)
+        assert batching_server.engine._worker.is_alive()
+        done = client.wait_result(client.submit(generate_task(seed=99, steps=2)).job_id, timeout_s=120)
+        assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED
+        assert batching_server.engine._worker.is_alive()

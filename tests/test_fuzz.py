@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import zlib
 
 import cv2
 import grpc
@@ -31,6 +30,7 @@ from dccbridge.imaging import encode_jpeg, encode_png
 from dccbridge.ops import Limits
 from dccbridge.v1 import jobs_pb2, service_pb2, service_pb2_grpc
 
+from lying_images import jpeg_claiming, png16_claiming, png_claiming
 from conftest import SERVING, health_status, running_server
 
 MIN_EXAMPLES = 200
@@ -60,18 +60,8 @@ EDGE_STRINGS = ("", "tiny", "canny", "depth", "openpose", "unipc", "euler_a", "e
                 "NaN", "-1", "0", "99999999999999999999", "' OR 1=1 --", "%s%n", "<script>", " tiny ")
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    data = bytearray(encode_png(np.zeros((8, 8, 3), np.uint8)))
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
-def jpeg_claiming(width: int, height: int) -> bytes:
-    data = bytearray(encode_jpeg(np.zeros((8, 8, 3), np.uint8)))
-    sof = data.find(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
 
 
 def png16(width: int, height: int) -> bytes:
@@ -110,11 +100,6 @@ def lying_headers() -> st.SearchStrategy[bytes]:
     return st.one_of(png_sized, png16_sized, jpeg_sized)
 
 
-def png16_claiming(width: int, height: int) -> bytes:
-    data = bytearray(png16(8, 8))
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
 def float_planes() -> st.SearchStrategy[tuple[int, int, bytes]]:

@@ -114,9 +114,12 @@ class Batching:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            request = first.request  # None once the job was cancelled during the wait (its inputs are dropped)
+            if request is None:
+                return []
             queued = self._ordered_queue()
         keys.compute(queued)
-        capacity = self.ops.batch_capacity(first.request)
+        capacity = self.ops.batch_capacity(request)
         with self._cond:
             start_order = self._start_order()
             if not start_order or start_order[0] is not first:

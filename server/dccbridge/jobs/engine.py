@@ -280,7 +280,11 @@ class Engine(Durability, Batching):
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
                 queued = self._ordered_queue()
-            batch = self._choose_batch(queued, keys)
+            try:
+                batch = self._choose_batch(queued, keys)
+            except Exception:  # a bug in choosing must not stop the worker: run the next job alone
+                log.exception("choosing a batch failed; the next job runs alone")
+                batch = queued[:1]
             with self._cond:
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start

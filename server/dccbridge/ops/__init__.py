@@ -64,7 +64,7 @@ class Ops:
         try:
             return max(1, _module_for(request).batch_capacity(request, self.env))
         except Exception as error:
-            log.warning("no batch capacity for a %s request, running it alone: %s", request.task_type.value, error)
+            log.warning("no batch capacity for a %s, running it alone: %s", type(request).__name__, error)
             return 1
 
 
