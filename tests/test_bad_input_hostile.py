@@ -197,7 +197,7 @@ def test_budgets_above_the_decoders_own_limit_are_refused_at_start():
 
 
 def test_serve_takes_the_budgets_as_counts_or_sizes():
-    from dccbridge.cli import _pixel_count
+    from dccbridge.cli.serve import _pixel_count
 
     assert _pixel_count("4096x4096") == _pixel_count("16777216") == 4096 * 4096
     with pytest.raises(Exception, match="WIDTHxHEIGHT"):

@@ -18,7 +18,8 @@ from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import save_file
 
 from conftest import generate_task, pixels, result_of, running_server, run_to_end
-from dccbridge.cli import _needs_of_id, main
+from dccbridge.cli import main
+from dccbridge.cli.models import _needs_of_id
 from dccbridge.client import Client
 from dccbridge.doctor import report
 from dccbridge.errors import ModelUnavailable

@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionControlNetPipeline
 from PIL import Image
 
-from dccbridge.cli import write_results
+from dccbridge.cli.common import write_results
 from dccbridge.client import depth_pass_from_array
 from dccbridge.domain import (CameraSpec, ControlType, NormalConvention, ProjectionView, Sampling, TextureRequest,
                               TilingAxes)

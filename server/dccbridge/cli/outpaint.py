@@ -1,5 +1,5 @@
-"""`dccbridge outpaint`: extend an image by margins or to an aspect ratio, on a server (kept out of cli.py, which
-holds the shared flags and the result writer)."""
+"""`dccbridge outpaint`: extend an image by margins or to an aspect ratio, on a server (the shared flags and the result
+writer are in cli/common.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from .common import (
+    DEFAULT_SERVER, adapter_flags, adapters_from_args, connect, connection_flags, follow, sampling_from_args,
+)
 
 FILLS = ("edge", "telea", "ns")
 ANCHORS = ("center", "top_left", "top", "top_right", "left", "right", "bottom_left", "bottom", "bottom_right")
@@ -34,11 +38,10 @@ def parse_aspect(text: str) -> tuple[int, int]:
 
 
 def add_parser(commands) -> None:
-    from . import cli
 
     p = commands.add_parser("outpaint", help="extend an image by margins or to an aspect ratio, on a server")
-    p.add_argument("--server", default=cli.DEFAULT_SERVER)
-    cli._connection_flags(p)
+    p.add_argument("--server", default=DEFAULT_SERVER)
+    connection_flags(p)
     p.add_argument("--input", type=Path, required=True, help="the image to extend")
     extent = p.add_mutually_exclusive_group(required=True)
     extent.add_argument("--margins", type=parse_margins, metavar="L,T,R,B", help="pixels to add per side")
@@ -55,7 +58,7 @@ def add_parser(commands) -> None:
     p.add_argument("--scheduler", default="")
     p.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
     p.add_argument("--batch", type=int, default=1)
-    cli._adapter_flags(p)
+    adapter_flags(p)
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG (batch: OUT-1.png, ...)")
     p.set_defaults(handler=run)
 
@@ -63,13 +66,13 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     import grpc
 
-    from . import cli
-    from .client import outpaint_task
-    from .v1 import jobs_pb2
+    from ..client import outpaint_task
+    from ..v1 import jobs_pb2
 
     task = outpaint_task(args.input, args.prompt, margins=args.margins, aspect=args.aspect, anchor=args.anchor,
                          feather=args.feather, fill=args.fill, strength=args.strength, model_id=args.model,
-                         negative_prompt=args.negative, sampling=cli._sampling(args), adapters=cli._adapters(args))
+                         negative_prompt=args.negative, sampling=sampling_from_args(args),
+                         adapters=adapters_from_args(args))
     placements = []
 
     def tap(events):  # keep the result's placement to print it
@@ -78,9 +81,9 @@ def run(args) -> int:
                 placements.append(json.loads(event.result.extra_json))
             yield event
 
-    with cli._client(args, client_name="cli") as client:
+    with connect(args, client_name="cli") as client:
         try:
-            code = cli._follow(tap(client.run(task, jobs_pb2.JobOptions(label="cli"))), args.output, "outpaint")
+            code = follow(tap(client.run(task, jobs_pb2.JobOptions(label="cli"))), args.output, "outpaint")
         except grpc.RpcError as error:
             print(f"dccbridge outpaint: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
