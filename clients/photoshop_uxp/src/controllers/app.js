@@ -5,31 +5,19 @@
 // Order of every action: capture (read-only) -> submit & follow the job (progress, preview, cancel) -> decode
 // and plan every layer -> ONE host.apply (one executeAsModal, one history step; all or nothing). Nothing touches
 // the document before the job succeeded and its images decoded, so a failure leaves the document unchanged.
-import { decodePNG, dataUrl, encodePNG, encodePNG16, fromBase64, toBase64 } from "../image/codec.js";
+import { decodePNG, dataUrl, encodePNG, fromBase64, toBase64 } from "../image/codec.js";
 import {
   composeInto, extendEdges, maskForCrop, maskForPlace, planDocument, planRegion, rect, resultForPlace, toGray, toRGBA,
 } from "../math/region.js";
 import { canvasGrowth, outpaintFields } from "./extend.js";
+import { depthPassFromGray, tilingAxes, upscaleMethod, upscaleSampling } from "./fields.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
   createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
 } from "../state/store.js";
-import {
-  BridgeError, ControlType, DepthEncoding, DepthNormalization, Preprocessor, TilingAxes, UpscaleMethod, createBridge, followJob,
-} from "../transport/bridge.js";
+import { BridgeError, ControlType, Preprocessor, createBridge, followJob } from "../transport/bridge.js";
 
 const CONTROL_TYPES = { canny: ControlType.CANNY, depth: ControlType.DEPTH, openpose: ControlType.OPENPOSE };
-// form.depthNormalization: "as_painted" sends the layer as a finished map (near = bright, used as is); the others
-// send its grey as inverse depth (black = background) for the server to rescale: "auto" = the model family's
-// default (min-max, as the depth ControlNets' annotators), or min-max / percentile explicitly.
-const DEPTH_NORMALIZATIONS = {
-  auto: DepthNormalization.UNSPECIFIED, min_max: DepthNormalization.MIN_MAX, percentile: DepthNormalization.PERCENTILE,
-};
-const UPSCALE_METHODS = {
-  auto: UpscaleMethod.UNSPECIFIED, lanczos: UpscaleMethod.LANCZOS, esrgan: UpscaleMethod.ESRGAN,
-  sd_x4: UpscaleMethod.SD_X4, tiled: UpscaleMethod.TILED_DIFFUSION,
-};
-const TILING = { none: TilingAxes.NONE, x: TilingAxes.X, y: TilingAxes.Y, both: TilingAxes.BOTH };
 
 const adapterInfo = (a) => ({ id: a.id, family: a.family, label: a.label || a.id, description: a.description, token: a.token });
 
@@ -276,13 +264,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
         initImage: { data: encodePNG(await readRegion(doc, sourceLayerId(), region.crop)), mimeType: "image/png" },
       };
       if (form.depthLayerId) { // a depth map layer (near = bright), else the server estimates depth
-        const gray = toGray(await readRegion(doc, form.depthLayerId, region.crop));
-        const rescale = DEPTH_NORMALIZATIONS[form.depthNormalization];
-        task.depthPass = {
-          data: { case: "png16", value: encodePNG16(gray) }, width: gray.width, height: gray.height,
-          encoding: rescale === undefined ? DepthEncoding.NORMALIZED : DepthEncoding.INVERSE, png16Scale: 1 / 65535,
-          normalization: rescale ?? DepthNormalization.UNSPECIFIED,
-        };
+        task.depthPass = depthPassFromGray(toGray(await readRegion(doc, form.depthLayerId, region.crop)), form.depthNormalization);
       }
       return { task: { kind: { case: "depth2img", value: task } }, placement: placementFor(doc, region, selection) };
     });
@@ -307,14 +289,10 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const pixels = await readRegion(doc, form.upscaleScope === "layer" ? doc.activeLayerId : null, source);
       const task = {
         image: { data: encodePNG(pixels), mimeType: "image/png" },
-        method: UPSCALE_METHODS[form.upscaleMethod] ?? UpscaleMethod.UNSPECIFIED,
+        method: upscaleMethod(form.upscaleMethod),
         upscalerId: form.upscalerId, scale: Number(form.upscaleScale), tileSize: Number(form.tileSize) || 0,
         modelId: form.upscaleMethod === "tiled" ? form.modelId : "", prompt: form.prompt, negativePrompt: form.negativePrompt,
-        // the diffusion methods (SD x4, tiled) take steps and seed; their guidance and strength keep the server's defaults
-        sampling: {
-          ...(["sd_x4", "tiled"].includes(form.upscaleMethod) ? { numInferenceSteps: Number(form.steps) } : {}),
-          ...(Number(form.seed) >= 0 ? { seed: BigInt(Math.floor(Number(form.seed))) } : {}),
-        },
+        sampling: upscaleSampling(form),
         // only tiled diffusion runs the model's UNet; the other methods refuse adapters
         adapters: form.upscaleMethod === "tiled" ? await taskAdapters(form) : undefined,
       };
@@ -330,7 +308,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const size = Math.max(64, Math.round(Number(form.textureSize) / 8) * 8);
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, width: size, height: size,
-        sampling: sampling(form), tiling: TILING[form.tiling] ?? TilingAxes.BOTH, pbrMaps: Boolean(form.pbr),
+        sampling: sampling(form), tiling: tilingAxes(form.tiling), pbrMaps: Boolean(form.pbr),
         adapters: await taskAdapters(form),
       };
       return { task: { kind: { case: "texture", value: task } }, placement: { docId: doc.id, anchor: { left: 0, top: 0 }, alwaysGroup: Boolean(form.pbr) } };
@@ -353,8 +331,6 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     });
   }
 
-  // -- jobs -------------------------------------------------------------------------------------------------
-
   /** Extend canvas: the merged document outpainted by the form's margins; the canvas grows to the result. */
   function extendCanvas() {
     return runAction("extend canvas", async () => {
@@ -368,6 +344,8 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       return { task: { kind: { case: "outpaint", value: task } }, placement: { docId: doc.id, anchor: { left: 0, top: 0 }, growCanvas: { width: doc.width, height: doc.height } } };
     });
   }
+
+  // -- jobs -------------------------------------------------------------------------------------------------
 
   async function runAction(label, build) {
     if (store.get().job.busy) {
