@@ -7,7 +7,7 @@ import pathlib
 import subprocess
 import sys
 
-from dccbridge.v1 import control_pb2, jobs_pb2, media_pb2, service_pb2, tasks_pb2
+from dccbridge.v1 import control_pb2, jobs_pb2, live_pb2, media_pb2, service_pb2, tasks_pb2
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "server" / "dccbridge" / "v1"
@@ -34,7 +34,7 @@ def test_stubs_import_from_the_installed_package():
 
 
 def test_every_enum_starts_with_unspecified():
-    for module in (control_pb2, jobs_pb2, media_pb2, service_pb2, tasks_pb2):
+    for module in (control_pb2, jobs_pb2, live_pb2, media_pb2, service_pb2, tasks_pb2):
         for enum in module.DESCRIPTOR.enum_types_by_name.values():
             zero = enum.values_by_number[0].name
             assert zero.endswith("_UNSPECIFIED"), f"{enum.full_name} zero value is {zero}"
@@ -50,6 +50,7 @@ def test_field_names_follow_diffusers():
 
 def test_service_surface():
     methods = set(service_pb2.DESCRIPTOR.services_by_name["DccBridgeService"].methods_by_name)
-    assert methods == {"GetCapabilities", "Submit", "Watch", "Run", "GetJob", "Cancel", "ListJobs"}
+    assert methods == {"GetCapabilities", "Submit", "Watch", "Run", "GetJob", "Cancel", "ListJobs",
+                       "Live", "OpenLive", "SendLiveFrame", "WatchLive", "PollLive", "CloseLive"}
     kinds = {f.name for f in tasks_pb2.Task.DESCRIPTOR.oneofs_by_name["kind"].fields}
     assert kinds == {"generate", "depth2img", "texture", "upscale", "preprocess", "outpaint"}

@@ -9,6 +9,8 @@ import threading
 from concurrent.futures import Executor
 from typing import AsyncIterator, Callable
 
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
 from .service import CLIENT_HEADER, DccBridgeService, client_name
@@ -65,6 +67,12 @@ class ConnectServicer:
 
     async def list_jobs(self, request, ctx):
         return await self._unary(self.service.list_jobs, request, ctx)
+
+    # Live mode lands with its engine (issue 16); until then the face answers UNIMPLEMENTED like gRPC does.
+    def live(self, requests, ctx):
+        raise ConnectError(Code.UNIMPLEMENTED, "live mode is not in this build")
+
+    open_live = send_live_frame = watch_live = poll_live = close_live = live
 
     async def _unary(self, method, request, ctx: RequestContext):
         loop = asyncio.get_running_loop()

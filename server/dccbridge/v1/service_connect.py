@@ -20,6 +20,7 @@ from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from dccbridge.v1.jobs_pb2 import JobEvent
+from dccbridge.v1.live_pb2 import CloseLiveRequest, CloseLiveResponse, LiveEvent, LiveRequest, OpenLiveRequest, OpenLiveResponse, PollLiveRequest, PollLiveResponse, SendLiveFrameRequest, SendLiveFrameResponse, WatchLiveRequest
 from pyqwest import Client, SyncClient
 
 from .service_pb2 import CancelRequest, CancelResponse, GetCapabilitiesRequest, GetCapabilitiesResponse, GetJobRequest, GetJobResponse, ListJobsRequest, ListJobsResponse, SubmitRequest, SubmitResponse, WatchRequest
@@ -81,10 +82,32 @@ class DccBridgeService(Protocol):
     async def list_jobs(self, request: ListJobsRequest, ctx: RequestContext[ListJobsRequest, ListJobsResponse], /) -> ListJobsResponse:
         """
         Newest first; results without image bytes.
-
-        Reserved for v1.x: a bidirectional live session that follows the viewport
-        (rpc Live(stream LiveRequest) returns (stream JobEvent)).
         """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def live(self, request: AsyncIterator[LiveRequest], ctx: RequestContext[LiveRequest, LiveEvent], /) -> AsyncIterator[LiveEvent]:
+        """
+        Live mode (see live.proto): a session that answers numbered frames, latest frame wins.
+        gRPC: one bidirectional stream; `open` first.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def open_live(self, request: OpenLiveRequest, ctx: RequestContext[OpenLiveRequest, OpenLiveResponse], /) -> OpenLiveResponse:
+        """
+        The same for clients without bidirectional streams (UXP, Unity), keyed by session id.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def send_live_frame(self, request: SendLiveFrameRequest, ctx: RequestContext[SendLiveFrameRequest, SendLiveFrameResponse], /) -> SendLiveFrameResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def watch_live(self, request: WatchLiveRequest, ctx: RequestContext[WatchLiveRequest, LiveEvent], /) -> AsyncIterator[LiveEvent]:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def poll_live(self, request: PollLiveRequest, ctx: RequestContext[PollLiveRequest, PollLiveResponse], /) -> PollLiveResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def close_live(self, request: CloseLiveRequest, ctx: RequestContext[CloseLiveRequest, CloseLiveResponse], /) -> CloseLiveResponse:
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
 
@@ -177,6 +200,72 @@ class DccBridgeServiceASGIApplication(ConnectASGIApplication[DccBridgeService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.list_jobs,
+                ),
+                "/dccbridge.v1.DccBridgeService/Live": Endpoint.bidi_stream(
+                    method=MethodInfo(
+                        name="Live",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=LiveRequest,
+                        output=LiveEvent,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.BIDI_STREAM,
+                    ),
+                    function=svc.live,
+                ),
+                "/dccbridge.v1.DccBridgeService/OpenLive": Endpoint.unary(
+                    method=MethodInfo(
+                        name="OpenLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=OpenLiveRequest,
+                        output=OpenLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.open_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/SendLiveFrame": Endpoint.unary(
+                    method=MethodInfo(
+                        name="SendLiveFrame",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=SendLiveFrameRequest,
+                        output=SendLiveFrameResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.send_live_frame,
+                ),
+                "/dccbridge.v1.DccBridgeService/WatchLive": Endpoint.server_stream(
+                    method=MethodInfo(
+                        name="WatchLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=WatchLiveRequest,
+                        output=LiveEvent,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=svc.watch_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/PollLive": Endpoint.unary(
+                    method=MethodInfo(
+                        name="PollLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=PollLiveRequest,
+                        output=PollLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.poll_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/CloseLive": Endpoint.unary(
+                    method=MethodInfo(
+                        name="CloseLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=CloseLiveRequest,
+                        output=CloseLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.close_live,
                 ),
             },
             interceptors=interceptors,
@@ -366,9 +455,6 @@ class DccBridgeServiceClient(ConnectClient):
     ) -> ListJobsResponse:
         """
         Newest first; results without image bytes.
-
-        Reserved for v1.x: a bidirectional live session that follows the viewport
-        (rpc Live(stream LiveRequest) returns (stream JobEvent)).
         """
         return await self.execute_unary(
             request=request,
@@ -377,6 +463,133 @@ class DccBridgeServiceClient(ConnectClient):
                 service_name="dccbridge.v1.DccBridgeService",
                 input=ListJobsRequest,
                 output=ListJobsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def live(
+        self,
+        request: AsyncIterator[LiveRequest],
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> AsyncIterator[LiveEvent]:
+        """
+        Live mode (see live.proto): a session that answers numbered frames, latest frame wins.
+        gRPC: one bidirectional stream; `open` first.
+        """
+        return self.execute_bidi_stream(
+            request=request,
+            method=MethodInfo(
+                name="Live",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=LiveRequest,
+                output=LiveEvent,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.BIDI_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def open_live(
+        self,
+        request: OpenLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> OpenLiveResponse:
+        """
+        The same for clients without bidirectional streams (UXP, Unity), keyed by session id.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="OpenLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=OpenLiveRequest,
+                output=OpenLiveResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def send_live_frame(
+        self,
+        request: SendLiveFrameRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> SendLiveFrameResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SendLiveFrame",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=SendLiveFrameRequest,
+                output=SendLiveFrameResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def watch_live(
+        self,
+        request: WatchLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> AsyncIterator[LiveEvent]:
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="WatchLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=WatchLiveRequest,
+                output=LiveEvent,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def poll_live(
+        self,
+        request: PollLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PollLiveResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PollLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=PollLiveRequest,
+                output=PollLiveResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def close_live(
+        self,
+        request: CloseLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> CloseLiveResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="CloseLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=CloseLiveRequest,
+                output=CloseLiveResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),
@@ -427,10 +640,32 @@ class DccBridgeServiceSync(Protocol):
     def list_jobs(self, request: ListJobsRequest, ctx: RequestContext[ListJobsRequest, ListJobsResponse], /) -> ListJobsResponse:
         """
         Newest first; results without image bytes.
-
-        Reserved for v1.x: a bidirectional live session that follows the viewport
-        (rpc Live(stream LiveRequest) returns (stream JobEvent)).
         """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def live(self, request: Iterator[LiveRequest], ctx: RequestContext[LiveRequest, LiveEvent], /) -> Iterator[LiveEvent]:
+        """
+        Live mode (see live.proto): a session that answers numbered frames, latest frame wins.
+        gRPC: one bidirectional stream; `open` first.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def open_live(self, request: OpenLiveRequest, ctx: RequestContext[OpenLiveRequest, OpenLiveResponse], /) -> OpenLiveResponse:
+        """
+        The same for clients without bidirectional streams (UXP, Unity), keyed by session id.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def send_live_frame(self, request: SendLiveFrameRequest, ctx: RequestContext[SendLiveFrameRequest, SendLiveFrameResponse], /) -> SendLiveFrameResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def watch_live(self, request: WatchLiveRequest, ctx: RequestContext[WatchLiveRequest, LiveEvent], /) -> Iterator[LiveEvent]:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def poll_live(self, request: PollLiveRequest, ctx: RequestContext[PollLiveRequest, PollLiveResponse], /) -> PollLiveResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def close_live(self, request: CloseLiveRequest, ctx: RequestContext[CloseLiveRequest, CloseLiveResponse], /) -> CloseLiveResponse:
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
 
@@ -521,6 +756,72 @@ class DccBridgeServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.list_jobs,
+                ),
+                "/dccbridge.v1.DccBridgeService/Live": EndpointSync.bidi_stream(
+                    method=MethodInfo(
+                        name="Live",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=LiveRequest,
+                        output=LiveEvent,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.BIDI_STREAM,
+                    ),
+                    function=service.live,
+                ),
+                "/dccbridge.v1.DccBridgeService/OpenLive": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="OpenLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=OpenLiveRequest,
+                        output=OpenLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.open_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/SendLiveFrame": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="SendLiveFrame",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=SendLiveFrameRequest,
+                        output=SendLiveFrameResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.send_live_frame,
+                ),
+                "/dccbridge.v1.DccBridgeService/WatchLive": EndpointSync.server_stream(
+                    method=MethodInfo(
+                        name="WatchLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=WatchLiveRequest,
+                        output=LiveEvent,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=service.watch_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/PollLive": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="PollLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=PollLiveRequest,
+                        output=PollLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.poll_live,
+                ),
+                "/dccbridge.v1.DccBridgeService/CloseLive": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="CloseLive",
+                        service_name="dccbridge.v1.DccBridgeService",
+                        input=CloseLiveRequest,
+                        output=CloseLiveResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.close_live,
                 ),
             },
             interceptors=interceptors,
@@ -710,9 +1011,6 @@ class DccBridgeServiceClientSync(ConnectClientSync):
     ) -> ListJobsResponse:
         """
         Newest first; results without image bytes.
-
-        Reserved for v1.x: a bidirectional live session that follows the viewport
-        (rpc Live(stream LiveRequest) returns (stream JobEvent)).
         """
         return self.execute_unary(
             request=request,
@@ -721,6 +1019,133 @@ class DccBridgeServiceClientSync(ConnectClientSync):
                 service_name="dccbridge.v1.DccBridgeService",
                 input=ListJobsRequest,
                 output=ListJobsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def live(
+        self,
+        request: Iterator[LiveRequest],
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> Iterator[LiveEvent]:
+        """
+        Live mode (see live.proto): a session that answers numbered frames, latest frame wins.
+        gRPC: one bidirectional stream; `open` first.
+        """
+        return self.execute_bidi_stream(
+            request=request,
+            method=MethodInfo(
+                name="Live",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=LiveRequest,
+                output=LiveEvent,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.BIDI_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def open_live(
+        self,
+        request: OpenLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> OpenLiveResponse:
+        """
+        The same for clients without bidirectional streams (UXP, Unity), keyed by session id.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="OpenLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=OpenLiveRequest,
+                output=OpenLiveResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def send_live_frame(
+        self,
+        request: SendLiveFrameRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> SendLiveFrameResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SendLiveFrame",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=SendLiveFrameRequest,
+                output=SendLiveFrameResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def watch_live(
+        self,
+        request: WatchLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> Iterator[LiveEvent]:
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="WatchLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=WatchLiveRequest,
+                output=LiveEvent,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def poll_live(
+        self,
+        request: PollLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PollLiveResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PollLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=PollLiveRequest,
+                output=PollLiveResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def close_live(
+        self,
+        request: CloseLiveRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> CloseLiveResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="CloseLive",
+                service_name="dccbridge.v1.DccBridgeService",
+                input=CloseLiveRequest,
+                output=CloseLiveResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

@@ -1,5 +1,6 @@
 from dccbridge.v1 import control_pb2 as _control_pb2
 from dccbridge.v1 import jobs_pb2 as _jobs_pb2
+from dccbridge.v1 import live_pb2 as _live_pb2
 from dccbridge.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

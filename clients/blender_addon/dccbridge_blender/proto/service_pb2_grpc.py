@@ -5,6 +5,7 @@ import grpc
 import warnings
 
 from . import jobs_pb2 as dccbridge_dot_v1_dot_jobs__pb2
+from . import live_pb2 as dccbridge_dot_v1_dot_live__pb2
 from . import service_pb2 as dccbridge_dot_v1_dot_service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -75,6 +76,36 @@ class DccBridgeServiceStub:
                 request_serializer=dccbridge_dot_v1_dot_service__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=dccbridge_dot_v1_dot_service__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.Live = channel.stream_stream(
+                '/dccbridge.v1.DccBridgeService/Live',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.LiveRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.LiveEvent.FromString,
+                _registered_method=True)
+        self.OpenLive = channel.unary_unary(
+                '/dccbridge.v1.DccBridgeService/OpenLive',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.OpenLiveRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.OpenLiveResponse.FromString,
+                _registered_method=True)
+        self.SendLiveFrame = channel.unary_unary(
+                '/dccbridge.v1.DccBridgeService/SendLiveFrame',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.SendLiveFrameRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.SendLiveFrameResponse.FromString,
+                _registered_method=True)
+        self.WatchLive = channel.unary_stream(
+                '/dccbridge.v1.DccBridgeService/WatchLive',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.WatchLiveRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.LiveEvent.FromString,
+                _registered_method=True)
+        self.PollLive = channel.unary_unary(
+                '/dccbridge.v1.DccBridgeService/PollLive',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.PollLiveRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.PollLiveResponse.FromString,
+                _registered_method=True)
+        self.CloseLive = channel.unary_unary(
+                '/dccbridge.v1.DccBridgeService/CloseLive',
+                request_serializer=dccbridge_dot_v1_dot_live__pb2.CloseLiveRequest.SerializeToString,
+                response_deserializer=dccbridge_dot_v1_dot_live__pb2.CloseLiveResponse.FromString,
+                _registered_method=True)
 
 
 class DccBridgeServiceServicer:
@@ -127,9 +158,46 @@ class DccBridgeServiceServicer:
 
     def ListJobs(self, request, context):
         """Newest first; results without image bytes.
-        Reserved for v1.x: a bidirectional live session that follows the viewport
-        (rpc Live(stream LiveRequest) returns (stream JobEvent)).
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Live(self, request_iterator, context):
+        """Live mode (see live.proto): a session that answers numbered frames, latest frame wins.
+        gRPC: one bidirectional stream; `open` first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenLive(self, request, context):
+        """The same for clients without bidirectional streams (UXP, Unity), keyed by session id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendLiveFrame(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchLive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PollLive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseLive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -171,6 +239,36 @@ def add_DccBridgeServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=dccbridge_dot_v1_dot_service__pb2.ListJobsRequest.FromString,
                     response_serializer=dccbridge_dot_v1_dot_service__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'Live': grpc.stream_stream_rpc_method_handler(
+                    servicer.Live,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.LiveRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.LiveEvent.SerializeToString,
+            ),
+            'OpenLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenLive,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.OpenLiveRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.OpenLiveResponse.SerializeToString,
+            ),
+            'SendLiveFrame': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendLiveFrame,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.SendLiveFrameRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.SendLiveFrameResponse.SerializeToString,
+            ),
+            'WatchLive': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchLive,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.WatchLiveRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.LiveEvent.SerializeToString,
+            ),
+            'PollLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.PollLive,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.PollLiveRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.PollLiveResponse.SerializeToString,
+            ),
+            'CloseLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseLive,
+                    request_deserializer=dccbridge_dot_v1_dot_live__pb2.CloseLiveRequest.FromString,
+                    response_serializer=dccbridge_dot_v1_dot_live__pb2.CloseLiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,6 +464,168 @@ class DccBridgeService:
             '/dccbridge.v1.DccBridgeService/ListJobs',
             dccbridge_dot_v1_dot_service__pb2.ListJobsRequest.SerializeToString,
             dccbridge_dot_v1_dot_service__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Live(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dccbridge.v1.DccBridgeService/Live',
+            dccbridge_dot_v1_dot_live__pb2.LiveRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.LiveEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dccbridge.v1.DccBridgeService/OpenLive',
+            dccbridge_dot_v1_dot_live__pb2.OpenLiveRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.OpenLiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendLiveFrame(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dccbridge.v1.DccBridgeService/SendLiveFrame',
+            dccbridge_dot_v1_dot_live__pb2.SendLiveFrameRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.SendLiveFrameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dccbridge.v1.DccBridgeService/WatchLive',
+            dccbridge_dot_v1_dot_live__pb2.WatchLiveRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.LiveEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PollLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dccbridge.v1.DccBridgeService/PollLive',
+            dccbridge_dot_v1_dot_live__pb2.PollLiveRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.PollLiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dccbridge.v1.DccBridgeService/CloseLive',
+            dccbridge_dot_v1_dot_live__pb2.CloseLiveRequest.SerializeToString,
+            dccbridge_dot_v1_dot_live__pb2.CloseLiveResponse.FromString,
             options,
             channel_credentials,
             insecure,
