@@ -162,7 +162,7 @@ class JobEvent(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., time_ms: _Optional[int] = ..., queued: _Optional[_Union[Queued, _Mapping]] = ..., started: _Optional[_Union[Started, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "state", "task_type", "model_id", "label", "created_ms", "started_ms", "finished_ms", "queue_position", "progress", "result", "failure", "cancelled", "sequence", "task")
+    __slots__ = ("job_id", "state", "task_type", "model_id", "label", "created_ms", "started_ms", "finished_ms", "queue_position", "progress", "result", "failure", "cancelled", "sequence", "task", "thumbnail", "client")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,8 @@ class Job(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     task_type: str
@@ -193,4 +195,6 @@ class Job(_message.Message):
     cancelled: Cancelled
     sequence: int
     task: _tasks_pb2.Task
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., task_type: _Optional[str] = ..., model_id: _Optional[str] = ..., label: _Optional[str] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., queue_position: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., sequence: _Optional[int] = ..., task: _Optional[_Union[_tasks_pb2.Task, _Mapping]] = ...) -> None: ...
+    thumbnail: _media_pb2.Image
+    client: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., task_type: _Optional[str] = ..., model_id: _Optional[str] = ..., label: _Optional[str] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., queue_position: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., sequence: _Optional[int] = ..., task: _Optional[_Union[_tasks_pb2.Task, _Mapping]] = ..., thumbnail: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., client: _Optional[str] = ...) -> None: ...
