@@ -8,6 +8,8 @@ HTTP/1.1 (OpenLive, SendLiveFrame, WatchLive, PollLive, CloseLive): tests/test_l
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -358,6 +360,26 @@ def test_jobs_with_their_own_loras_or_tiling_are_not_interleaved():
     assert not interleavable(GenerateRequest(prompt="x", adapters=AdapterSpec(loras=(LoraSpec("style"),))))
     assert not interleavable(TextureRequest(prompt="x", tiling=TilingAxes.BOTH))
     assert interleavable(TextureRequest(prompt="x"))
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_cli_sends_a_folder_of_frames(server, tmp_path):
+    frames_dir, out = tmp_path / "frames", tmp_path / "out"
+    frames_dir.mkdir()
+    for number in range(1, 5):
+        (frames_dir / f"{number:03d}.png").write_bytes(png(number if number != 3 else 2))  # frame 3 repeats 2
+    run = subprocess.run([sys.executable, "-m", "dccbridge.cli", "live", "--server", f"127.0.0.1:{server.port}",
+                          "--input", str(frames_dir), "-o", str(out), "--prompt", "a cube", "--width", str(SIZE),
+                          "--height", str(SIZE), "--steps", "2", "--fps", "5"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = sorted(path.name for path in out.iterdir())
+    assert written and written[-1] == "000004.png"
+    assert "4 frames" in run.stdout
+    for path in out.iterdir():
+        assert imaging.decode_image(path.read_bytes(), "out").shape == (SIZE, SIZE, 3)
 
 
 # -- many frames ----------------------------------------------------------------------------------
