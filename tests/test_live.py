@@ -159,6 +159,21 @@ def test_similarity_filter_reuses_nearly_identical_frames(client):
         assert [e.result.reused for e in live.answers(2)] == [False, False]
 
 
+def test_prompt_embeddings_are_encoded_once_per_prompt(client, server):
+    cache = server.manager.load("").prompt_cache
+    with session(client, prompt="a prompt only this test sends", similarity_threshold=0) as live:
+        live.send(1, image_bytes=png(1))
+        live.answers(1)
+        misses = cache.misses
+        for number in (2, 3, 4):
+            live.send(number, image_bytes=png(number))
+            live.answers(1)
+        assert cache.misses == misses  # frames 2-4 reuse frame 1's embeddings
+        live.send(5, image_bytes=png(5), prompt="another prompt only this test sends")
+        assert kind(live.answers(1)[0]) == "result"
+        assert cache.misses == misses + 1
+
+
 def test_control_map_recomputed_only_when_its_input_changes(client, server):
     slots = [control_pb2.CONTROL_TYPE_DEPTH]
     with session(client, controls=slots, similarity_threshold=0) as live:

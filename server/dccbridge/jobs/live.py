@@ -344,6 +344,11 @@ class LiveTurns:
 
     live: LiveSessions
 
+    def _wake_worker(self) -> None:
+        """A live frame arrived: the worker may be waiting for work."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _live_between_steps(self, job, batch) -> None:
         """Called at a running job's step boundaries (from its context's report, on the worker thread)."""
         if batch is None and interleavable(job.request) and self.live.due():
