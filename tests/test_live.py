@@ -220,6 +220,29 @@ def test_stream_batch_answers_every_frame_with_sane_images(client):
         assert pixels.shape == (SIZE, SIZE, 3) and pixels.std() > 1.0
 
 
+def test_stream_batch_frames_do_not_mix(client):
+    """A frame computed in company (stream_batch 2) gives the pixels it gives alone: the batch keeps frames apart."""
+    count = 8
+    fields = dict(throughput=True, steps=4, strength=0.5, similarity_threshold=0)
+    alone = {}
+    with session(client, **fields) as live:
+        for number in range(1, count + 1):
+            live.send(number, image_bytes=png(100 + number))
+            (event,) = live.answers(1)
+            assert event.result.timings.stream_batch == 1
+            alone[event.result.frame] = imaging.decode_image(event.result.image.data, "alone")
+    with session(client, **fields) as live:
+        for number in range(1, count + 1):
+            live.send(number, image_bytes=png(100 + number))
+            time.sleep(0.03)
+        together = [e.result for e in live.answers(count) if kind(e) == "result"]
+    shared = [r for r in together if r.timings.stream_batch == 2]
+    assert shared, "no frame shared a UNet call"
+    for result in shared:
+        difference = np.abs(imaging.decode_image(result.image.data, "together").astype(int) - alone[result.frame])
+        assert difference.max() <= 2, f"frame {result.frame} differs by up to {difference.max()} levels"
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 

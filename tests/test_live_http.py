@@ -129,6 +129,27 @@ def test_open_send_poll_close(connect):
     assert error.value.code == "not_found"
 
 
+def test_metrics_count_sessions_and_frames(connect, server):
+    def scrape() -> dict:
+        text = httpx.get(f"http://127.0.0.1:{server.http_port}/metrics", timeout=30).text
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("dccbridge_live")}
+
+    before = scrape()
+    session_id = connect.open(similarity_threshold=0.98)
+    assert scrape()["dccbridge_live_sessions"] == before["dccbridge_live_sessions"] + 1
+    after = 0
+    for number in (1, 2):
+        connect.send(session_id, number, image_bytes=png(1))  # frame 2 repeats frame 1
+        _, after = connect.poll_answers(session_id, 1, after)
+    connect.close(session_id)
+    after = scrape()
+    computed = 'dccbridge_live_frames_total{outcome="computed"}'
+    reused = 'dccbridge_live_frames_total{outcome="reused"}'
+    assert after[computed] == before.get(computed, 0) + 1 and after[reused] == before.get(reused, 0) + 1
+    assert after["dccbridge_live_sessions"] == before["dccbridge_live_sessions"]
+
+
 def test_latest_frame_wins_over_http(connect):
     session_id = connect.open(similarity_threshold=0)
     superseded = [connect.send(session_id, n, image_bytes=png(n)) for n in range(1, 11)]

@@ -326,13 +326,13 @@ class LiveSessions:
         """Report superseded / failed answers to the observer (counted by difference since the last report)."""
         if self.observer is None:
             return
-        seen = getattr(session, "_reported", (0, 0))
+        seen = session.reported
         now = (session.counts.superseded, session.counts.failed)
         for _ in range(now[0] - seen[0]):
             self.observer.live_frame("superseded")
         for _ in range(now[1] - seen[1]):
             self.observer.live_frame("failed")
-        session._reported = now
+        session.reported = now
 
     def _control_map_computed(self) -> None:
         if self.observer is not None:
@@ -350,8 +350,10 @@ class LiveTurns:
             self._cond.notify_all()
 
     def _live_between_steps(self, job, batch) -> None:
-        """Called at a running job's step boundaries (from its context's report, on the worker thread)."""
-        if batch is None and interleavable(job.request) and self.live.due():
+        """Called at a running job's step boundaries (from its context's report). Only on the worker thread itself:
+        an op reporting from a helper thread of its own does not run live frames there."""
+        if batch is None and threading.current_thread() is self._worker and interleavable(job.request) \
+                and self.live.due():
             self.live.run_one()
 
 

@@ -63,6 +63,7 @@ class LiveSession:
         self._awaiting: collections.deque[int] = collections.deque()  # tickets not yet announced, oldest first
         self._answers: dict[int, tuple[str, dict]] = {}
         self.arrivals: dict[int, float] = {}  # ticket -> arrival time, until answered
+        self.reported = (0, 0)  # (superseded, failed) counts already reported to metrics
         self.encoded: tuple | None = None  # (pixels, their encoding, mime): a reused result is not encoded again
 
     # -- events (call with cond held) -----------------------------------------------------------
