@@ -33,6 +33,7 @@ namespace DccBridge.Editor
         // capabilities before each job (a renamed file is named in a dialog, not sent).
         [SerializeField] private List<LoraRow> _loras = new List<LoraRow>();
         [SerializeField] private string _vae = "";
+        [SerializeField] private ExtendPanel _extend = new ExtendPanel();
 
         [Serializable]
         private sealed class LoraRow
@@ -105,6 +106,7 @@ namespace DccBridge.Editor
             if (GUILayout.Button("Project from camera → material on selection")) Run(ResultApplier.Projection);
             _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
             if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
+            _extend.Draw(() => Fill(new DiffusionParams()), _camera, _useSceneView, _width, _height);
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
