@@ -82,7 +82,7 @@ def test_unity_core_compiles_with_mono_and_passes_its_nunit_tests_against_a_real
                "DCCBRIDGE_TOKEN": TOKEN, "DCCBRIDGE_LIVE_FIXTURES": str(tmp_path / "live-json")}
         run = subprocess.run(["nunit-console", "-nologo", "-labels", f"-xml={tmp_path / 'TestResult.xml'}",
                               str(tmp_path / "DccBridge.Tests.dll")],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     passed, failed, not_run, failures = _summary(tmp_path / "TestResult.xml")
     print(f"{passed} passed, {failed} failed, {not_run} not run ({time.monotonic() - started:.1f} s)")
     assert failed == 0 and run.returncode == 0, "\n".join(failures) + "\n" + run.stdout[-4000:] + run.stderr[-2000:]

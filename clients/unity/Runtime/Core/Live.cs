@@ -101,6 +101,34 @@ namespace DccBridge.Core
 
     public enum LiveEventKind { Unknown = 0, Opened, Result, Superseded, FrameFailed, Closed }
 
+    /// <summary>Small pure helpers the editor's live preview uses (tested under Mono).</summary>
+    public static class LiveSizes
+    {
+        /// <summary>The reduced live size: the longer side maxSide, the other kept in proportion, both multiples
+        /// of `multiple` (at least one multiple).</summary>
+        public static int[] Fit(int width, int height, int maxSide, int multiple = 8)
+        {
+            if (width <= 0 || height <= 0) { width = height = 1; }
+            if (maxSide < multiple) maxSide = multiple;
+            double scale = (double)maxSide / Math.Max(width, height);
+            int w = Math.Max(multiple, (int)Math.Round(width * scale / multiple) * multiple);
+            int h = Math.Max(multiple, (int)Math.Round(height * scale / multiple) * multiple);
+            return new[] { Math.Min(w, maxSide / multiple * multiple), Math.Min(h, maxSide / multiple * multiple) };
+        }
+
+        /// <summary>One status line from a session's books: what is shown, how fast, what was skipped.</summary>
+        public static string Describe(LiveBook book)
+        {
+            if (book.Closed != null) return "closed (" + book.Closed.Reason + ")";
+            if (book.Shown == null) return book.LatestSent > 0 ? "waiting for frame " + book.LatestSent : "waiting for a change";
+            var t = book.Shown.Timings;
+            return "frame " + book.Shown.Frame + (book.Shown.Reused ? " (reused " + book.Shown.ReusedFromFrame + ")" : "") +
+                   " of " + book.LatestSent + ": " + Math.Round(book.ShownRoundTripMs) + " ms round trip, server " +
+                   Math.Round(t.TotalMs) + " ms (pipeline " + Math.Round(t.PipelineMs) + ")" +
+                   "; reused " + book.Reused + ", superseded " + book.Superseded + (book.Failed > 0 ? ", failed " + book.Failed : "");
+        }
+    }
+
     /// <summary>LiveEvent: Kind says which one of Opened/Result/Superseded/FrameFailed/Closed is set.</summary>
     public sealed class LiveEvent
     {

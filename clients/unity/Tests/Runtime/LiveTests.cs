@@ -280,6 +280,41 @@ namespace DccBridge.Tests
     }
 
     [TestFixture]
+    public class LiveSizesTests
+    {
+        [Test]
+        public void TheLiveSizeKeepsTheAspectInMultiplesOfEight()
+        {
+            CollectionAssert.AreEqual(new[] { 256, 256 }, LiveSizes.Fit(512, 512, 256));
+            CollectionAssert.AreEqual(new[] { 256, 144 }, LiveSizes.Fit(1920, 1080, 256));
+            CollectionAssert.AreEqual(new[] { 144, 256 }, LiveSizes.Fit(1080, 1920, 256));
+            CollectionAssert.AreEqual(new[] { 256, 8 }, LiveSizes.Fit(4000, 10, 256), "never below one multiple");
+            CollectionAssert.AreEqual(new[] { 96, 96 }, LiveSizes.Fit(64, 64, 100), "the longer side is at most maxSide, in multiples");
+            CollectionAssert.AreEqual(new[] { 8, 8 }, LiveSizes.Fit(0, 0, 4), "nonsense in, the smallest size out");
+        }
+
+        [Test]
+        public void TheStatusLineSaysWhatIsShownAndWhatWasSkipped()
+        {
+            var book = new LiveBook();
+            Assert.AreEqual("waiting for a change", LiveSizes.Describe(book));
+            book.Sent(1, 0);
+            Assert.AreEqual("waiting for frame 1", LiveSizes.Describe(book));
+            book.Sent(2, 1);
+            book.Apply(new LiveEvent { Sequence = 1, Kind = LiveEventKind.Result, Result = new LiveResultInfo
+            {
+                Frame = 2, Reused = true, ReusedFromFrame = 1, Timings = new LiveTimings { TotalMs = 40.4f, PipelineMs = 30f },
+            } });
+            string text = LiveSizes.Describe(book);
+            StringAssert.StartsWith("frame 2 (reused 1) of 2: ", text);
+            StringAssert.Contains("server 40 ms (pipeline 30)", text);
+            StringAssert.EndsWith("reused 1, superseded 1", text);
+            book.Apply(new LiveEvent { Sequence = 2, Kind = LiveEventKind.Closed, Closed = new LiveClosedInfo { Reason = "idle timeout" } });
+            Assert.AreEqual("closed (idle timeout)", LiveSizes.Describe(book));
+        }
+    }
+
+    [TestFixture]
     public class LiveBookTests
     {
         private static LiveEvent Result(long sequence, long frame, bool reused = false)
