@@ -137,14 +137,15 @@ namespace DccBridge.Core
 
         public int Outstanding { get { lock (_lock) return _sentAtMs.Count; } }
 
-        /// <summary>The server accepted frame; supersededFrame (SendLiveFrameResponse) is the waiting one it replaced.</summary>
+        /// <summary>The server accepted frame; supersededFrame (SendLiveFrameResponse) is the waiting one it replaced.
+        /// After a LiveUpdate the frame is the last one again (the server computes it again with the new prompt).</summary>
         public void Sent(long frame, long supersededFrame)
         {
             lock (_lock)
             {
+                if (supersededFrame > 0 && _sentAtMs.Remove(supersededFrame)) Superseded++;
                 _sentAtMs[frame] = _clock.ElapsedMilliseconds;
                 if (frame > LatestSent) LatestSent = frame;
-                if (supersededFrame > 0 && _sentAtMs.Remove(supersededFrame)) Superseded++;
             }
         }
 
@@ -165,7 +166,8 @@ namespace DccBridge.Core
                         _sentAtMs.Remove(e.Result.Frame);
                         Results++;
                         if (e.Result.Reused) Reused++;
-                        if (Shown != null && e.Result.Frame <= Shown.Frame) { StaleResults++; return false; }
+                        // Equal is newer too: the same frame computed again after a LiveUpdate (a new sequence).
+                        if (Shown != null && e.Result.Frame < Shown.Frame) { StaleResults++; return false; }
                         Shown = e.Result;
                         ShownRoundTripMs = known ? _clock.ElapsedMilliseconds - sentAt : 0;
                         return true;
@@ -284,6 +286,7 @@ namespace DccBridge.Core
         {
             long superseded = await _client.UpdateLiveAsync(SessionId, prompt, seed, ct).ConfigureAwait(false);
             Frames.Updated(prompt, seed);
+            if (Frames.LastFrame > 0) Book.Sent(Frames.LastFrame, superseded);
             return superseded;
         }
 

@@ -343,12 +343,15 @@ namespace DccBridge.Tests
             Assert.IsFalse(book.Apply(Result(4, 2)), "an older frame's result never replaces a newer one");
             Assert.AreEqual(3L, book.Shown.Frame);
             Assert.AreEqual(1, book.StaleResults);
+            book.Sent(3, 0);   // a LiveUpdate: frame 3 computed again with the new prompt
+            Assert.IsTrue(book.Apply(Result(5, 3)), "the same frame computed again is shown");
+            Assert.AreEqual(0, book.Outstanding);
             book.Sent(4, 0);
-            book.Apply(new LiveEvent { Sequence = 5, Kind = LiveEventKind.FrameFailed, Frame = 4, Failure = new JobFailure { Code = "invalid_argument" } });
+            book.Apply(new LiveEvent { Sequence = 6, Kind = LiveEventKind.FrameFailed, Frame = 4, Failure = new JobFailure { Code = "invalid_argument" } });
             Assert.AreEqual(1, book.Failed);
             Assert.AreEqual(0, book.Outstanding);
-            Assert.AreEqual(5L, book.LastSequence);
-            book.Apply(new LiveEvent { Sequence = 6, Kind = LiveEventKind.Closed, Closed = new LiveClosedInfo { Reason = "idle timeout" } });
+            Assert.AreEqual(6L, book.LastSequence);
+            book.Apply(new LiveEvent { Sequence = 7, Kind = LiveEventKind.Closed, Closed = new LiveClosedInfo { Reason = "idle timeout" } });
             Assert.AreEqual("idle timeout", book.Closed.Reason);
         }
     }
