@@ -44,7 +44,8 @@ namespace DccBridge.Editor
         [NonSerialized] private CancellationTokenSource _cts;
         [NonSerialized] private bool _opening, _sending, _dirty;
         [NonSerialized] private double _changedAt;
-        [NonSerialized] private string _configKey = "";
+        [NonSerialized] private string _configKey = "", _key = "";
+        [NonSerialized] private LiveConfig _config;
         [NonSerialized] private List<ControlType> _slots = new List<ControlType>();
         [NonSerialized] private float[] _cameraSignature;
         [NonSerialized] private Texture2D _preview;
@@ -55,6 +56,11 @@ namespace DccBridge.Editor
         {
             _setup = setup;
             _repaint = repaint;
+            if (setup.Settings != null)
+            {
+                _config = Config(setup);   // here, once per repaint, rather than on every editor update
+                _key = ConfigKey(_config);
+            }
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Live preview", EditorStyles.boldLabel);
             bool on = EditorGUILayout.Toggle("Live (follows the camera)", _on);
@@ -134,12 +140,17 @@ namespace DccBridge.Editor
             {
                 try { action(); } catch (Exception e) { Debug.LogException(e); }
             }
-            if (!_on || _setup == null || _setup.Settings == null) return;
+            if (!_on || _setup == null || _setup.Settings == null || _config == null) return;
             if (!_setup.UseSceneView && _setup.Camera != null) CheckCamera();   // a chosen camera: no Scene view event
-            var config = Config(_setup);
-            string key = ConfigKey(config);
+            var config = _config;
+            string key = _key;
             if (_session != null && key != _configKey) { CloseSession("settings changed"); MarkDirty(); }
-            if (_session != null && _session.Book.Closed != null) { _session = null; MarkDirty(); }   // idle timeout: reopen on change
+            if (_session != null && _session.Book.Closed != null)
+            {
+                // Ended by the server (idle timeout, shutdown): the next change opens a new session, not this tick.
+                _status = "live: " + LiveSizes.Describe(_session.Book) + "; the next change starts a new session";
+                CloseSession("ended");
+            }
             if (_session != null && PromptAndSeed(_setup) != _lastPrompt) { _lastPrompt = PromptAndSeed(_setup); MarkDirty(); }
             if (!_dirty || _opening || _sending) return;
             if (EditorApplication.timeSinceStartup - _changedAt < DebounceSeconds) return;
@@ -226,10 +237,18 @@ namespace DccBridge.Editor
             Task.Run(async () =>
             {
                 string error = null;
+                bool gone = false;
                 try { await session.SendAsync(capture, false, ct).ConfigureAwait(false); }
                 catch (OperationCanceledException) { }
-                catch (Exception e) { error = e.Message; }
-                _main.Enqueue(() => { _sending = false; if (error != null) { _status = "live: " + error; Repaint(); } });
+                catch (Exception e) { error = e.Message; gone = IsGone(e); }
+                _main.Enqueue(() =>
+                {
+                    _sending = false;
+                    if (error == null) return;
+                    _status = "live: " + error;
+                    if (gone && _session == session) { CloseSession("gone"); MarkDirty(); }   // e.g. the server restarted
+                    Repaint();
+                });
             });
         }
 
@@ -281,6 +300,12 @@ namespace DccBridge.Editor
                     else _main.Enqueue(() => { _status = text; Repaint(); });
                 }
                 catch (OperationCanceledException) { return; }
+                catch (Exception e) when (IsGone(e))
+                {
+                    string message = e.Message;
+                    _main.Enqueue(() => { _status = "live: " + message; if (_session == session) CloseSession("gone"); Repaint(); });
+                    return;
+                }
                 catch (Exception e)
                 {
                     string message = e.Message;
@@ -288,6 +313,13 @@ namespace DccBridge.Editor
                     try { await Task.Delay(1000, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
                 }
             }
+        }
+
+        /// <summary>The session no longer exists on the server (restarted, or ended and forgotten).</summary>
+        private static bool IsGone(Exception e)
+        {
+            var error = e as DccBridgeException;
+            return error != null && error.Code == "not_found";
         }
 
         private void Show(byte[] image, string text)
