@@ -205,7 +205,13 @@ namespace DccBridge.Editor
                     var session = await LiveSession.OpenAsync(client, config, ct).ConfigureAwait(false);
                     _main.Enqueue(() => Opened(session, ct));
                 }
-                catch (Exception e) { _main.Enqueue(() => { _opening = false; _dirty = false; _status = "live: " + e.Message; Repaint(); }); }
+                catch (Exception e)
+                {
+                    var error = e as DccBridgeException;
+                    string text = error != null && error.Code == "unimplemented"
+                        ? "live: this server has no live mode (OpenLive is unimplemented; update dccbridge)" : "live: " + e.Message;
+                    _main.Enqueue(() => { _opening = false; _dirty = false; _status = text; Repaint(); });
+                }
             });
         }
 
