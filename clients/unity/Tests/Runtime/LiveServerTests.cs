@@ -130,7 +130,7 @@ namespace DccBridge.Tests
             const int count = 12;
             using (var c = new DccBridgeClient(Url, Token))
             {
-                var session = Sync(LiveSession.OpenAsync(c, Config(size: 128, steps: 4, depth: false, pose: false)));
+                var session = Sync(LiveSession.OpenAsync(c, Config(size: 128, steps: 8, depth: false, pose: false)));   // a frame computes far slower than one is sent
                 long supersededBySend = 0;
                 for (int i = 1; i <= count; i++)   // far faster than the model answers: most wait and are replaced
                 {
