@@ -2,7 +2,7 @@
 // under Mono against a real server). Side by side in one run, frames alternating between two sessions:
 //   "changes" — LiveFrameBuilder as the editor uses it: only the input that changed (the pose) travels;
 //   "resend"  — the builder forgets before each frame: colour, depth plane and pose travel every time.
-// Then "latest wins": frames sent every few ms without waiting, answered from a long-poll task.
+// Then "latest wins": frames sent back to back without waiting for answers, which a long-poll task collects.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -74,6 +74,7 @@ public static class LiveBench
         string url = args[0], token = args.Length > 1 ? args[1] : "";
         int size = args.Length > 2 ? int.Parse(args[2]) : 256, steps = args.Length > 3 ? int.Parse(args[3]) : 2;
         int rounds = args.Length > 4 ? int.Parse(args[4]) : 20;
+        string timeline = args.Length > 5 ? args[5] : "";   // CSV of the latest-wins run: frame,event,ms
         using (var client = new DccBridgeClient(url, token))
         {
             var changes = Sync(LiveSession.OpenAsync(client, Config(size, steps)));
@@ -96,24 +97,28 @@ public static class LiveBench
             Sync(changes.CloseAsync());
             Sync(resend.CloseAsync());
 
-            // Latest wins: a new frame every 10 ms for 3 s (a camera being dragged), the long-poll on its own task.
+            // Latest wins: frames sent back to back with a 10 ms pause for 3 s (a camera being dragged), the long-poll on its own task.
             var live = Sync(LiveSession.OpenAsync(client, Config(size, steps)));
             var stop = new CancellationTokenSource();
             var lags = new List<double>();
+            var rows = new List<string>();
+            var run = Stopwatch.StartNew();
             var poller = Task.Run(async () =>
             {
                 long shown = 0;
                 while (!stop.IsCancellationRequested || live.Book.Outstanding > 0)
                 {
-                    await live.PollAsync(2000).ConfigureAwait(false);
+                    foreach (var e in await live.PollAsync(2000).ConfigureAwait(false))
+                        if (e.AnsweredFrame > 0) lock (rows) rows.Add(e.AnsweredFrame + "," + e.Kind + "," + run.Elapsed.TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
                     if (live.Book.Shown != null && live.Book.Shown.Frame != shown) { shown = live.Book.Shown.Frame; lock (lags) lags.Add(live.Book.ShownRoundTripMs); }
                 }
             });
-            var run = Stopwatch.StartNew();
             int sent = 0;
             while (run.ElapsedMilliseconds < 3000)
             {
-                Sync(live.SendAsync(Capture(size, 1000 + sent)));
+                double at = run.Elapsed.TotalMilliseconds;
+                var frame = Sync(live.SendAsync(Capture(size, 1000 + sent)));
+                lock (rows) rows.Add(frame.Frame + ",Sent," + at.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
                 sent++;
                 Thread.Sleep(10);
             }
@@ -121,10 +126,11 @@ public static class LiveBench
             poller.GetAwaiter().GetResult();
             double seconds = run.Elapsed.TotalSeconds;
             var closed = Sync(live.CloseAsync());
-            Console.WriteLine("latest wins, a frame every 10 ms for 3 s: sent {0} ({1:F0}/s), computed {2} ({3:F1}/s), superseded {4}, " +
+            Console.WriteLine("latest wins, frames sent back to back (10 ms pause) for 3 s: sent {0} ({1:F0}/s), computed {2} ({3:F1}/s), superseded {4}, " +
                               "newest frame shown {5} of {0}; shown frames' send-to-result median {6:F0} ms",
                               sent, sent / seconds, closed.FramesComputed, closed.FramesComputed / seconds, closed.FramesSuperseded,
                               live.Book.Shown.Frame, Median(lags));
+            if (timeline.Length > 0) System.IO.File.WriteAllLines(timeline, new[] { "frame,event,ms" }.Concat(rows).ToArray());
         }
         return 0;
     }
