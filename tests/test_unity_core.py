@@ -2,8 +2,9 @@
 subset Unity and Mono both compile), then its NUnit tests (clients/unity/Tests/Runtime) run with nunit-console
 against a real server on the tiny preset, over the HTTP face, with a token. The core's pure functions (JSON, depth
 plane, humanoid -> COCO-18, PBR packing, pending jobs, adapter menus) are tested there too. The server's catalog
-carries a LoRA, an embedding and a VAE (tests/client_adapter_catalog.py) for the adapter round trip. Without mcs the test is skipped,
-unless CI=true, where it fails."""
+carries a LoRA, an embedding and a VAE (tests/client_adapter_catalog.py) for the adapter round trip. Every live-mode
+message is also written here with protobuf's json_format, read and rewritten by the C# core, and parsed back strictly
+(the JSON both sides speak, cross-checked). Without mcs the test is skipped, unless CI=true, where it fails."""
 
 from __future__ import annotations
 
