@@ -50,7 +50,7 @@ namespace DccBridge.Editor
         [NonSerialized] private float[] _cameraSignature;
         [NonSerialized] private Texture2D _preview;
         [NonSerialized] private string _status = "";
-        [NonSerialized] private readonly ConcurrentQueue<Action> _main = new ConcurrentQueue<Action>();
+        [NonSerialized] private ConcurrentQueue<Action> _main;   // made in Start: Unity may deserialize without initializers
 
         public void Draw(LiveSetup setup, Action repaint)
         {
@@ -76,6 +76,7 @@ namespace DccBridge.Editor
         public void Start()
         {
             if (_on) return;
+            if (_main == null) _main = new ConcurrentQueue<Action>();
             _on = true;
             _dirty = true;
             _changedAt = 0;
