@@ -2,8 +2,9 @@
 subset Unity and Mono both compile), then its NUnit tests (clients/unity/Tests/Runtime) run with nunit-console
 against a real server on the tiny preset, over the HTTP face, with a token. The core's pure functions (JSON, depth
 plane, humanoid -> COCO-18, PBR packing, pending jobs, adapter menus) are tested there too. The server's catalog
-carries a LoRA, an embedding and a VAE (tests/client_adapter_catalog.py) for the adapter round trip. Without mcs the test is skipped,
-unless CI=true, where it fails."""
+carries a LoRA, an embedding and a VAE (tests/client_adapter_catalog.py) for the adapter round trip. Every live-mode
+message is also written here with protobuf's json_format, read and rewritten by the C# core, and parsed back strictly
+(the JSON both sides speak, cross-checked). Without mcs the test is skipped, unless CI=true, where it fails."""
 
 from __future__ import annotations
 
@@ -75,18 +76,104 @@ def test_unity_core_compiles_with_mono_and_passes_its_nunit_tests_against_a_real
         assert not re.search(r"^\s*using\s+Unity", Path(source).read_text(), re.M), f"{source} uses a Unity namespace"
     _compile(tmp_path / "DccBridge.Tests.dll", core_sources + _sources(UNITY / "Tests" / "Runtime"), "-pkg:nunit")
 
+    fixtures = _write_live_fixtures(tmp_path / "live-json")
     catalog = write_client_catalog(tmp_path / "catalog")  # the tiny preset plus a LoRA, an embedding and a VAE
     with running_server(tmp_path / "data", http_port=0, token=TOKEN, models=catalog) as server:
         env = {**os.environ, "DCCBRIDGE_HTTP_URL": f"http://127.0.0.1:{server.http_port}",
-               "DCCBRIDGE_TOKEN": TOKEN}
+               "DCCBRIDGE_TOKEN": TOKEN, "DCCBRIDGE_LIVE_FIXTURES": str(tmp_path / "live-json")}
         run = subprocess.run(["nunit-console", "-nologo", "-labels", f"-xml={tmp_path / 'TestResult.xml'}",
                               str(tmp_path / "DccBridge.Tests.dll")],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     passed, failed, not_run, failures = _summary(tmp_path / "TestResult.xml")
     print(f"{passed} passed, {failed} failed, {not_run} not run ({time.monotonic() - started:.1f} s)")
     assert failed == 0 and run.returncode == 0, "\n".join(failures) + "\n" + run.stdout[-4000:] + run.stderr[-2000:]
     assert passed > 0 and not_run == 0, run.stdout[-4000:]
     assert re.search(rf"Tests run: {passed}, Errors: 0, Failures: 0", run.stdout), run.stdout[-2000:]
+    _check_live_fixtures_came_back(tmp_path / "live-json", fixtures)
+
+
+# -- live mode's JSON, cross-checked with the server's protobuf --------------------------------------
+
+
+def _live_fixture_messages() -> dict:
+    """Every live message the Unity client writes or reads, each field set (non-default, exactly representable
+    floats), keyed by "<MessageType>[.<case>]"; the C# side dispatches on the part before the dot."""
+    import struct
+
+    from dccbridge.v1 import control_pb2, jobs_pb2, live_pb2, media_pb2, tasks_pb2
+
+    config = live_pb2.LiveConfig(
+        model_id="tiny", prompt="a castle", negative_prompt="blurry", width=64, height=48,
+        sampling=tasks_pb2.Sampling(num_inference_steps=4, guidance_scale=1.5, scheduler="lcm", seed=42),
+        strength=0.5, similarity_threshold=0.75, feedback=0.25, priority=live_pb2.LIVE_PRIORITY_THROUGHPUT,
+        jpeg_results=True, idle_timeout_ms=5000, label="unity: scene",
+        adapters=tasks_pb2.Adapters(loras=[tasks_pb2.LoraRef(id="style", weight=0.5)], embeddings=["mystyle"],
+                                    vae_id="warm-vae"),
+        controls=[live_pb2.LiveControlSlot(control_type=control_pb2.CONTROL_TYPE_DEPTH, controlnet_conditioning_scale=0.75,
+                                           control_guidance_start=0.25, control_guidance_end=0.5, controlnet_id="depth-a"),
+                  live_pb2.LiveControlSlot(control_type=control_pb2.CONTROL_TYPE_OPENPOSE)])
+    depth = media_pb2.DepthPass(float32_le=struct.pack("<4f", 1, 2, 3, float("inf")), width=2, height=2,
+                                encoding=media_pb2.DEPTH_ENCODING_LINEAR, near=0.5, far=100,
+                                normalization=media_pb2.DEPTH_NORMALIZATION_NEAR_FAR)
+    body = [media_pb2.Keypoint() if k == 3 else media_pb2.Keypoint(x=10.5 + k, y=20.25 + k, visible=True)
+            for k in range(18)]
+    pose = media_pb2.PoseRig(canvas_width=64, canvas_height=64, people=[media_pb2.PosePerson(body=body)])
+    png = b"\x89PNG\r\n"
+    frame = live_pb2.LiveFrame(
+        frame=7, image=media_pb2.Image(data=png), prompt="a ruin", seed=-1,
+        controls=[live_pb2.LiveControlInput(slot=0, depth_pass=depth),
+                  live_pb2.LiveControlInput(slot=1, pose_rig=pose),
+                  live_pb2.LiveControlInput(slot=2, preprocess=control_pb2.PreprocessSource(
+                      image=media_pb2.Image(data=png), canny=control_pb2.CannyParams(low_threshold=50, high_threshold=150))),
+                  live_pb2.LiveControlInput(slot=3, image=media_pb2.Image(data=png))])
+    timings = live_pb2.LiveTimings(wait_ms=1.5, prepare_ms=2.5, pipeline_ms=30.25, encode_ms=0.5, total_ms=35, stream_batch=2)
+    events = {
+        "opened": live_pb2.LiveEvent(session_id="s1", sequence=1, time_ms=1700000000123,
+                                     opened=live_pb2.LiveOpened(session_id="s1", config=config)),
+        "result": live_pb2.LiveEvent(session_id="s1", sequence=2, time_ms=5, result=live_pb2.LiveResult(
+            frame=3, image=media_pb2.Image(data=png, mime_type="image/jpeg", width=64, height=48), reused=True,
+            reused_from_frame=2, similarity=0.5, seed=42, timings=timings)),
+        "superseded": live_pb2.LiveEvent(session_id="s1", sequence=3, superseded=live_pb2.LiveSuperseded(frame=4, by_frame=5)),
+        "failed": live_pb2.LiveEvent(session_id="s1", sequence=4, frame_failed=live_pb2.LiveFrameFailed(
+            frame=5, failure=jobs_pb2.Failure(code=jobs_pb2.ERROR_CODE_INVALID_ARGUMENT, message="bad", field="controls[0].depth_pass"))),
+        "closed": live_pb2.LiveEvent(session_id="s1", sequence=5, closed=live_pb2.LiveClosed(
+            reason="client closed", frames_received=5, frames_computed=2, frames_reused=1, frames_superseded=1)),
+    }
+    messages = {"LiveConfig": config, "LiveFrame": frame, "LiveUpdate": live_pb2.LiveUpdate(prompt="a ruin", seed=9)}
+    messages.update({f"LiveEvent.{name}": event for name, event in events.items()})
+    messages.update({
+        "OpenLiveRequest": live_pb2.OpenLiveRequest(config=config),
+        "OpenLiveResponse": live_pb2.OpenLiveResponse(opened=events["opened"].opened),
+        "SendLiveFrameRequest.frame": live_pb2.SendLiveFrameRequest(session_id="s1", frame=frame),
+        "SendLiveFrameRequest.update": live_pb2.SendLiveFrameRequest(session_id="s1", update=live_pb2.LiveUpdate(seed=3)),
+        "SendLiveFrameResponse": live_pb2.SendLiveFrameResponse(superseded_frame=6),
+        "PollLiveRequest": live_pb2.PollLiveRequest(session_id="s1", after_sequence=12, wait_ms=5000),
+        "PollLiveResponse": live_pb2.PollLiveResponse(events=list(events.values())),
+        "CloseLiveRequest": live_pb2.CloseLiveRequest(session_id="s1"),
+        "CloseLiveResponse": live_pb2.CloseLiveResponse(closed=events["closed"].closed),
+    })
+    return messages
+
+
+def _write_live_fixtures(root: Path) -> dict:
+    from google.protobuf import json_format
+
+    messages = _live_fixture_messages()
+    (root / "in").mkdir(parents=True)
+    for name, message in messages.items():
+        (root / "in" / f"{name}.json").write_text(json_format.MessageToJson(message))
+    return messages
+
+
+def _check_live_fixtures_came_back(root: Path, messages: dict) -> None:
+    """What the C# core wrote back parses strictly (no unknown fields) into the same message."""
+    from google.protobuf import json_format
+
+    for name, message in messages.items():
+        out = root / "out" / f"{name}.json"
+        assert out.is_file(), f"the C# side wrote no {out.name}"
+        back = json_format.Parse(out.read_text(), type(message)())
+        assert back == message, f"{name}: sent\n{message}\ncame back\n{back}"
 
 
 def test_editor_code_compiles_against_stubs_of_the_unity_api(tmp_path):

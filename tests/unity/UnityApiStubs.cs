@@ -195,7 +195,17 @@ namespace UnityEditor
     using UnityEngine;
     public class InitializeOnLoadAttribute : Attribute { }
     public class MenuItem : Attribute { public MenuItem(string p) { } }
-    public class SceneView { public static SceneView lastActiveSceneView { get { return null; } } public Camera camera { get { return null; } } }
+    public class SceneView
+    {
+        public static SceneView lastActiveSceneView { get { return null; } } public Camera camera { get { return null; } }
+        public static event Action<SceneView> duringSceneGui;
+    }
+    public struct ObjectChangeEventStream { public int length { get { return 0; } } }
+    public static class ObjectChangeEvents
+    {
+        public delegate void ObjectChangeEventsHandler(ref ObjectChangeEventStream stream);
+        public static event ObjectChangeEventsHandler changesPublished;
+    }
     public class EditorWindow : ScriptableObjectBase
     {
         public static T GetWindow<T>(string title) where T : EditorWindow { return null; }
@@ -207,6 +217,8 @@ namespace UnityEditor
     {
         public delegate void CallbackFunction();
         public static CallbackFunction update; public static CallbackFunction delayCall;
+        public static event Action hierarchyChanged;
+        public static double timeSinceStartup { get { return 0; } }
     }
     public static class AssemblyReloadEvents { public delegate void AssemblyReloadCallback(); public static event AssemblyReloadCallback beforeAssemblyReload; }
     public static class EditorUtility { public static bool DisplayDialog(string t, string m, string ok) { return true; } }
@@ -264,6 +276,8 @@ namespace UnityEditor
         public static void RecordObjects(UnityEngine.Object[] o, string n) { }
         public static void RecordObject(UnityEngine.Object o, string n) { }
         public static void PerformUndo() { }
+        public delegate void UndoRedoCallback();
+        public static UndoRedoCallback undoRedoPerformed;
     }
     public static class PrefabUtility { public static void RecordPrefabInstancePropertyModifications(UnityEngine.Object o) { } }
     public static class Selection { public static UnityEngine.Object activeObject { get; set; } public static GameObject[] gameObjects { get { return null; } } }

@@ -10,6 +10,8 @@ namespace DccBridge.Editor.Apply
     public static class ResultApplier
     {
         public const string Generate = "generate", Depth2Img = "depth2img", Texture = "texture", Projection = "projection", Upscale = "upscale";
+        /// <summary>Extend texture/render: imported as a texture asset (the default branch below).</summary>
+        public const string Outpaint = "outpaint";
 
         public static void Apply(PendingJob job, JobInfo done)
         {

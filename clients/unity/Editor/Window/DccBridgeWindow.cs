@@ -33,6 +33,8 @@ namespace DccBridge.Editor
         // capabilities before each job (a renamed file is named in a dialog, not sent).
         [SerializeField] private List<LoraRow> _loras = new List<LoraRow>();
         [SerializeField] private string _vae = "";
+        [SerializeField] private ExtendPanel _extend = new ExtendPanel();
+        [SerializeField] private LivePreview _live = new LivePreview();
 
         [Serializable]
         private sealed class LoraRow
@@ -51,7 +53,7 @@ namespace DccBridge.Editor
         public static void Open() { GetWindow<DccBridgeWindow>("DCC Bridge"); }
 
         private void OnEnable() { JobRunner.Changed += Repaint; }
-        private void OnDisable() { JobRunner.Changed -= Repaint; }
+        private void OnDisable() { JobRunner.Changed -= Repaint; _live.Stop(); }
 
         private void OnGUI()
         {
@@ -93,6 +95,7 @@ namespace DccBridge.Editor
             UnitRow("Depth (linear, float plane)", ref _depthUnit, ref _depthWeight);
             UnitRow("Pose (Humanoid characters)", ref _poseUnit, ref _poseWeight);
             UnitRow("Canny (from the colour render)", ref _cannyUnit, ref _cannyWeight);
+            _live.Draw(CurrentLiveSetup(), Repaint);
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Create", EditorStyles.boldLabel);
@@ -105,6 +108,7 @@ namespace DccBridge.Editor
             if (GUILayout.Button("Project from camera → material on selection")) Run(ResultApplier.Projection);
             _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
             if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
+            _extend.Draw(() => Fill(new DiffusionParams()), _camera, _useSceneView, _width, _height);
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
@@ -303,6 +307,18 @@ namespace DccBridge.Editor
             {
                 CameraCapture.Release(camera, temporary);
             }
+        }
+
+        /// <summary>The live preview follows the window's prompt, model, camera and units; a stale adapter pauses it.</summary>
+        private LiveSetup CurrentLiveSetup()
+        {
+            DiffusionParams settings = null;
+            try { settings = Fill(new DiffusionParams()); } catch (InvalidOperationException) { }
+            return new LiveSetup
+            {
+                Settings = settings, Camera = _camera, UseSceneView = _useSceneView, Depth = _depthUnit, Pose = _poseUnit, Canny = _cannyUnit,
+                DepthWeight = _depthWeight, PoseWeight = _poseWeight, CannyWeight = _cannyWeight, Width = _width, Height = _height,
+            };
         }
 
         private T Fill<T>(T p) where T : DiffusionParams

@@ -78,6 +78,9 @@ namespace DccBridge.Core
         { return SubmitTaskAsync(WireFormat.Task(r), o, ct); }
         public Task<JobInfo> SubmitAsync(UpscaleRequest r, JobOptions o = null, CancellationToken ct = default(CancellationToken))
         { return SubmitTaskAsync(WireFormat.Task(r), o, ct); }
+        /// <summary>Extend an image (OutpaintTask); OutpaintPlacement.Parse(result.ExtraJson) says where the original is.</summary>
+        public Task<JobInfo> SubmitAsync(OutpaintRequest r, JobOptions o = null, CancellationToken ct = default(CancellationToken))
+        { return SubmitTaskAsync(OutpaintWire.Task(r), o, ct); }
 
         /// <summary>Preview a control unit's map (depth normalised, pose drawn, canny found) at width x height.</summary>
         public Task<JobInfo> SubmitPreprocessAsync(ControlUnitSpec unit, int width, int height, CancellationToken ct = default(CancellationToken))

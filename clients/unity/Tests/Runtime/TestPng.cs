@@ -86,5 +86,56 @@ namespace DccBridge.Tests
             }
             return new TestPng { Width = width, Height = height, Channels = channels, Pixels = pixels };
         }
+
+        /// <summary>An 8-bit RGB PNG (filter 0, zlib) from top-row-first pixels: inputs for the server in tests.</summary>
+        public static byte[] EncodeRgb(int width, int height, Func<int, int, byte[]> pixel)
+        {
+            var raw = new MemoryStream();
+            for (int y = 0; y < height; y++)
+            {
+                raw.WriteByte(0);
+                for (int x = 0; x < width; x++) raw.Write(pixel(x, y), 0, 3);
+            }
+            byte[] plain = raw.ToArray();
+            var z = new MemoryStream();
+            z.WriteByte(0x78); z.WriteByte(0x01);
+            using (var deflate = new DeflateStream(z, CompressionMode.Compress, true)) deflate.Write(plain, 0, plain.Length);
+            uint a = 1, b = 0;
+            foreach (byte v in plain) { a = (a + v) % 65521; b = (b + a) % 65521; }
+            WriteBigEndian(z, (b << 16) | a);
+            var png = new MemoryStream();
+            png.Write(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10 }, 0, 8);
+            var ihdr = new MemoryStream();
+            WriteBigEndian(ihdr, (uint)width); WriteBigEndian(ihdr, (uint)height);
+            ihdr.Write(new byte[] { 8, 2, 0, 0, 0 }, 0, 5);
+            Chunk(png, "IHDR", ihdr.ToArray());
+            Chunk(png, "IDAT", z.ToArray());
+            Chunk(png, "IEND", new byte[0]);
+            return png.ToArray();
+        }
+
+        private static void Chunk(Stream s, string kind, byte[] data)
+        {
+            WriteBigEndian(s, (uint)data.Length);
+            byte[] head = System.Text.Encoding.ASCII.GetBytes(kind);
+            s.Write(head, 0, 4);
+            s.Write(data, 0, data.Length);
+            uint crc = 0xFFFFFFFF;
+            foreach (byte v in head) crc = Crc(crc, v);
+            foreach (byte v in data) crc = Crc(crc, v);
+            WriteBigEndian(s, crc ^ 0xFFFFFFFF);
+        }
+
+        private static uint Crc(uint crc, byte v)
+        {
+            crc ^= v;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+            return crc;
+        }
+
+        private static void WriteBigEndian(Stream s, uint v)
+        {
+            s.WriteByte((byte)(v >> 24)); s.WriteByte((byte)(v >> 16)); s.WriteByte((byte)(v >> 8)); s.WriteByte((byte)v);
+        }
     }
 }
