@@ -296,3 +296,27 @@ def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_sce
     assert len(r["images"]) == 1 and r["images"][0]["props"]["dccbridge_job_id"] == r["job_id"]
     assert r["images"][0]["size"] == [256, 256] and r["final_error"] == ""
     assert r["final_recorded"] == [[r["job_id"], "done", True]]
+
+
+def test_blender_live(run_scenario, address):
+    """Live mode (issue 16) in each Blender against a real server on the tiny preset."""
+    r = run_scenario("live", address, timeout=240)
+    assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
+    first = r["first"]
+    assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0
+    assert r["log"][0] == [1, ["depth", "openpose"]]                        # the first frame carries every input
+    assert r["burst"] == {"changes": 6, "frames": 1}                        # debounced: six moves, one frame
+    assert r["there_and_back"] == {"frames": 0, "captures_unchanged": 1}     # captured, same depth: not sent
+    frames = [inputs for _, inputs in r["log"]]
+    assert frames == [["depth", "openpose"], ["depth"], ["openpose"], ["depth", "openpose"]], r["log"]
+    counts = r["counts"]
+    assert counts["sent"] == 4 and counts["answered"] + counts["superseded"] == 4 and counts["failed"] == 0
+    assert r["same_image"] and r["images_named_live"] == ["DCCBridge Live"] and r["error"] == ""
+    assert r["ui_live"]["problems"] == [] and r["ui_live"]["calls"] > 60
+    # Stop: the handler goes at once, the server reports the session closed with every frame received.
+    assert not r["handler_after_stop"] and not r["timer_after_stop"] and not r["active_after_stop"]
+    closed = r["closed"]
+    assert closed["reason"] == "client closed" and closed["frames_received"] == 4, closed
+    assert r["after_load"] == {"active": False, "events": r["after_load"]["events"], "handler": False, "timer": False}
+    assert "closed" in r["after_load"]["events"], r["after_load"]
+    assert r["after_disable"] == {"handler": False, "timer": False}

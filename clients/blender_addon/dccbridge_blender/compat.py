@@ -75,3 +75,16 @@ def shader_tree(material):
     if material.node_tree is None:
         material.use_nodes = True
     return material.node_tree
+
+
+def id_kind(ident) -> str:
+    """An ID's type as `ID.id_type` names it ("OBJECT", "MESH", "CAMERA", ...): 4.2+ have the property, 3.4 has
+    not (there the RNA base class below ID names it)."""
+    kind = getattr(ident, "id_type", None)
+    if kind:
+        return kind
+    rna = ident.bl_rna
+    while rna.base is not None and rna.base.identifier != "ID":
+        rna = rna.base
+    return {"NodeTree": "NODETREE", "GreasePencil": "GREASEPENCIL", "MetaBall": "METABALL",
+            "PointCloud": "POINTCLOUD"}.get(rna.identifier, rna.identifier.upper())

@@ -1,0 +1,50 @@
+"""The Live section of the sidebar: the toggle, what a session sends, and what it is doing."""
+
+import bpy
+
+from .. import preferences
+from .main import _Sidebar, _wrap
+
+
+class DCCBRIDGE_PT_live(_Sidebar, bpy.types.Panel):
+    bl_label = "Live"
+    bl_parent_id = "DCCBRIDGE_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        live = context.scene.dccbridge.live
+        rt = context.window_manager.dccbridge.live
+        row = layout.row()
+        row.scale_y = 1.4
+        row.operator("dccbridge.live", text="Live: on" if rt.active else "Live: off",
+                     icon="PAUSE" if rt.active else "PLAY", depress=rt.active).action = "TOGGLE"
+        col = layout.column(align=True)
+        col.enabled = not rt.active                     # fixed for a session: stop, change, start again
+        col.prop(live, "use_render")
+        sub = col.row(align=True)
+        sub.active = live.use_render
+        sub.prop(live, "strength")
+        col.prop(live, "steps")
+        col.prop(live, "jpeg")
+        layout.prop(live, "camera_background")
+        prefs = preferences.get(context)
+        if prefs is not None:
+            row = layout.row(align=True)
+            row.enabled = not rt.active
+            row.prop(prefs, "live_resolution", text="Size")
+            row.prop(prefs, "live_debounce_ms", text="Debounce")
+        if rt.status or rt.sent:
+            box = layout.box()
+            box.label(text=rt.status or "live", icon="REC" if rt.active else "INFO")
+            grid = box.grid_flow(columns=2, align=True)
+            for name in ("sent", "answered", "superseded", "reused"):
+                grid.label(text=f"{name.capitalize()}: {getattr(rt, name)}")
+            box.label(text=f"Last latency: {rt.last_latency_ms:.0f} ms · {rt.width}×{rt.height}"
+                      + (f" · {rt.skipped} unchanged" if rt.skipped else ""))
+            if rt.image is not None:
+                box.template_icon(icon_value=box.icon(rt.image), scale=8.0)
+        if rt.error:
+            box = layout.box()
+            box.alert = True
+            for i, line in enumerate(_wrap(rt.error, 40)):
+                box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
