@@ -298,9 +298,10 @@ def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_sce
     assert r["final_recorded"] == [[r["job_id"], "done", True]]
 
 
-def test_blender_live(run_scenario, address):
+def test_blender_live(run_scenario, address, server):
     """Live mode (issue 16) in each Blender against a real server on the tiny preset."""
     r = run_scenario("live", address, timeout=240)
+    assert server.engine.live.open_count() == 0, "a session the add-on opened is still open on the server"
     assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
     first = r["first"]
     assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0
@@ -310,8 +311,13 @@ def test_blender_live(run_scenario, address):
     frames = [inputs for _, inputs in r["log"]]
     assert frames == [["depth", "openpose"], ["depth"], ["openpose"], ["depth", "openpose"]], r["log"]
     counts = r["counts"]
-    assert counts["sent"] == 4 and counts["answered"] + counts["superseded"] == 4 and counts["failed"] == 0
+    # Every frame answered once (a result or superseded), plus the result the prompt change brought.
+    assert counts["sent"] == 4 and counts["answered"] + counts["superseded"] == 4 + 1 and counts["failed"] == 0
     assert r["same_image"] and r["images_named_live"] == ["DCCBridge Live"] and r["error"] == ""
+    assert r["changed_pixels"]                                              # later answers replaced the first
+    assert r["prompt_update"] == {"frames": 0, "answers": 1, "frame": 4}    # recomputed, nothing captured
+    assert 0 < r["capture_ms"] < 5000
+    assert r["camera_background"] == {"images": ["DCCBridge Live"], "shown": True, "frames": 1}
     assert r["ui_live"]["problems"] == [] and r["ui_live"]["calls"] > 60
     # Stop: the handler goes at once, the server reports the session closed with every frame received.
     assert not r["handler_after_stop"] and not r["timer_after_stop"] and not r["active_after_stop"]

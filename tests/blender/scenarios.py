@@ -642,6 +642,13 @@ def scenario_live(addon):
     camera = scene.camera
     change(lambda: setattr(camera.location, "z", camera.location.z + 0.3))
     settle()
+    # A new prompt: no capture, a LiveUpdate; the server computes the last frame again.
+    answered, sent = session.state.answered, session.state.sent
+    s.prompt = "a test scene at night"
+    assert live_host.wait(lambda: session.state.answered > answered, 60), rt.status
+    RESULT["prompt_update"] = {"frames": session.state.sent - sent, "answers": session.state.answered - answered,
+                               "frame": session.state.last_result_frame}
+    RESULT["capture_ms"] = rt.capture_ms
     RESULT["log"] = session.state.log
     RESULT["counts"] = {k: getattr(rt, k) for k in ("sent", "answered", "superseded", "reused", "failed", "skipped")}
     RESULT["same_image"] = bpy.data.images.get("DCCBridge Live").as_pointer() == pointer
@@ -657,10 +664,16 @@ def scenario_live(addon):
     RESULT["closed"] = session.state.closed
     RESULT["timer_after_stop"] = bpy.app.timers.is_registered(live_host._tick)
     RESULT["active_after_stop"] = rt.active
-    # Loading another file ends a running session (load_pre).
+    # Shown on the camera too; the background image it adds is no scene change. Loading another file ends the
+    # session (load_pre).
+    bpy.context.scene.dccbridge.live.camera_background = True
     assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
     runner = live_host.session().runner
     settle()
+    live_host.wait(lambda: False, 0.5)                    # the debounce time passes: nothing more is captured
+    RESULT["camera_background"] = {
+        "images": [b.image.name for b in camera.data.background_images if b.image is not None],
+        "shown": camera.data.show_background_images, "frames": live_host.session().state.sent}
     path = OUT + ".blend"
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.open_mainfile(filepath=path)

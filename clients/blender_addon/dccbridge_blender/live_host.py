@@ -34,6 +34,7 @@ class Session:
         self.capturing = False             # our own captures change the scene: the handler ignores them
         self.prompt = prompt
         self.skipped = 0
+        self.capture_ms = 0.0
         self.shown = False                 # the image was put in an Image Editor once
         self.ended = False
         self.stopped_at = None
@@ -207,6 +208,7 @@ def capture_and_send(s: Session) -> int:
     if not kinds:
         return 0
     s.capturing = True
+    began = time.perf_counter()
     try:
         captured = _capture(s, kinds)
         # The capture changed render settings and put them back; let the depsgraph see that now, while the
@@ -214,6 +216,7 @@ def capture_and_send(s: Session) -> int:
         bpy.context.view_layer.update()
     finally:
         s.capturing = False
+    s.capture_ms = (time.perf_counter() - began) * 1000.0     # the main thread's time: what Live costs the UI
     changed = s.tracker.changed(captured)
     if not changed:
         s.skipped += 1
@@ -316,6 +319,7 @@ def _publish(s: Session, status: str | None = None, error: str | None = None, ac
     rt.sent, rt.answered, rt.superseded, rt.reused, rt.failed = st.sent, st.answered, st.superseded, st.reused, st.failed
     rt.skipped = s.skipped
     rt.last_latency_ms = st.last_latency_ms
+    rt.capture_ms = s.capture_ms
     if status is not None:
         rt.status = status
     if error is not None:

@@ -39,8 +39,8 @@ class DCCBRIDGE_PT_live(_Sidebar, bpy.types.Panel):
             grid = box.grid_flow(columns=2, align=True)
             for name in ("sent", "answered", "superseded", "reused"):
                 grid.label(text=f"{name.capitalize()}: {getattr(rt, name)}")
-            box.label(text=f"Last latency: {rt.last_latency_ms:.0f} ms · {rt.width}×{rt.height}"
-                      + (f" · {rt.skipped} unchanged" if rt.skipped else ""))
+            box.label(text=f"Latency {rt.last_latency_ms:.0f} ms · capture {rt.capture_ms:.0f} ms · "
+                           f"{rt.width}×{rt.height}" + (f" · {rt.skipped} unchanged" if rt.skipped else ""))
             if rt.image is not None:
                 box.template_icon(icon_value=box.icon(rt.image), scale=8.0)
         if rt.error:

@@ -38,4 +38,6 @@ class DCCBRIDGE_PG_live_runtime(bpy.types.PropertyGroup):
                          description="Captures that found nothing changed: no frame sent")
     last_latency_ms: FloatProperty(name="Latency (ms)", default=0.0,
                                    description="From handing the last answered frame to the network to its image")
+    capture_ms: FloatProperty(name="Capture (ms)", default=0.0,
+                              description="How long the last capture (render, depth, pose) held Blender's main thread")
     image: PointerProperty(type=bpy.types.Image)
