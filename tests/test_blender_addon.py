@@ -302,6 +302,9 @@ def test_blender_live(run_scenario, address, server):
     """Live mode (issue 16) in each Blender against a real server on the tiny preset."""
     r = run_scenario("live", address, timeout=240)
     assert server.engine.live.open_count() == 0, "a session the add-on opened is still open on the server"
+    refused = r["no_inputs"]
+    assert "Live needs an enabled control unit" in refused["outcome"] and "Live needs an enabled control unit" in refused["error"]
+    assert not refused["active"] and not refused["handler"]
     assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
     first = r["first"]
     assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0

@@ -171,3 +171,75 @@ def test_live_config_and_frames_carry_only_what_changed():
     only_pose = requests.live_frame(2, {"openpose": pose}, SLOTS)
     assert [(c.slot, c.WhichOneof("source")) for c in only_pose.controls] == [(1, "pose_rig")]
     assert not only_pose.HasField("image")                      # the server keeps the previous inputs
+
+
+# -- the network thread against a real server ------------------------------------------------------------------
+
+
+def _drain_until(runner, kinds, timeout_s=60.0):
+    import queue
+    import time
+
+    events, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            event = runner.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        events.append(event)
+        if event["type"] in kinds:
+            return events
+    raise AssertionError(f"no {kinds} within {timeout_s} s: {[e['type'] for e in events]}")
+
+
+def test_live_runner_streams_frames_and_closes(address, server):
+    """transport.LiveRunner (the add-on's network thread) over the real `Live` stream: opened, one answer per
+    frame, a frame that only brings the pose keeps the depth, close ends the session on the server."""
+    requests, transport = addon_module("requests"), addon_module("transport")
+    slots = SLOTS[:2]
+    params = {"model": "", "prompt": "a room", "steps": 2, "seed": 3}
+    runner = transport.LiveRunner(transport.Settings(address=address), requests.live_config(params, slots, 64, 64))
+    runner.start()
+    yy, xx = np.mgrid[0:64, 0:64]
+    depth = {"data": (2.0 + xx / 16.0).astype("<f4").tobytes(), "width": 64, "height": 64, "near": 0.1, "far": 50.0}
+    pose = {"width": 64, "height": 64, "people": [[(20.0 + i, 10.0 + 2 * i, True) for i in range(18)]]}
+    runner.send_frame(requests.live_frame(1, {"depth": depth, "openpose": pose}, slots))
+    events = _drain_until(runner, ("result", "frame_failed", "error"))
+    assert [e["type"] for e in events] == ["opened", "result"], events
+    opened, first = events
+    assert opened["session_id"] and (opened["width"], opened["height"]) == (64, 64)
+    assert first["frame"] == 1 and first["data"][:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xdb")
+    assert first["received_at"] > 0 and server.engine.live.open_count() == 1
+    moved = {"width": 64, "height": 64, "people": [[(40.0 - i, 10.0 + 2 * i, True) for i in range(18)]]}
+    runner.send_frame(requests.live_frame(2, {"openpose": moved}, slots))      # depth: kept from frame 1
+    second = _drain_until(runner, ("result", "frame_failed", "error"))[-1]
+    assert second["type"] == "result" and second["frame"] == 2, second
+    runner.close()
+    closed = _drain_until(runner, ("closed",))[-1]
+    assert closed["reason"] == "client closed" and closed["frames_received"] == 2
+    assert _drain_until(runner, ("ended",))[-1]["type"] == "ended" and runner.finished.wait(10)
+    assert server.engine.live.open_count() == 0
+
+
+def test_live_runner_reports_a_refused_session_and_ends(address):
+    requests, transport = addon_module("requests"), addon_module("transport")
+    config = requests.live_config({"model": "no-such-model", "seed": 1}, SLOTS[:1], 64, 64)
+    runner = transport.LiveRunner(transport.Settings(address=address), config)
+    runner.start()
+    events = _drain_until(runner, ("ended",), 30)
+    assert [e["type"] for e in events] == ["error", "ended"], events
+    assert "no-such-model" in events[0]["message"], events[0]
+
+
+def test_live_runner_reports_an_unreachable_server():
+    import socket
+
+    requests, transport = addon_module("requests"), addon_module("transport")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = transport.LiveRunner(transport.Settings(address=f"127.0.0.1:{port}"),
+                                  requests.live_config({"seed": 1}, SLOTS[:1], 64, 64))
+    runner.start()
+    events = _drain_until(runner, ("ended",), 30)
+    assert [e["type"] for e in events] == ["error", "ended"] and "Cannot reach the server" in events[0]["message"]

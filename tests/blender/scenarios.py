@@ -585,11 +585,18 @@ def scenario_live(addon):
     arm.select_set(True)
     bpy.context.view_layer.objects.active = arm
     s = settings()
+    rt = bpy.context.window_manager.dccbridge.live
+    try:                                   # nothing to send: refused with what to do, nothing opened
+        outcome = str(bpy.ops.dccbridge.live(action="START"))
+    except RuntimeError as error:          # bpy.ops raises on an ERROR report
+        outcome = str(error)
+    RESULT["no_inputs"] = {"outcome": outcome, "error": rt.error, "active": live_host.active(),
+                           "handler": live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post}
+    rt.error = ""
     s.unit_depth.enabled = s.unit_pose.enabled = True
     s.live.steps = 2
     prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
     prefs.live_resolution, prefs.live_debounce_ms = 64, 150
-    rt = bpy.context.window_manager.dccbridge.live
     cube = bpy.data.objects["Cube"]
 
     def settle(timeout=60):
