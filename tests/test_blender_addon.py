@@ -321,6 +321,7 @@ def test_blender_live(run_scenario, address, server):
     assert r["prompt_update"] == {"frames": 0, "answers": 1, "frame": 4}    # recomputed, nothing captured
     assert 0 < r["capture_ms"] < 5000
     assert r["camera_background"] == {"images": ["DCCBridge Live"], "shown": True, "frames": 1}
+    assert r["camera_background_off"] == []
     assert r["ui_live"]["problems"] == [] and r["ui_live"]["calls"] > 60
     # Stop: the handler goes at once, the server reports the session closed with every frame received.
     assert not r["handler_after_stop"] and not r["timer_after_stop"] and not r["active_after_stop"]

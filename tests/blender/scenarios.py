@@ -605,6 +605,10 @@ def scenario_live(addon):
         ok = live_host.wait(lambda: session.ended or (not session.debouncer.pending and not session.dirty
                                                       and session.state.outstanding == 0), timeout)
         assert ok and not session.ended, f"live did not settle: {rt.status} {rt.error} {session.state.summary()}"
+        RESULT.setdefault("timings", []).append({"frame": session.state.last_result_frame,
+                                                 "latency_ms": round(rt.last_latency_ms, 1),
+                                                 "server_ms": round(session.state.last_server_ms, 1),
+                                                 "capture_ms": round(rt.capture_ms, 1)})
         return session
 
     def change(step, times=1):
@@ -681,6 +685,9 @@ def scenario_live(addon):
     RESULT["camera_background"] = {
         "images": [b.image.name for b in camera.data.background_images if b.image is not None],
         "shown": camera.data.show_background_images, "frames": live_host.session().state.sent}
+    bpy.context.scene.dccbridge.live.camera_background = False          # off again while live: removed
+    live_host.pump()
+    RESULT["camera_background_off"] = [b.image.name for b in camera.data.background_images if b.image is not None]
     path = OUT + ".blend"
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.open_mainfile(filepath=path)

@@ -36,6 +36,7 @@ class Session:
         self.skipped = 0
         self.capture_ms = 0.0
         self.shown = False                 # the image was put in an Image Editor once
+        self.background = False            # the image is on the camera's background images
         self.ended = False
         self.stopped_at = None
 
@@ -113,7 +114,8 @@ def stop(final: bool = False, reason: str = "stopped") -> None:
         s.stopped_at = time.monotonic()
         if not final:
             _closing.append(s)
-        _camera_background(s, False)
+        if s.background:
+            _camera_background(s, False)
         _publish(s, status=f"live: {reason}, closing…", active=False)
     _detach(final)
 
@@ -186,7 +188,8 @@ def pump() -> None:
     _drain(s)
     if s.ended:                 # the stream ended without a Stop (server gone, refused, idle timeout): show why
         _session = None
-        _camera_background(s, False)
+        if s.background:
+            _camera_background(s, False)
         _publish(s, active=False)
         _detach(final=False)
         return
@@ -194,6 +197,9 @@ def pump() -> None:
     if settings.prompt != s.prompt:                # a new prompt: the server re-encodes it and recomputes
         s.prompt = settings.prompt
         s.runner.update(prompt=s.prompt)
+    wanted = settings.live.camera_background and bpy.data.images.get(apply.LIVE_NAME) is not None
+    if wanted != s.background:                     # the toggle stays live: on and off during a session
+        _camera_background(s, wanted)
     if s.capture_now or s.debouncer.due(time.monotonic()):
         s.capture_now = False
         capture_and_send(s)
@@ -204,6 +210,7 @@ def capture_and_send(s: Session) -> int:
     the frame number, or 0 when nothing changed (no frame)."""
     from . import requests
 
+    _notice_pending()
     kinds, s.dirty = set(s.dirty), set()
     if not kinds:
         return 0
@@ -229,6 +236,12 @@ def capture_and_send(s: Session) -> int:
     return number
 
 
+def _notice_pending() -> None:
+    """Let the depsgraph evaluate what changed so far while the handler listens: the guarded update after one of
+    our own edits would otherwise swallow a change made just before it (a camera moved in the same moment)."""
+    bpy.context.view_layer.update()
+
+
 def _scene(s: Session):
     return bpy.data.scenes.get(s.scene_name) or bpy.context.scene
 
@@ -244,7 +257,7 @@ def _capture(s: Session, kinds: set) -> dict:
     if kinds & live.RENDERED:
         views = capture.render_views(scene, camera, width, height, depth=live.DEPTH in kinds,
                                      color=bool(kinds & live.COLOUR), engine=settings.capture_engine,
-                                     samples=settings.capture_samples)
+                                     samples=settings.live.samples)
         if live.DEPTH in kinds:
             out[live.DEPTH] = common.depth_of(views, settings)
         for key in kinds & live.COLOUR:
@@ -275,7 +288,6 @@ def _drain(s: Session) -> int:
                 runtime.image = image
             if not s.shown:
                 s.shown = apply.show_in_image_editor(image) or True
-                _camera_background(s, True)
             _publish(s, status=f"live: frame {event['frame']}" + (" (reused)" if event.get("reused") else ""))
         elif kind == "opened":
             _publish(s, status=f"live: open ({event['width']}×{event['height']})")
@@ -289,10 +301,13 @@ def _drain(s: Session) -> int:
 
 
 def _camera_background(s: Session, show: bool) -> None:
+    """The live image on (or off) the active camera's background images."""
+    s.background = show
     scene = bpy.data.scenes.get(s.scene_name)
     image = bpy.data.images.get(apply.LIVE_NAME)
-    if scene is None or image is None or (show and not scene.dccbridge.live.camera_background):
+    if scene is None or image is None:
         return
+    _notice_pending()
     s.capturing = True                    # the camera data changes: not a reason to capture again
     try:
         apply.live_camera_background(scene.camera, image, show)

@@ -25,22 +25,26 @@ class DCCBRIDGE_PT_live(_Sidebar, bpy.types.Panel):
         sub.active = live.use_render
         sub.prop(live, "strength")
         col.prop(live, "steps")
+        col.prop(live, "samples")
         col.prop(live, "jpeg")
         layout.prop(live, "camera_background")
         prefs = preferences.get(context)
         if prefs is not None:
-            row = layout.row(align=True)
-            row.enabled = not rt.active
-            row.prop(prefs, "live_resolution", text="Size")
-            row.prop(prefs, "live_debounce_ms", text="Debounce")
+            col = layout.column(align=True)
+            col.enabled = not rt.active
+            col.prop(prefs, "live_resolution", text="Size (long side)")
+            col.prop(prefs, "live_debounce_ms", text="Debounce (ms)")
         if rt.status or rt.sent:
             box = layout.box()
             box.label(text=rt.status or "live", icon="REC" if rt.active else "INFO")
-            grid = box.grid_flow(columns=2, align=True)
-            for name in ("sent", "answered", "superseded", "reused"):
-                grid.label(text=f"{name.capitalize()}: {getattr(rt, name)}")
-            box.label(text=f"Latency {rt.last_latency_ms:.0f} ms · capture {rt.capture_ms:.0f} ms · "
-                           f"{rt.width}×{rt.height}" + (f" · {rt.skipped} unchanged" if rt.skipped else ""))
+            col = box.column(align=True)
+            for label, value in (("Frames sent", rt.sent), ("Answered", rt.answered),
+                                 ("Superseded", rt.superseded), ("Reused", rt.reused),
+                                 ("Unchanged", rt.skipped), ("Latency", f"{rt.last_latency_ms:.0f} ms"),
+                                 ("Capture", f"{rt.capture_ms:.0f} ms"), ("Size", f"{rt.width}×{rt.height}")):
+                split = col.split(factor=0.6)
+                split.label(text=label)
+                split.label(text=str(value))
             if rt.image is not None:
                 box.template_icon(icon_value=box.icon(rt.image), scale=8.0)
         if rt.error:
