@@ -13,6 +13,8 @@ last step callback: no text encoding, no VAE decode) and peak VRAM (VAE decode i
     .venv/bin/python bench/bench_gpu.py                     # H100/H200: SD1.5+ControlNet 512², SDXL 1024²
     .venv/bin/python bench/bench_gpu.py --tiny --no-compile # CPU: the tiny preset's configs, to prove it runs
 
+The "live" rows (bench_gpu_live.py) give frames/s of an SD-Turbo-sized live session in the it/s column.
+
 Goal (issue 15): SD1.5 + ControlNet 512² batch 1, ours compiled >= 2.2x plain diffusers it/s on an H100/H200.
 """
 
@@ -238,6 +240,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compile-mode", default="reduce-overhead",
                         choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"))
     parser.add_argument("--skip-sdxl", action="store_true")
+    parser.add_argument("--skip-live", action="store_true", help="no live-session rows (bench_gpu_live.py)")
     parser.add_argument("--json", type=str, metavar="OUT")
     args = parser.parse_args()
     args.steps = args.steps or (4 if args.tiny else 20)
@@ -261,6 +264,10 @@ def main() -> int:
     rows = []
     for case in cases:
         rows += run_case(case, args, device, dtype)
+    if not args.skip_live:  # frames/s of live sessions on an SD-Turbo-sized model (bench_gpu_live.py)
+        from bench_gpu_live import run_live
+
+        rows += run_live(args, device, dtype)
     baseline = {(r["case"], r["batch"]): r["its"] for r in rows if r["engine"] == "plain diffusers"}
     for row in rows:
         row["ratio"] = row["its"] / baseline[(row["case"], row["batch"])]

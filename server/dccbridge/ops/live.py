@@ -17,7 +17,7 @@ import math
 import pickle
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -316,8 +316,8 @@ class LiveRunner:
         similarity = similarity_of(last[1], prepared.signature)
         if similarity < threshold:
             return None
-        return LiveOutcome(inputs.frame, inputs.ticket, prepared.started, last[2], reused_from=last[0], similarity=similarity,
-                           seed=inputs.seed, prepare_ms=prepared.prepare_ms)
+        return LiveOutcome(inputs.frame, inputs.ticket, prepared.started, last[2], reused_from=last[0],
+                           similarity=similarity, seed=inputs.seed, prepare_ms=prepared.prepare_ms)
 
     def remember(self, prepared: _Prepared, pixels: np.ndarray) -> None:
         """The frame's result becomes the reference of the similarity filter and of feedback."""
@@ -363,12 +363,11 @@ class LiveRunner:
         with self.env.manager.adapters.applied(pipe, self.settings.family, self.adapters):
             pixels = common.denoise(pipe, _FrameContext(cancelled), total, **kwargs)[0]
         self.remember(prepared, pixels)
-        return LiveOutcome(inputs.frame, inputs.ticket, prepared.started, pixels, seed=inputs.seed, prepare_ms=prepared.prepare_ms,
-                           pipeline_ms=(time.monotonic() - begun) * 1000)
+        return LiveOutcome(inputs.frame, inputs.ticket, prepared.started, pixels, seed=inputs.seed,
+                           prepare_ms=prepared.prepare_ms, pipeline_ms=(time.monotonic() - begun) * 1000)
 
 
 def _with_source(unit: ControlUnitSpec, source) -> ControlUnitSpec:
-    from dataclasses import replace
     return replace(unit, source=source)
 
 

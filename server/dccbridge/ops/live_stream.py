@@ -89,7 +89,7 @@ class StreamBatch:
         if self._schedule is None:
             self._schedule = DDIMScheduler.from_config(self.runner.model.pipeline.scheduler.config,
                                                        timestep_spacing="trailing", clip_sample=False,
-                                                       set_alpha_to_one=False, steps_offset=0)
+                                                       set_alpha_to_one=False)
         return self._schedule
 
     def timesteps(self, pipe, with_image: bool) -> list[int]:
