@@ -139,7 +139,8 @@ SLOTS = [{"type": "depth", "weight": 0.9, "start": 0.0, "end": 1.0},
 
 
 def test_live_config_and_frames_carry_only_what_changed():
-    from dccbridge.v1 import control_pb2, live_pb2  # the server's own stubs: the add-on's messages must read back the same
+    # The server's own stubs: the add-on's messages must read back the same.
+    from dccbridge.v1 import control_pb2, live_pb2
 
     requests = addon_module("requests")
     params = {"model": "tiny", "prompt": "a room", "negative_prompt": "blurry", "steps": None, "guidance": None,

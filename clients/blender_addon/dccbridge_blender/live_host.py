@@ -72,12 +72,7 @@ def start(context) -> Session:
         p["steps"] = settings.live.steps
     else:
         p.update(steps=None, guidance=None, scheduler="")   # the server's live default (few-step when it can)
-    units = (("depth", settings.unit_depth), ("openpose", settings.unit_pose), ("canny", settings.unit_canny))
-    slots = [{"type": name, "weight": unit.weight, "start": unit.start, "end": unit.end} for name, unit in units
-             if unit.enabled]
-    for slot in slots:
-        if slot["type"] == "canny":
-            slot["low"], slot["high"] = settings.canny_low, settings.canny_high
+    slots = _slots(settings)
     armatures = []
     if any(slot["type"] == "openpose" for slot in slots):
         armatures = [a.name for a in capture.pose_armatures(context)]
@@ -87,8 +82,9 @@ def start(context) -> Session:
     wanted = frozenset(s["type"] for s in slots) | ({live.IMAGE} if settings.live.use_render else frozenset())
     if not wanted:
         raise ValueError("Live needs an enabled control unit (Control units) or 'Render as init image'")
-    config = requests.live_config(p, slots, *size, strength=settings.live.strength if settings.live.use_render else None,
-                                  jpeg=settings.live.jpeg, label=f"blender:{bpy.path.basename(bpy.data.filepath) or 'untitled.blend'}")
+    label = "blender:" + (bpy.path.basename(bpy.data.filepath) or "untitled.blend")
+    config = requests.live_config(p, slots, *size, jpeg=settings.live.jpeg, label=label,
+                                  strength=settings.live.strength if settings.live.use_render else None)
     runner = transport.LiveRunner(preferences.settings(context), config)
     global _session
     _session = Session(runner, scene.name, camera.name, armatures, slots, wanted, size,
@@ -102,6 +98,17 @@ def start(context) -> Session:
         bpy.app.timers.register(_tick, first_interval=0.0)
     _publish(_session, status=f"live: opening ({size[0]}×{size[1]})", error="")
     return _session
+
+
+def _slots(settings) -> list:
+    """The enabled control units as the session's slots, in a fixed order (a frame's inputs name them by index)."""
+    units = (("depth", settings.unit_depth), ("openpose", settings.unit_pose), ("canny", settings.unit_canny))
+    slots = [{"type": name, "weight": unit.weight, "start": unit.start, "end": unit.end} for name, unit in units
+             if unit.enabled]
+    for slot in slots:
+        if slot["type"] == "canny":
+            slot["low"], slot["high"] = settings.canny_low, settings.canny_high
+    return slots
 
 
 def stop(final: bool = False, reason: str = "stopped") -> None:
@@ -281,7 +288,7 @@ def _drain(s: Session) -> int:
             break
         count += 1
         kind = s.state.on_event(event)
-        if kind == "result":
+        if kind == "result" and event["data"]:
             image = apply.update_live_image(event["data"])
             runtime = _runtime()
             if runtime is not None:
@@ -331,7 +338,8 @@ def _publish(s: Session, status: str | None = None, error: str | None = None, ac
     rt.active = (s is _session) if active is None else active
     rt.session_id = st.session_id
     rt.width, rt.height = s.size
-    rt.sent, rt.answered, rt.superseded, rt.reused, rt.failed = st.sent, st.answered, st.superseded, st.reused, st.failed
+    rt.sent, rt.answered, rt.superseded = st.sent, st.answered, st.superseded
+    rt.reused, rt.failed = st.reused, st.failed
     rt.skipped = s.skipped
     rt.last_latency_ms = st.last_latency_ms
     rt.capture_ms = s.capture_ms

@@ -259,12 +259,14 @@ def live_event_dict(event: live_pb2.LiveEvent, received_at: float = 0.0) -> dict
     if kind == "opened":
         c = event.opened.config
         out.update(model=c.model_id, width=c.width, height=c.height, steps=c.sampling.num_inference_steps,
-                   similarity_threshold=c.similarity_threshold if c.HasField("similarity_threshold") else None)
+                   similarity_threshold=(c.similarity_threshold if c.HasField("similarity_threshold")
+                                         else None))
     elif kind == "result":
         r = event.result
         out.update(frame=r.frame, data=bytes(r.image.data), mime=r.image.mime_type, width=r.image.width,
-                   height=r.image.height, reused=r.reused, reused_from=r.reused_from_frame, similarity=r.similarity,
-                   seed=r.seed, total_ms=r.timings.total_ms, pipeline_ms=r.timings.pipeline_ms)
+                   height=r.image.height, reused=r.reused, reused_from=r.reused_from_frame,
+                   similarity=r.similarity, seed=r.seed, total_ms=r.timings.total_ms,
+                   pipeline_ms=r.timings.pipeline_ms)
     elif kind == "superseded":
         out.update(frame=event.superseded.frame, by_frame=event.superseded.by_frame)
     elif kind == "frame_failed":

@@ -19,8 +19,8 @@ class DCCBRIDGE_PG_live(bpy.types.PropertyGroup):
                                    "one); otherwise these steps with the panel's guidance and scheduler")
     samples: IntProperty(name="Capture samples", default=1, min=1, max=64,
                          description="Render samples of a live capture (the engine is the panel's Capture engine). "
-                                     "Depth needs no more than 1; more only smooth the colour the Canny unit and the init "
-                                     "image use — and hold Blender's main thread longer")
+                                     "Depth needs no more than 1; more only smooth the colour the Canny unit "
+                                     "and the init image use — and hold Blender's main thread longer")
     jpeg: BoolProperty(name="JPEG results", default=True, description="Smaller, faster answers than PNG")
 
 
