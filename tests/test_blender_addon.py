@@ -308,11 +308,13 @@ def test_blender_live(run_scenario, address, server):
     assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
     first = r["first"]
     assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0
-    assert r["log"][0] == [1, ["depth", "openpose"]]                        # the first frame carries every input
+    every = ["canny", "depth", "image", "openpose"]                         # + the render as init image
+    assert r["log"][0] == [1, every]                                        # the first frame carries every input
     assert r["burst"] == {"changes": 6, "frames": 1}                        # debounced: six moves, one frame
     assert r["there_and_back"] == {"frames": 0, "captures_unchanged": 1}     # captured, same depth: not sent
     frames = [inputs for _, inputs in r["log"]]
-    assert frames == [["depth", "openpose"], ["depth"], ["openpose"], ["depth", "openpose"]], r["log"]
+    rendered = ["canny", "depth", "image"]                                  # what an object move changes
+    assert frames == [every, rendered, ["openpose"], every], r["log"]       # posing: only the keypoints
     counts = r["counts"]
     # Every frame answered once (a result or superseded), plus the result the prompt change brought.
     assert counts["sent"] == 4 and counts["answered"] + counts["superseded"] == 4 + 1 and counts["failed"] == 0

@@ -109,6 +109,32 @@ def test_unchanged_inputs_are_left_out_of_the_next_frame():
     assert live.fingerprint(b"abc") != live.fingerprint(b"abd")
 
 
+def test_a_renders_metadata_does_not_make_it_new():
+    """Blender writes the render time into each saved PNG: the same pixels must count as unchanged."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    def png(pixels, render_time):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("RenderTime", render_time)
+        info.add_text("Date", "2026/12/03 09:" + render_time)
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, format="PNG", pnginfo=info)
+        return out.getvalue()
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    first, again = png(pixels, "00:00.12"), png(pixels, "00:00.31")
+    assert first != again and live.fingerprint(first) == live.fingerprint(again)
+    pixels[3, 4] = 1
+    assert live.fingerprint(png(pixels, "00:00.12")) != live.fingerprint(first)
+    kept = live.png_content(first)
+    assert b"RenderTime" not in kept and np.array_equal(np.asarray(Image.open(io.BytesIO(kept))), np.zeros((8, 8, 3)))
+    tracker = live.InputTracker()
+    tracker.mark_sent({"canny": first})
+    assert tracker.changed({"canny": again}) == {}
+
+
 def test_state_numbers_frames_and_counts_answers():
     now = [100.0]
     state = live.LiveState(clock=lambda: now[0])

@@ -593,7 +593,8 @@ def scenario_live(addon):
     RESULT["no_inputs"] = {"outcome": outcome, "error": rt.error, "active": live_host.active(),
                            "handler": live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post}
     rt.error = ""
-    s.unit_depth.enabled = s.unit_pose.enabled = True
+    s.unit_depth.enabled = s.unit_pose.enabled = s.unit_canny.enabled = True
+    s.live.use_render, s.live.strength = True, 0.7       # the render as img2img init image too
     s.live.steps = 2
     prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
     prefs.live_resolution, prefs.live_debounce_ms = 64, 150
@@ -678,6 +679,7 @@ def scenario_live(addon):
     # Shown on the camera too; the background image it adds is no scene change. Loading another file ends the
     # session (load_pre).
     bpy.context.scene.dccbridge.live.camera_background = True
+    bpy.context.scene.dccbridge.unit_canny.enabled = bpy.context.scene.dccbridge.live.use_render = False
     assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
     runner = live_host.session().runner
     settle()

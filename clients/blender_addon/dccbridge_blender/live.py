@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import time
 
 # The inputs a live frame can carry: the control units' sources and the render as img2img init image.
@@ -99,13 +100,32 @@ class Debouncer:
         return False
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_METADATA = (b"tEXt", b"zTXt", b"iTXt", b"tIME")
+
+
+def png_content(data: bytes) -> bytes:
+    """A PNG without its metadata chunks: Blender writes the render time (and date) into every saved render, so
+    two renders of the same pixels differ in their bytes. Anything that is not a PNG comes back as it is."""
+    data = bytes(data)
+    if not data.startswith(PNG_SIGNATURE):
+        return data
+    kept, pos = [data[:8]], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind not in PNG_METADATA:
+            kept.append(data[pos:pos + 12 + length])
+        pos += 12 + length
+    return b"".join(kept)
+
+
 def _digest(data) -> str:
-    return hashlib.blake2b(bytes(data), digest_size=16).hexdigest()
+    return hashlib.blake2b(png_content(data), digest_size=16).hexdigest()
 
 
 def fingerprint(value) -> str:
-    """A digest of an input: bytes as they are; anything else (a depth dict with its float bytes, near and far;
-    pose keypoints) as canonical JSON with each bytes value replaced by its digest."""
+    """A digest of an input: bytes as they are (a PNG without its metadata); anything else (a depth dict with its
+    float bytes, near and far; pose keypoints) as canonical JSON with each bytes value replaced by its digest."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _digest(value)
     return _digest(json.dumps(value, sort_keys=True, default=_digest).encode())
