@@ -298,9 +298,15 @@ def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_sce
     assert r["final_recorded"] == [[r["job_id"], "done", True]]
 
 
-def test_blender_live(run_scenario, address, server):
-    """Live mode (issue 16) in each Blender against a real server on the tiny preset."""
-    r = run_scenario("live", address, timeout=240)
+def test_blender_live(run_scenario, address, server, blender_runner):
+    """Live mode (issue 16) in each Blender against a real server on the tiny preset. Blender quits at the end
+    with Live on: it exits the ordinary way (not the bpy 4.2 module: see test_blender_upscale)."""
+    exit_env = {"DCCBRIDGE_RUN_MODULE_EXIT": "normal"} if blender_runner.clean_exit else {}
+    r = run_scenario("live", address, timeout=240, extra_env=exit_env)
+    assert r["live_on_at_exit"]
+    deadline = time.monotonic() + 10                   # the server notices the dropped stream by itself
+    while server.engine.live.open_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert server.engine.live.open_count() == 0, "a session the add-on opened is still open on the server"
     refused = r["no_inputs"]
     assert "Live needs an enabled control unit" in refused["outcome"] and "Live needs an enabled control unit" in refused["error"]

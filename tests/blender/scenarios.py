@@ -710,6 +710,15 @@ def scenario_live(addon):
     RESULT["after_disable"] = {"handler": any(getattr(h, "__module__", "").endswith("live_host")
                                               for h in bpy.app.handlers.depsgraph_update_post),
                                "timer": bpy.app.timers.is_registered(live_host._tick)}
+    # Enabled again and Live left on: Blender quits with the stream open and the timer registered (the test
+    # checks that it exits, and that the server ends the session).
+    bpy.ops.preferences.addon_enable(module=ADDON_MODULE)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    prefs.address, prefs.live_resolution = ADDRESS, 64
+    live_host = addon_module("live_host")
+    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
+    assert live_host.wait(lambda: live_host.session().state.answered >= 1, 60), rt.status
+    RESULT["live_on_at_exit"] = live_host.active() and bpy.app.timers.is_registered(live_host._tick)
 
 
 def main():
