@@ -11,6 +11,7 @@ an API keeps working. What differs, measured in each version (docs/blender.md, "
   in 5.0. Depth capture needs no compositor at all (capture.render_views saves the render result's passes), so
   nothing here builds compositor nodes.
 - Materials: 5.0 creates them with a node tree and deprecates `Material.use_nodes` (removed in 6.0).
+- `ID.id_type` (what a depsgraph update is about, for live mode): 4.2+ have it, 3.4 has not.
 """
 
 from __future__ import annotations

@@ -293,8 +293,9 @@ def _drain(s: Session) -> int:
             runtime = _runtime()
             if runtime is not None:
                 runtime.image = image
-            if not s.shown:
-                s.shown = apply.show_in_image_editor(image) or True
+            if not s.shown:                        # once: later answers must not take an editor back
+                apply.show_in_image_editor(image)
+                s.shown = True
             _publish(s, status=f"live: frame {event['frame']}" + (" (reused)" if event.get("reused") else ""))
         elif kind == "opened":
             _publish(s, status=f"live: open ({event['width']}×{event['height']})")
