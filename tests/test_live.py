@@ -8,6 +8,8 @@ HTTP/1.1 (OpenLive, SendLiveFrame, WatchLive, PollLive, CloseLive): tests/test_l
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -155,6 +157,21 @@ def test_similarity_filter_reuses_nearly_identical_frames(client):
         for number in (1, 2):
             live.send(number, image_bytes=imaging.encode_png(base))
         assert [e.result.reused for e in live.answers(2)] == [False, False]
+
+
+def test_prompt_embeddings_are_encoded_once_per_prompt(client, server):
+    cache = server.manager.load("").prompt_cache
+    with session(client, prompt="a prompt only this test sends", similarity_threshold=0) as live:
+        live.send(1, image_bytes=png(1))
+        live.answers(1)
+        misses = cache.misses
+        for number in (2, 3, 4):
+            live.send(number, image_bytes=png(number))
+            live.answers(1)
+        assert cache.misses == misses  # frames 2-4 reuse frame 1's embeddings
+        live.send(5, image_bytes=png(5), prompt="another prompt only this test sends")
+        assert kind(live.answers(1)[0]) == "result"
+        assert cache.misses == misses + 1
 
 
 def test_control_map_recomputed_only_when_its_input_changes(client, server):
@@ -358,6 +375,26 @@ def test_jobs_with_their_own_loras_or_tiling_are_not_interleaved():
     assert not interleavable(GenerateRequest(prompt="x", adapters=AdapterSpec(loras=(LoraSpec("style"),))))
     assert not interleavable(TextureRequest(prompt="x", tiling=TilingAxes.BOTH))
     assert interleavable(TextureRequest(prompt="x"))
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_cli_sends_a_folder_of_frames(server, tmp_path):
+    frames_dir, out = tmp_path / "frames", tmp_path / "out"
+    frames_dir.mkdir()
+    for number in range(1, 5):
+        (frames_dir / f"{number:03d}.png").write_bytes(png(number if number != 3 else 2))  # frame 3 repeats 2
+    run = subprocess.run([sys.executable, "-m", "dccbridge.cli", "live", "--server", f"127.0.0.1:{server.port}",
+                          "--input", str(frames_dir), "-o", str(out), "--prompt", "a cube", "--width", str(SIZE),
+                          "--height", str(SIZE), "--steps", "2", "--fps", "5"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = sorted(path.name for path in out.iterdir())
+    assert written and written[-1] == "000004.png"
+    assert "4 frames" in run.stdout
+    for path in out.iterdir():
+        assert imaging.decode_image(path.read_bytes(), "out").shape == (SIZE, SIZE, 3)
 
 
 # -- many frames ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import outpaint
+from . import live, outpaint
 from .models import add_doctor_parser, add_jobs_parser, add_models_parser
 from .serve import add_serve_parser
 from .tasks import (add_depth2img_parser, add_generate_parser, add_preprocess_parser, add_texture_parser,
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     add_models_parser(commands)
     add_doctor_parser(commands)
     add_jobs_parser(commands)
+    live.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

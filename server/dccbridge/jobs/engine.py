@@ -11,7 +11,8 @@ Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one w
 condition variable guards all job state and wakes the worker; watchers and long-polls wait on a wake-up of
 their own job only, so a progress event wakes that job's watchers, not every open stream. Compatible jobs may
 run as one cross-request batch (jobs/batching.py): the worker then runs each of them in a thread of its own and
-waits for all.
+waits for all. Live sessions' frames run on the same worker, between jobs and at a job's step boundaries
+(jobs/live.py).
 """
 
 from __future__ import annotations
@@ -318,10 +319,6 @@ class Engine(Durability, Batching, LiveTurns):
                 self._running = []
                 self._live_turn = True
                 self._cond.notify_all()
-
-    def _wake_worker(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
 
     def _run(self, job: JobRecord, batch=None) -> None:
         """Run one job and record how it ended; `batch` is its rendezvous.Member when it runs in a batch."""

@@ -35,6 +35,7 @@ log = logging.getLogger("dccbridge.live")
 
 DEFAULT_MAX_LIVE_SESSIONS = 8
 ENDED_SESSIONS_KEPT = 32  # closed sessions whose events (the closed one last) a poll may still read
+ENDED_EVENTS_KEPT = 8     # ... their last events
 REAP_EVERY_S = 0.1
 
 
@@ -292,6 +293,9 @@ class LiveSessions:
         self._count_new_answers(session)
         session.emit("closed", **session.closed_data(session.closing))
         session.finalized = True
+        kept = list(session.events)[-ENDED_EVENTS_KEPT:]  # what a late poll needs (closed last), not every image
+        session.events.clear()
+        session.events.extend(kept)
         session.runner = None  # the views and cached maps go with it
         log.info("live session %s closed: %s", session.session_id[:8], session.closing)
 
@@ -339,6 +343,11 @@ class LiveTurns:
     """Engine mixin: live frames take turns with queued jobs on the one worker (see the module docstring)."""
 
     live: LiveSessions
+
+    def _wake_worker(self) -> None:
+        """A live frame arrived: the worker may be waiting for work."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _live_between_steps(self, job, batch) -> None:
         """Called at a running job's step boundaries (from its context's report, on the worker thread)."""
