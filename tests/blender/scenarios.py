@@ -597,7 +597,7 @@ def scenario_live(addon):
     s.live.use_render, s.live.strength = True, 0.7       # the render as img2img init image too
     s.live.steps = 2
     prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
-    prefs.live_resolution, prefs.live_debounce_ms = 64, 150
+    prefs.live_resolution, prefs.live_debounce_ms = 64, 300
     cube = bpy.data.objects["Cube"]
 
     def settle(timeout=60):
@@ -617,7 +617,7 @@ def scenario_live(addon):
             step()
             bpy.context.view_layer.update()       # the depsgraph evaluates: depsgraph_update_post runs
             live_host.pump()
-            time.sleep(0.03)                      # well inside the 150 ms debounce
+            time.sleep(0.03)                      # well inside the 300 ms debounce
 
     t = time.monotonic()
     assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
