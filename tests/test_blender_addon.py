@@ -314,6 +314,7 @@ def test_blender_live(run_scenario, address, server, blender_runner):
     assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
     first = r["first"]
     assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0
+    assert first["opened"]["idle_timeout_ms"] == 600000      # a pause to think does not end the session
     every = ["canny", "depth", "image", "openpose"]                         # + the render as init image
     assert r["log"][0] == [1, every]                                        # the first frame carries every input
     assert r["burst"] == {"changes": 6, "frames": 1}                        # debounced: six moves, one frame

@@ -17,6 +17,9 @@ from . import apply, capture, compat, live, preferences
 
 TICK_S = 0.05            # how often the timer looks for due captures and answers while live
 CLOSE_WAIT_S = 5.0       # after Stop, how long the timer keeps draining for the server's "closed"
+# An artist who stops to think must not find Live switched off: the longest idle time live.proto allows (the
+# server's default is a minute). Stop, a file load, disabling the add-on or quitting end the session at once.
+IDLE_TIMEOUT_MS = 600_000
 _session = None          # the running Session, or None
 _closing: list = []      # sessions stopped from the panel, drained until the server confirms
 
@@ -84,7 +87,8 @@ def start(context) -> Session:
         raise ValueError("Live needs an enabled control unit (Control units) or 'Render as init image'")
     label = "blender:" + (bpy.path.basename(bpy.data.filepath) or "untitled.blend")
     config = requests.live_config(p, slots, *size, jpeg=settings.live.jpeg, label=label,
-                                  strength=settings.live.strength if settings.live.use_render else None)
+                                  strength=settings.live.strength if settings.live.use_render else None,
+                                  idle_timeout_ms=IDLE_TIMEOUT_MS)
     runner = transport.LiveRunner(preferences.settings(context), config)
     global _session
     _session = Session(runner, scene.name, camera.name, armatures, slots, wanted, size,

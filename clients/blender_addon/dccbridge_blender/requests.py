@@ -176,12 +176,14 @@ from .proto import live_pb2  # noqa: E402  (here, with the live builders: the re
 
 
 def live_config(params: dict, slots: list, width: int, height: int, *, strength: float | None = None,
-                jpeg: bool = True, label: str = "") -> live_pb2.LiveConfig:
+                jpeg: bool = True, label: str = "", idle_timeout_ms: int = 0) -> live_pb2.LiveConfig:
     """params: as for generate_task, except that steps 0/None leave the sampling to the server (the model's
-    few-step path when it has one); slots: [{"type", "weight", "start", "end"}] in slot order."""
+    few-step path when it has one); slots: [{"type", "weight", "start", "end"}] in slot order; idle_timeout_ms 0 =
+    the server's default."""
     config = live_pb2.LiveConfig(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
                                  negative_prompt=params.get("negative_prompt", ""), width=width, height=height,
                                  sampling=sampling(params), jpeg_results=jpeg, label=label,
+                                 idle_timeout_ms=idle_timeout_ms,
                                  controls=[live_pb2.LiveControlSlot(
                                      control_type=CONTROL_TYPES[slot["type"]],
                                      controlnet_conditioning_scale=float(slot.get("weight", 1.0)),

@@ -259,6 +259,7 @@ def live_event_dict(event: live_pb2.LiveEvent, received_at: float = 0.0) -> dict
     if kind == "opened":
         c = event.opened.config
         out.update(model=c.model_id, width=c.width, height=c.height, steps=c.sampling.num_inference_steps,
+                   idle_timeout_ms=c.idle_timeout_ms,
                    similarity_threshold=(c.similarity_threshold if c.HasField("similarity_threshold")
                                          else None))
     elif kind == "result":
