@@ -255,6 +255,7 @@ def test_blender_loras_embeddings_vae(run_scenario, adapter_address):
                                   for name in ("generate", "depth2img", "texture", "outpaint", "tiled_upscale")} | \
         {"lanczos_upscale": None}
     assert r["reloaded"] == {"loras": [["style", 0.8, True]], "vae_id": "warm-vae", "embeddings_used": ["mystyle"]}
+    assert r["live"] == {"loras": [["style", 0.8]], "vae_id": "warm-vae", "answered": 1, "error": ""}   # Live too
 
 
 def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_scenario, tmp_path):

@@ -559,6 +559,21 @@ def scenario_adapters(addon):
                                       list(task.adapters.embeddings), task.adapters.vae_id)
                                if task.HasField("adapters") else None for name, task in tasks.items()}
 
+    # Live sends them too: the session's settings as the server resolved them (LiveOpened) list them.
+    live_host = addon_module("live_host")
+    s.unit_depth.enabled = True
+    s.live.steps = 2
+    bpy.context.preferences.addons[ADDON_MODULE].preferences.live_resolution = 64
+    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
+    session = live_host.session()
+    live_host.wait(lambda: session.ended or session.state.answered >= 1, 60)
+    opened = session.state.opened or {}
+    RESULT["live"] = {"loras": [[i, round(w, 4)] for i, w in opened.get("loras", [])], "vae_id": opened.get("vae_id"),
+                      "answered": session.state.answered, "error": bpy.context.window_manager.dccbridge.live.error}
+    assert bpy.ops.dccbridge.live(action="STOP") == {"FINISHED"}
+    live_host.wait(lambda: not live_host._closing, 10)
+    s.unit_depth.enabled = False
+
     # Saved with the scene: rows, weights, the VAE and the inserted embeddings survive a save and reload.
     s.vae_id = "warm-vae"
     path = OUT + ".blend"

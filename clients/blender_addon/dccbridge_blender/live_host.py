@@ -69,6 +69,7 @@ def start(context) -> Session:
     size = live.live_size(r.resolution_x * r.resolution_percentage / 100.0,
                           r.resolution_y * r.resolution_percentage / 100.0, prefs.live_resolution)
     p = common.params(scene, settings, "live")
+    p["adapters"] = common.chosen_adapters(settings)   # LoRAs, embeddings, VAE: refused here when stale
     if p["seed"] is None:
         p["seed"] = common.random_seed()        # one seed for the whole session: frames stay comparable
     if settings.live.steps:

@@ -259,7 +259,8 @@ def live_event_dict(event: live_pb2.LiveEvent, received_at: float = 0.0) -> dict
     if kind == "opened":
         c = event.opened.config
         out.update(model=c.model_id, width=c.width, height=c.height, steps=c.sampling.num_inference_steps,
-                   idle_timeout_ms=c.idle_timeout_ms,
+                   idle_timeout_ms=c.idle_timeout_ms, loras=[[a.id, a.weight] for a in c.adapters.loras],
+                   embeddings=list(c.adapters.embeddings), vae_id=c.adapters.vae_id,
                    similarity_threshold=(c.similarity_threshold if c.HasField("similarity_threshold")
                                          else None))
     elif kind == "result":
