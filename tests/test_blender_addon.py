@@ -255,6 +255,7 @@ def test_blender_loras_embeddings_vae(run_scenario, adapter_address):
                                   for name in ("generate", "depth2img", "texture", "outpaint", "tiled_upscale")} | \
         {"lanczos_upscale": None}
     assert r["reloaded"] == {"loras": [["style", 0.8, True]], "vae_id": "warm-vae", "embeddings_used": ["mystyle"]}
+    assert r["live"] == {"loras": [["style", 0.8]], "vae_id": "warm-vae", "answered": 1, "error": ""}   # Live too
 
 
 def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_scenario, tmp_path):
@@ -296,3 +297,46 @@ def test_blender_dropped_stream_then_server_restart_result_fetched_by_id(run_sce
     assert len(r["images"]) == 1 and r["images"][0]["props"]["dccbridge_job_id"] == r["job_id"]
     assert r["images"][0]["size"] == [256, 256] and r["final_error"] == ""
     assert r["final_recorded"] == [[r["job_id"], "done", True]]
+
+
+def test_blender_live(run_scenario, address, server, blender_runner):
+    """Live mode (issue 16) in each Blender against a real server on the tiny preset. Blender quits at the end
+    with Live on: it exits the ordinary way (not the bpy 4.2 module: see test_blender_upscale)."""
+    exit_env = {"DCCBRIDGE_RUN_MODULE_EXIT": "normal"} if blender_runner.clean_exit else {}
+    r = run_scenario("live", address, timeout=240, extra_env=exit_env)
+    assert r["live_on_at_exit"]
+    deadline = time.monotonic() + 10                   # the server notices the dropped stream by itself
+    while server.engine.live.open_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.engine.live.open_count() == 0, "a session the add-on opened is still open on the server"
+    refused = r["no_inputs"]
+    assert "Live needs an enabled control unit" in refused["outcome"] and "Live needs an enabled control unit" in refused["error"]
+    assert not refused["active"] and not refused["handler"]
+    assert r["handler_on"] and r["timer_on"] and r["start_seconds"] < 2      # start returns before any capture
+    first = r["first"]
+    assert first["size"] == [64, 40] and first["session_id"] and first["latency_ms"] > 0
+    assert first["opened"]["idle_timeout_ms"] == 600000      # a pause to think does not end the session
+    every = ["canny", "depth", "image", "openpose"]                         # + the render as init image
+    assert r["log"][0] == [1, every]                                        # the first frame carries every input
+    assert r["burst"] == {"changes": 6, "frames": 1}                        # debounced: six moves, one frame
+    assert r["there_and_back"] == {"frames": 0, "captures_unchanged": 1}     # captured, same depth: not sent
+    frames = [inputs for _, inputs in r["log"]]
+    rendered = ["canny", "depth", "image"]                                  # what an object move changes
+    assert frames == [every, rendered, ["openpose"], every], r["log"]       # posing: only the keypoints
+    counts = r["counts"]
+    # Every frame answered once (a result or superseded), plus the result the prompt change brought.
+    assert counts["sent"] == 4 and counts["answered"] + counts["superseded"] == 4 + 1 and counts["failed"] == 0
+    assert r["same_image"] and r["images_named_live"] == ["DCCBridge Live"] and r["error"] == ""
+    assert r["changed_pixels"]                                              # later answers replaced the first
+    assert r["prompt_update"] == {"frames": 0, "answers": 1, "frame": 4}    # recomputed, nothing captured
+    assert 0 < r["capture_ms"] < 5000
+    assert r["camera_background"] == {"images": ["DCCBridge Live"], "shown": True, "frames": 1}
+    assert r["camera_background_off"] == []
+    assert r["ui_live"]["problems"] == [] and r["ui_live"]["calls"] > 60
+    # Stop: the handler goes at once, the server reports the session closed with every frame received.
+    assert not r["handler_after_stop"] and not r["timer_after_stop"] and not r["active_after_stop"]
+    closed = r["closed"]
+    assert closed["reason"] == "client closed" and closed["frames_received"] == 4, closed
+    assert r["after_load"] == {"active": False, "events": r["after_load"]["events"], "handler": False, "timer": False}
+    assert "closed" in r["after_load"]["events"], r["after_load"]
+    assert r["after_disable"] == {"handler": False, "timer": False}

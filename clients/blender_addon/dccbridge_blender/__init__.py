@@ -24,7 +24,7 @@ from . import deps  # noqa: E402
 
 deps.add_paths()
 
-from . import jobs, operators, panels, preferences, properties  # noqa: E402
+from . import jobs, live_host, operators, panels, preferences, properties  # noqa: E402
 
 CLASSES = (preferences.DCCBRIDGE_AP_preferences, *properties.CLASSES, *operators.CLASSES, *panels.CLASSES)
 
@@ -41,6 +41,7 @@ def register():
 
 
 def unregister():
+    live_host.stop(final=True, reason="add-on disabled")
     jobs.cancel_all()
     jobs.stop_pump()
     bpy.types.STATUSBAR_HT_header.remove(panels.draw_status_bar)

@@ -237,3 +237,72 @@ def apply_result(result: dict, context: dict, job_id: str = "") -> list:
         names.append(image.name)
         show_in_image_editor(image)
     return names
+
+
+# -- live mode: one image datablock updated in place ------------------------------------------------------
+
+LIVE_NAME = "DCCBridge Live"
+
+
+def _decode(data: bytes):
+    """(width, height, float RGBA pixels in Blender's order) of PNG/JPEG bytes, through Blender's own loader."""
+    import numpy as np
+
+    path = _write_temp(data, ".jpg" if data[:2] == b"\xff\xd8" else ".png")
+    try:
+        loaded = bpy.data.images.load(path, check_existing=False)
+        try:
+            width, height = loaded.size
+            pixels = np.empty(width * height * 4, np.float32)
+            loaded.pixels.foreach_get(pixels)
+        finally:
+            bpy.data.images.remove(loaded)
+    finally:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    return width, height, pixels
+
+
+def update_live_image(data: bytes):
+    """The live result into image "DCCBridge Live" — the same datablock every frame (pixels.foreach_set), so an
+    Image Editor or camera background showing it follows along. Returns the image."""
+    width, height, pixels = _decode(data)
+    image = bpy.data.images.get(LIVE_NAME)
+    if image is None:
+        image = bpy.data.images.new(LIVE_NAME, width, height, alpha=True)
+    elif tuple(image.size) != (width, height):
+        image.scale(width, height)
+    image.pixels.foreach_set(pixels)
+    image.update()
+    if image.preview is not None:      # the panel's thumbnail follows the pixels
+        image.preview.reload()
+    _tag_redraw(("IMAGE_EDITOR", "VIEW_3D"))
+    return image
+
+
+def _tag_redraw(types) -> None:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else []:
+        for area in window.screen.areas:
+            if area.type in types:
+                area.tag_redraw()
+
+
+def live_camera_background(camera, image, show: bool) -> None:
+    """Show (or remove) the live image as a background image of the camera's data, in front of the scene."""
+    if camera is None or camera.type != "CAMERA":
+        return
+    data = camera.data
+    existing = [b for b in data.background_images if b.image == image]
+    if not show:
+        for background in existing:
+            data.background_images.remove(background)
+        return
+    if not existing:
+        background = data.background_images.new()
+        background.image = image
+        background.alpha = 1.0
+        background.display_depth = "FRONT"
+        data.show_background_images = True

@@ -11,6 +11,7 @@ an API keeps working. What differs, measured in each version (docs/blender.md, "
   in 5.0. Depth capture needs no compositor at all (capture.render_views saves the render result's passes), so
   nothing here builds compositor nodes.
 - Materials: 5.0 creates them with a node tree and deprecates `Material.use_nodes` (removed in 6.0).
+- `ID.id_type` (what a depsgraph update is about, for live mode): 4.2+ have it, 3.4 has not.
 """
 
 from __future__ import annotations
@@ -75,3 +76,16 @@ def shader_tree(material):
     if material.node_tree is None:
         material.use_nodes = True
     return material.node_tree
+
+
+def id_kind(ident) -> str:
+    """An ID's type as `ID.id_type` names it ("OBJECT", "MESH", "CAMERA", ...): 4.2+ have the property, 3.4 has
+    not (there the RNA base class below ID names it)."""
+    kind = getattr(ident, "id_type", None)
+    if kind:
+        return kind
+    rna = ident.bl_rna
+    while rna.base is not None and rna.base.identifier != "ID":
+        rna = rna.base
+    return {"NodeTree": "NODETREE", "GreasePencil": "GREASEPENCIL", "MetaBall": "METABALL",
+            "PointCloud": "POINTCLOUD"}.get(rna.identifier, rna.identifier.upper())

@@ -43,6 +43,13 @@ class DCCBRIDGE_AP_preferences(bpy.types.AddonPreferences):
                                    description="How often a broken event stream is resumed before giving up")
     preview_every: bpy.props.IntProperty(name="Preview every N steps", default=1, min=0, max=50,
                                          description="Live preview frequency (0 = no previews)")
+    live_resolution: bpy.props.IntProperty(name="Live resolution", default=384, min=64, max=1024, step=8,
+                                           subtype="PIXEL",
+                                           description="Live mode: the longer side of the captured frame and "
+                                                       "of the result (the render's aspect, multiples of 8)")
+    live_debounce_ms: bpy.props.IntProperty(name="Live debounce (ms)", default=250, min=50, max=2000,
+                                            description="Live mode: wait this long after the last scene change "
+                                                        "before capturing a frame (while dragging: every 4x this)")
     deps_path: bpy.props.StringProperty(name="Python packages", subtype="DIR_PATH", default="",
                                         description="Folder with grpcio, protobuf and numpy for Blender's Python "
                                                     "(legacy install; the extension bundles them)")
@@ -60,6 +67,9 @@ class DCCBRIDGE_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "timeout_s")
         col.prop(self, "retries")
         col.prop(self, "preview_every")
+        row = col.row(align=True)
+        row.prop(self, "live_resolution")
+        row.prop(self, "live_debounce_ms")
         col.prop(self, "deps_path")
         missing = deps.missing()
         if missing:

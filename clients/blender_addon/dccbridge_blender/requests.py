@@ -168,3 +168,48 @@ def preprocess_task(unit: dict, width: int, height: int) -> tasks_pb2.Task:
 
 def job_options(label: str = "", preview_every: int = 1, preview_size: int = 256) -> jobs_pb2.JobOptions:
     return jobs_pb2.JobOptions(preview_every_n_steps=preview_every, preview_max_size=preview_size, label=label)
+
+
+# -- live mode (live.proto): a session's fixed settings, then frames that carry only what changed -----------------
+
+from .proto import live_pb2  # noqa: E402  (here, with the live builders: the rest of the module predates them)
+
+
+def live_config(params: dict, slots: list, width: int, height: int, *, strength: float | None = None,
+                jpeg: bool = True, label: str = "", idle_timeout_ms: int = 0) -> live_pb2.LiveConfig:
+    """params: as for generate_task, except that steps 0/None leave the sampling to the server (the model's
+    few-step path when it has one); slots: [{"type", "weight", "start", "end"}] in slot order; idle_timeout_ms 0 =
+    the server's default."""
+    config = live_pb2.LiveConfig(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
+                                 negative_prompt=params.get("negative_prompt", ""), width=width, height=height,
+                                 sampling=sampling(params), jpeg_results=jpeg, label=label,
+                                 idle_timeout_ms=idle_timeout_ms,
+                                 controls=[live_pb2.LiveControlSlot(
+                                     control_type=CONTROL_TYPES[slot["type"]],
+                                     controlnet_conditioning_scale=float(slot.get("weight", 1.0)),
+                                     control_guidance_start=float(slot.get("start", 0.0)),
+                                     control_guidance_end=float(slot.get("end", 1.0))) for slot in slots])
+    if strength is not None:
+        config.strength = float(strength)
+    chosen = adapters(params.get("adapters"))
+    if chosen is not None:
+        config.adapters.CopyFrom(chosen)
+    return config
+
+
+def live_frame(number: int, inputs: dict, slots: list) -> live_pb2.LiveFrame:
+    """inputs: what changed since the last frame — "depth" (a depth dict), "openpose" (a pose dict), "canny"
+    (colour PNG bytes), "image" (the init image's PNG bytes); slots: the session's slot dicts ("low"/"high" for
+    canny), whose order gives each input its slot index."""
+    frame = live_pb2.LiveFrame(frame=number)
+    if "image" in inputs:
+        frame.image.CopyFrom(image(inputs["image"]))
+    for index, slot in enumerate(slots):
+        if slot["type"] not in inputs:
+            continue
+        # The same sources a job's ControlUnit carries (LiveControlInput's oneof mirrors it): built once, there.
+        unit = control_unit({**slot, "depth": inputs.get("depth"), "pose": inputs.get("openpose"),
+                             "image": inputs.get("canny")})
+        source = unit.WhichOneof("source")
+        getattr(frame.controls.add(slot=index), source).CopyFrom(getattr(unit, source))
+    return frame

@@ -245,3 +245,111 @@ def test_connection(settings: Settings, out: queue.Queue) -> threading.Thread:
     thread = threading.Thread(target=work, daemon=True, name="dccbridge-capabilities")
     thread.start()
     return thread
+
+
+# -- live mode: one bidirectional `Live` stream per session ---------------------------------------------------
+
+from .proto import live_pb2  # noqa: E402  (with the live runner below)
+
+
+def live_event_dict(event: live_pb2.LiveEvent, received_at: float = 0.0) -> dict:
+    """A LiveEvent as plain data for the main thread (live.LiveState.on_event, live_host)."""
+    kind = event.WhichOneof("event")
+    out = {"type": kind, "session_id": event.session_id, "sequence": event.sequence, "received_at": received_at}
+    if kind == "opened":
+        c = event.opened.config
+        out.update(model=c.model_id, width=c.width, height=c.height, steps=c.sampling.num_inference_steps,
+                   idle_timeout_ms=c.idle_timeout_ms, loras=[[a.id, a.weight] for a in c.adapters.loras],
+                   embeddings=list(c.adapters.embeddings), vae_id=c.adapters.vae_id,
+                   similarity_threshold=(c.similarity_threshold if c.HasField("similarity_threshold")
+                                         else None))
+    elif kind == "result":
+        r = event.result
+        out.update(frame=r.frame, data=bytes(r.image.data), mime=r.image.mime_type, width=r.image.width,
+                   height=r.image.height, reused=r.reused, reused_from=r.reused_from_frame,
+                   similarity=r.similarity, seed=r.seed, total_ms=r.timings.total_ms,
+                   pipeline_ms=r.timings.pipeline_ms)
+    elif kind == "superseded":
+        out.update(frame=event.superseded.frame, by_frame=event.superseded.by_frame)
+    elif kind == "frame_failed":
+        f = event.frame_failed
+        out.update(frame=f.frame, code=jobs_pb2.ErrorCode.Name(f.failure.code).removeprefix("ERROR_CODE_"),
+                   message=f.failure.message, field=f.failure.field)
+    elif kind == "closed":
+        c = event.closed
+        out.update(reason=c.reason, frames_received=c.frames_received, frames_computed=c.frames_computed,
+                   frames_reused=c.frames_reused, frames_superseded=c.frames_superseded)
+    return out
+
+
+class LiveRunner(threading.Thread):
+    """The `Live` stream in a daemon thread: the main thread queues frames (send_frame / update / close, never
+    blocking); the server's events come out on `events` as dicts, then {"type": "ended"} when the stream is over
+    (after "closed", or an {"type": "error"} the panel shows)."""
+
+    POLL_S = 0.2
+
+    def __init__(self, settings: Settings, config: live_pb2.LiveConfig):
+        super().__init__(daemon=True, name="dccbridge-live")
+        self.settings, self.config = settings, config
+        self.events: queue.Queue = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()
+        self._closing = threading.Event()
+        self._call = None
+        self.finished = threading.Event()
+
+    # -- main-thread API ----------------------------------------------------------------------------
+    def send_frame(self, frame: live_pb2.LiveFrame) -> None:
+        self._outbox.put(live_pb2.LiveRequest(frame=frame))
+
+    def update(self, prompt: str | None = None, seed: int | None = None) -> None:
+        update = live_pb2.LiveUpdate()
+        if prompt is not None:
+            update.prompt = prompt
+        if seed is not None:
+            update.seed = int(seed)
+        self._outbox.put(live_pb2.LiveRequest(update=update))
+
+    def close(self) -> None:
+        """End the session: `close`, then the end of the request stream; the server answers with `closed`."""
+        if not self._closing.is_set():
+            self._outbox.put(live_pb2.LiveRequest(close=live_pb2.LiveClose()))
+            self._closing.set()
+
+    def abandon(self) -> None:
+        """Drop the stream without waiting for the server (Blender is quitting)."""
+        self._closing.set()
+        if self._call is not None:
+            self._call.cancel()
+
+    # -- thread ------------------------------------------------------------------------------------
+    def _requests(self):
+        yield live_pb2.LiveRequest(open=self.config)
+        while True:
+            try:
+                request = self._outbox.get(timeout=self.POLL_S)
+            except queue.Empty:
+                if self._closing.is_set() or self.finished.is_set():
+                    return
+                continue
+            yield request
+            if request.WhichOneof("request") == "close":
+                return
+
+    def run(self):
+        conn = None
+        try:
+            conn = Connection(self.settings)
+            self._call = conn.stub.Live(self._requests(), metadata=conn.metadata)
+            for event in self._call:
+                self.events.put(live_event_dict(event, time.monotonic()))
+        except grpc.RpcError as error:
+            if not (error.code() == grpc.StatusCode.CANCELLED and self._closing.is_set()):
+                self.events.put({"type": "error", "message": describe_error(error, self.settings.address)})
+        except Exception as error:  # noqa: BLE001 - reported on the panel, not raised off the main thread
+            self.events.put({"type": "error", "message": describe_error(error, self.settings.address)})
+        finally:
+            self.finished.set()
+            if conn is not None:
+                conn.close()
+            self.events.put({"type": "ended"})

@@ -3,6 +3,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 
 from .adapters import DCCBRIDGE_PG_lora, vae_enum
+from .live import DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime
 
 
 class DCCBRIDGE_PG_name(bpy.types.PropertyGroup):
@@ -103,6 +104,7 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     vae: vae_enum()
 
     jobs: CollectionProperty(type=DCCBRIDGE_PG_job)
+    live: PointerProperty(type=DCCBRIDGE_PG_live)
 
 
 class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
@@ -121,6 +123,7 @@ class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
     vaes: CollectionProperty(type=DCCBRIDGE_PG_name)
     schedulers: CollectionProperty(type=DCCBRIDGE_PG_name)
     preview_image: PointerProperty(type=bpy.types.Image)
+    live: PointerProperty(type=DCCBRIDGE_PG_live_runtime)
 
 
 def attach():
