@@ -57,6 +57,11 @@ export const DEFAULT_FORM = {
   extendBottom: 0,
   extendFeather: "",
   extendFill: "edge",
+  // "canvas" (grow the document) or "selection" (fill beyond the selection, inside the canvas); the extent:
+  // "margins", "edges" (to the canvas edges; selection only) or an aspect "16:9" placed by extendAnchor.
+  extendTarget: "canvas",
+  extendExtent: "margins",
+  extendAnchor: "center",
   // Per-job adapters (see src/state/adapters.js): LoRAs [{id, weight}] and a VAE id ("" = the model's own).
   // Embeddings are not stored: those whose token is written in the prompt are sent.
   loras: [],

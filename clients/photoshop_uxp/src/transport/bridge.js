@@ -11,9 +11,9 @@ import { ControlType, Preprocessor } from "./gen/dccbridge/v1/control_pb.js";
 import { ErrorCode, JobState } from "./gen/dccbridge/v1/jobs_pb.js";
 import { DepthEncoding, DepthNormalization } from "./gen/dccbridge/v1/media_pb.js";
 import { DccBridgeService } from "./gen/dccbridge/v1/service_pb.js";
-import { OutpaintFill, TilingAxes, UpscaleMethod } from "./gen/dccbridge/v1/tasks_pb.js";
+import { Anchor, OutpaintFill, TilingAxes, UpscaleMethod } from "./gen/dccbridge/v1/tasks_pb.js";
 
-export { ControlType, DepthEncoding, DepthNormalization, JobState, OutpaintFill, Preprocessor, TilingAxes, UpscaleMethod };
+export { Anchor, ControlType, DepthEncoding, DepthNormalization, JobState, OutpaintFill, Preprocessor, TilingAxes, UpscaleMethod };
 
 export const LONG_POLL_WAIT_MS = 10_000;
 

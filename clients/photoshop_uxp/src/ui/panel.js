@@ -1,5 +1,6 @@
 // The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
 // controllers; it never talks to the network or to Photoshop itself.
+import { ANCHORS, ASPECTS, extendPreview } from "../controllers/extend.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
 
 function el(tag, attrs = {}, ...children) {
@@ -116,11 +117,17 @@ export function mountPanel(root, app) {
     el("div", { class: "row buttons" }, el("button", { "data-action": "texture", onclick: () => app.texture() }, "Make texture")));
 
   const marginInput = (key, label) => field(label, bind(el("input", { type: "number", min: 0, max: 2048, step: 8, value: s0.form[key], onchange: form(key, num) }), (s) => s.form[key]));
+  const extendInfo = el("div", { class: "hint extend-info" });
   const extend = section("Extend canvas",
+    el("div", { class: "row" },
+      field("Target", bind(el("select", { onchange: form("extendTarget") }, options([["canvas", "Grow the canvas"], ["selection", "Fill beyond the selection"]], s0.form.extendTarget)), (s) => s.form.extendTarget)),
+      field("Extent", bind(el("select", { onchange: form("extendExtent") }, options([["margins", "Margins"], ["edges", "To the canvas edges"], ...ASPECTS.map((a) => [a, `Aspect ${a}`])], s0.form.extendExtent)), (s) => s.form.extendExtent)),
+      field("Anchor", bind(el("select", { onchange: form("extendAnchor") }, options(Object.keys(ANCHORS).map((a) => [a, a.replace("_", " ")]), s0.form.extendAnchor)), (s) => s.form.extendAnchor))),
     el("div", { class: "row" }, marginInput("extendLeft", "Left px"), marginInput("extendTop", "Top px"), marginInput("extendRight", "Right px"), marginInput("extendBottom", "Bottom px")),
     el("div", { class: "row" },
       field("Fill", bind(el("select", { onchange: form("extendFill") }, options([["edge", "Edge extend"], ["telea", "Inpaint (Telea)"], ["ns", "Inpaint (Navier-Stokes)"]], s0.form.extendFill)), (s) => s.form.extendFill)),
       field("Feather px", bind(el("input", { type: "number", min: 0, max: 256, placeholder: "32", value: s0.form.extendFeather, onchange: form("extendFeather") }), (s) => s.form.extendFeather))),
+    extendInfo,
     el("div", { class: "row buttons" }, el("button", { "data-action": "extend", onclick: () => app.extendCanvas() }, "Extend canvas")));
 
   // -- progress -----------------------------------------------------------------------------------------------
@@ -206,6 +213,7 @@ export function mountPanel(root, app) {
     selectionInfo.textContent = !s.doc ? "No document open"
       : sel ? `Selection ${sel.width} × ${sel.height} px at (${sel.left}, ${sel.top}) · result placed exactly there, masked by the selection`
         : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
+    extendInfo.textContent = extendPreview(s.form, s.doc);
     renderUnits(s);
     renderAdapters(s);
     for (const [node, read] of bindings) {
