@@ -154,6 +154,8 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         result = json.loads(re.search(r'<pre id="result"[^>]*>(.*?)</pre>', dom.stdout, re.S).group(1)
                             .replace("&quot;", '"').replace("&amp;", "&"))
         assert result["server"] == "connected"
+        # the Live section (src/ui/live_panel.js) is drawn, ready to start
+        assert "<h2>Live</h2>" in dom.stdout and 'data-live="start"' in dom.stdout and "Live off" in dom.stdout
         assert result["layer"]["bounds"] == result["selection"] == {"left": 353, "top": 187, "width": 301, "height": 455}
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
         assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"

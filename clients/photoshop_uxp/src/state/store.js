@@ -25,6 +25,8 @@ export const DEFAULT_SETTINGS = {
   // Pixels of context around the selection sent with img2img / inpaint.
   padding: 32,
   previews: true,
+  // Live mode: how long the document must stay still after an edit before a frame is sent.
+  liveDebounceMs: 300,
 };
 
 export const DEFAULT_FORM = {
@@ -66,6 +68,9 @@ export const DEFAULT_FORM = {
   // Embeddings are not stored: those whose token is written in the prompt are sent.
   loras: [],
   vaeId: "",
+  // Live mode: img2img strength of each frame, and steps (0 = the server's default: the model's few-step path).
+  liveStrength: 0.5,
+  liveSteps: 0,
 };
 
 const SETTINGS_KEY = "dccbridge.settings";

@@ -2,6 +2,7 @@
 // controllers; it never talks to the network or to Photoshop itself.
 import { ANCHORS, ASPECTS, extendPreview } from "../controllers/extend.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
+import { liveSection } from "./live_panel.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,7 +28,7 @@ const field = (label, control, hint) => el("label", { class: "field" }, el("span
 const options = (list, selected) => list.map(([value, text]) => el("option", { value, selected: String(value) === String(selected) }, text));
 const section = (title, ...children) => el("section", { class: "section" }, el("h2", {}, title), ...children);
 
-export function mountPanel(root, app) {
+export function mountPanel(root, app, live = null) {
   const { store } = app;
   const s0 = store.get();
   // Inputs show the state (settings and form may change from code: loaded, resumed, set by a controller);
@@ -130,6 +131,9 @@ export function mountPanel(root, app) {
     extendInfo,
     el("div", { class: "row buttons" }, el("button", { "data-action": "extend", onclick: () => app.extendCanvas() }, "Extend canvas")));
 
+  // -- live (src/ui/live_panel.js) ------------------------------------------------------------------------------
+  const liveUi = live ? liveSection({ el, field, section, bind }, app, live) : null;
+
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
   const stage = el("span", { class: "stage" });
@@ -139,7 +143,7 @@ export function mountPanel(root, app) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, liveUi?.node, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -214,6 +218,7 @@ export function mountPanel(root, app) {
       : sel ? `Selection ${sel.width} × ${sel.height} px at (${sel.left}, ${sel.top}) · result placed exactly there, masked by the selection`
         : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
     extendInfo.textContent = extendPreview(s.form, s.doc);
+    liveUi?.render(s);
     renderUnits(s);
     renderAdapters(s);
     for (const [node, read] of bindings) {
