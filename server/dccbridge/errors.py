@@ -140,6 +140,21 @@ class Unauthenticated(DccError):
         super().__init__("missing or invalid token")
 
 
+class LiveSessionNotFound(DccError):
+    """No open live session with this id for this client (closed, timed out, or opened by another client)."""
+
+    def __init__(self, session_id: str):
+        super().__init__(f"session_id: no open live session '{shown(session_id)}' for this client (it was closed, "
+                         "timed out, or never existed); open a new one", "session_id")
+
+
+class LiveSessionsFull(DccError):
+    def __init__(self, limit: int, retry_after_s: float = 5.0):
+        super().__init__(f"the server has {limit} live sessions open, its limit (--max-live-sessions); close one or "
+                         f"retry in about {retry_after_s:.0f} s")
+        self.retry_after_s = retry_after_s
+
+
 class InternalError(DccError):
     """A bug on our side; the message is safe to show."""
 
@@ -160,6 +175,8 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     Cancelled: "CANCELLED",
     Unauthenticated: "UNAUTHENTICATED",
     InternalError: "INTERNAL",
+    LiveSessionNotFound: "NOT_FOUND",
+    LiveSessionsFull: "RESOURCE_EXHAUSTED",
 }
 
 

@@ -41,6 +41,12 @@ class Metrics(EngineObserver):
         self.rejected = Counter(
             "dccbridge_rejected_requests", "Calls answered with an error status, by code (both faces)",
             ["code"], registry=self.registry)
+        self.live_frames = Counter(
+            "dccbridge_live_frames", "Live frames answered, by outcome (computed, reused, superseded, failed)",
+            ["outcome"], registry=self.registry)
+        self.live_control_maps = Counter(
+            "dccbridge_live_control_maps_computed", "Control maps live sessions computed (an unchanged input's "
+            "map is reused)", registry=self.registry)
 
     # -- fed as things happen ---------------------------------------------------------------------
 
@@ -57,6 +63,12 @@ class Metrics(EngineObserver):
 
     def rejected_call(self, code: str) -> None:
         self.rejected.labels(code).inc()
+
+    def live_frame(self, outcome: str) -> None:
+        self.live_frames.labels(outcome).inc()
+
+    def live_control_map(self) -> None:
+        self.live_control_maps.inc()
 
     # -- read at scrape time ----------------------------------------------------------------------
 
@@ -91,6 +103,10 @@ class _LiveState(Collector):
         yield states
         yield GaugeMetricFamily("dccbridge_open_streams", "Open Watch/Run streams and long-polls (both faces)",
                                 value=self._open_streams())
+        live = getattr(self._engine, "live", None)
+        if live is not None:
+            yield GaugeMetricFamily("dccbridge_live_sessions", "Open live sessions (both faces)",
+                                    value=live.open_count())
         memory = self._device_memory()
         if memory is not None:
             yield GaugeMetricFamily("dccbridge_device_memory_bytes", "Device memory in use by this process",

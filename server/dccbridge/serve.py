@@ -60,6 +60,7 @@ class ServeConfig:
     grace_s: float = 30.0
     batch_window_ms: int = 30  # cross-request batching: how long a batchable job waits for company; 0 = off
     max_batch_jobs: int = 8
+    max_live_sessions: int = EngineLimits.max_live_sessions  # open live sessions, both faces together
     limits: Limits = field(default_factory=Limits)
 
 
@@ -89,7 +90,7 @@ class Server:
         self.store = JobStore(Path(config.data_dir))
         limits = EngineLimits(max_queue=config.max_queue, max_queued_input_bytes=config.max_queued_input_bytes,
                               max_attempts=config.max_attempts, batch_window_ms=config.batch_window_ms,
-                              max_batch=config.max_batch_jobs)
+                              max_batch=config.max_batch_jobs, max_live_sessions=config.max_live_sessions)
         self.engine = Engine(self.store, Ops(self.env), limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
         token = BearerToken(config.token)

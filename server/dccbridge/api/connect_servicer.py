@@ -68,11 +68,27 @@ class ConnectServicer:
     async def list_jobs(self, request, ctx):
         return await self._unary(self.service.list_jobs, request, ctx)
 
-    # Live mode lands with its engine (issue 16); until then the face answers UNIMPLEMENTED like gRPC does.
+    # Live mode (api/live_service.py). The bidirectional `Live` needs HTTP/2; this face serves HTTP/1.1, where
+    # the unary calls, WatchLive (a server stream) and PollLive (a long-poll) give the same session.
     def live(self, requests, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "live mode is not in this build")
+        raise ConnectError(Code.UNIMPLEMENTED, "Live (a bidirectional stream) needs gRPC over HTTP/2; over "
+                                               "HTTP/1.1 use OpenLive, SendLiveFrame, WatchLive or PollLive, "
+                                               "and CloseLive")
 
-    open_live = send_live_frame = watch_live = poll_live = close_live = live
+    async def open_live(self, request, ctx):
+        return await self._unary(self.service.live.open_live, request, ctx)
+
+    async def send_live_frame(self, request, ctx):
+        return await self._unary(self.service.live.send_live_frame, request, ctx)
+
+    def watch_live(self, request, ctx):
+        return self._stream(self.service.live.watch_live, request, ctx)
+
+    async def poll_live(self, request, ctx):
+        return await self._unary(self.service.live.poll_live, request, ctx)
+
+    async def close_live(self, request, ctx):
+        return await self._unary(self.service.live.close_live, request, ctx)
 
     async def _unary(self, method, request, ctx: RequestContext):
         loop = asyncio.get_running_loop()

@@ -110,6 +110,8 @@ class DccBridgeService:
         self._token = token
         self.streams = streams or StreamSlots()
         self.metrics = metrics  # dccbridge.metrics.Metrics or None; the faces count error statuses on it
+        from .live_service import LiveService  # here: live_service imports this module's Caller and StreamSlots
+        self.live = LiveService(engine.live, token, self.streams)  # live mode (live.proto)
 
     def get_capabilities(self, request: service_pb2.GetCapabilitiesRequest,
                          caller: Caller) -> service_pb2.GetCapabilitiesResponse:

@@ -54,3 +54,29 @@ class DccBridgeServicer(service_pb2_grpc.DccBridgeServiceServicer):
     @mapped_errors
     def ListJobs(self, request, context):
         return self.service.list_jobs(request, GrpcCaller(context))
+
+    # -- live mode (api/live_service.py) --
+
+    @mapped_errors
+    def Live(self, request_iterator, context):
+        yield from self.service.live.live_stream(request_iterator, GrpcCaller(context))
+
+    @mapped_errors
+    def OpenLive(self, request, context):
+        return self.service.live.open_live(request, GrpcCaller(context))
+
+    @mapped_errors
+    def SendLiveFrame(self, request, context):
+        return self.service.live.send_live_frame(request, GrpcCaller(context))
+
+    @mapped_errors
+    def WatchLive(self, request, context):
+        yield from self.service.live.watch_live(request, GrpcCaller(context))
+
+    @mapped_errors
+    def PollLive(self, request, context):
+        return self.service.live.poll_live(request, GrpcCaller(context))
+
+    @mapped_errors
+    def CloseLive(self, request, context):
+        return self.service.live.close_live(request, GrpcCaller(context))

@@ -67,6 +67,8 @@ def add_serve_parser(commands) -> None:
                         "(default 30; 0 = no batching)")
     p.add_argument("--max-batch-jobs", type=_positive_int, default=8,
                    help="most jobs in one batch (default 8; the device's free memory may allow fewer)")
+    p.add_argument("--max-live-sessions", type=_positive_int, default=8,
+                   help="open live sessions, both faces together (default 8; docs/live.md)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .ckpt/.pt/.pth/.bin weights (with weights_only=True); off by default")
     p.add_argument("--allow-download", action="store_true",
@@ -136,6 +138,7 @@ def _serve(args) -> int:
             grace_s=args.grace,
             batch_window_ms=args.batch_window_ms,
             max_batch_jobs=args.max_batch_jobs,
+            max_live_sessions=args.max_live_sessions,
             limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
                              if getattr(args, name) is not None}),
         )

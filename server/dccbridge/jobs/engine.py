@@ -34,6 +34,7 @@ from ..domain import JobOptions, JobState, OpOutput, to_plain
 from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
 from .batching import BatchKeys, Batching, run_together
 from .durability import Durability
+from .live import DEFAULT_MAX_LIVE_SESSIONS, LiveSessions, LiveTurns
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
 
@@ -59,6 +60,8 @@ class EngineObserver:
 
     def job_finished(self, job: "JobRecord", code: str, seconds: float) -> None: ...
     def step_time(self, model_id: str, seconds: float) -> None: ...
+    def live_frame(self, outcome: str) -> None: ...
+    def live_control_map(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class EngineLimits:
     max_attempts: int = 2  # starts of one job across restarts; a job that stops the server this often fails
     batch_window_ms: int = 30  # how long the worker waits for company for a job that could batch; 0 = no batching
     max_batch: int = 8         # most jobs in one batch (the memory estimate may allow fewer)
+    max_live_sessions: int = DEFAULT_MAX_LIVE_SESSIONS  # open live sessions (jobs/live.py)
 
 
 class _JobContext:
@@ -95,6 +99,8 @@ class _JobContext:
             jpeg = imaging.encode_jpeg(preview)
         self._time_step(stage, step)
         self._engine._emit(self._job, "progress", stage=stage, step=step, total=total, preview_jpeg=jpeg)
+        if stage != "load":
+            self._engine._live_between_steps(self._job, self.batch)  # a live frame's turn (jobs/live.py)
 
     def _time_step(self, stage: str, step: int) -> None:
         """Step time = time between consecutive reports of one stage's steps (per step done)."""
@@ -105,7 +111,7 @@ class _JobContext:
         self._last_step = (stage, step, now)
 
 
-class Engine(Durability, Batching):
+class Engine(Durability, Batching, LiveTurns):
     def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = "",
                  decode_payload: Callable[[bytes], object] | None = None, observer: EngineObserver | None = None):
         """decode_payload rebuilds a request from the payload given to submit (after a restart)."""
@@ -123,6 +129,8 @@ class Engine(Durability, Batching):
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
         self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
+        self.live = LiveSessions(ops, self._wake_worker, self.observer, limits.max_live_sessions)
+        self._live_turn = False  # after a job, one live frame goes first
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class Engine(Durability, Batching):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        self.live.shutdown()
         if self._worker.is_alive():
             self._worker.join(grace_s)
         if self._worker.is_alive():
@@ -275,11 +284,16 @@ class Engine(Durability, Batching):
         keys = BatchKeys(self.ops.batch_key)
         while True:
             with self._cond:
-                while not self._stopping and not any(self._queues.values()):
+                while not self._stopping and not any(self._queues.values()) and not self.live.due():
                     self._cond.wait()
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
+                live_first = (self._live_turn or not any(self._queues.values())) and self.live.due()
                 queued = self._ordered_queue()
+            self._live_turn = False
+            if live_first:
+                self.live.run_one()
+                continue
             try:
                 batch = self._choose_batch(queued, keys)
             except Exception:  # a bug in choosing must not stop the worker: run the next job alone
@@ -302,7 +316,12 @@ class Engine(Durability, Batching):
                 run_together(batch, self._run)
             with self._cond:
                 self._running = []
+                self._live_turn = True
                 self._cond.notify_all()
+
+    def _wake_worker(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def _run(self, job: JobRecord, batch=None) -> None:
         """Run one job and record how it ended; `batch` is its rendezvous.Member when it runs in a batch."""

@@ -67,5 +67,21 @@ class Ops:
             log.warning("no batch capacity for a %s, running it alone: %s", type(request).__name__, error)
             return 1
 
+    # -- live sessions (ops/live.py; scheduled by jobs/live.py) ------------------------------------------
+
+    def live_settings(self, config):
+        """A session's LiveConfig checked and resolved (loads nothing)."""
+        from . import live
+        return live.resolve_config(config, self.env)
+
+    def check_live_frame(self, frame, settings) -> None:
+        from . import live
+        live.check_frame(frame, settings, self.env)
+
+    def live_runner(self, settings, on_control_map):
+        """The session's warm state (loads its model and ControlNets)."""
+        from . import live
+        return live.LiveRunner(settings, self.env, on_control_map)
+
 
 __all__ = ["Ops", "OpEnv", "Limits"]
