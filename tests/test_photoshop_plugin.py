@@ -75,7 +75,7 @@ def test_node_suites_against_a_real_server(node, plugin_server):
     suites = sorted(str(p.relative_to(PLUGIN)) for p in (PLUGIN / "test").glob("*.test.js"))
     env = {**os.environ, "DCCBRIDGE_HTTP_URL": f"http://127.0.0.1:{plugin_server.http_port}", "DCCBRIDGE_TOKEN": TOKEN}
     started = time.monotonic()
-    run = subprocess.run([node, "--test", *suites], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=240)
+    run = subprocess.run([node, "--test", *suites], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=420)
     took = time.monotonic() - started
     summary = node_summary(run.stdout)
     print(f"node --test {' '.join(suites)}: {summary} in {took:.1f} s")

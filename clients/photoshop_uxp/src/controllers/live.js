@@ -201,8 +201,9 @@ export function createLive({ host, store, bridgeFactory = createBridge, timers =
 
   let lastPlaced = null;
 
-  function teardown(current, reason) {
+  function teardown(current, serverReason) {
     if (session !== current) return;
+    const reason = current.reason ?? serverReason; // ours when we stopped it, else the server's (idle timeout, ...)
     session = null;
     lastPlaced = current.placedLayer ?? null;
     timers.clearTimeout(current.timer);
@@ -214,7 +215,8 @@ export function createLive({ host, store, bridgeFactory = createBridge, timers =
   /** Stop following edits and close the session on the server (the Live layer stays, for Commit or to delete). */
   async function stop(reason = "client closed") {
     const current = session;
-    if (!current) return store.get().live;
+    if (!current || current.reason) return store.get().live;
+    current.reason = reason;
     set({ phase: "closing" });
     timers.clearTimeout(current.timer);
     current.unsubscribe?.();
@@ -228,8 +230,7 @@ export function createLive({ host, store, bridgeFactory = createBridge, timers =
       if (error?.code !== "not_found") set({ error: `close: ${message(error)}` });
     }
     teardown(current, reason);
-    if (closed) set({ closedReason: reason });
-    return store.get().live;
+    return { ...store.get().live, server: closed };
   }
 
   /** Resolves once every frame sent so far is answered and the newest result is on the layer (tests, Commit). */
