@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "clients" / "photoshop_uxp"
 GENERATED = PLUGIN / "src" / "transport" / "gen"
 SCREENSHOT = ROOT / "docs" / "img" / "photoshop-panel.png"
+LIVE_SCREENSHOT = ROOT / "docs" / "img" / "photoshop-live.png"
 TOKEN = "photoshop plugin token"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -75,7 +76,7 @@ def test_node_suites_against_a_real_server(node, plugin_server):
     suites = sorted(str(p.relative_to(PLUGIN)) for p in (PLUGIN / "test").glob("*.test.js"))
     env = {**os.environ, "DCCBRIDGE_HTTP_URL": f"http://127.0.0.1:{plugin_server.http_port}", "DCCBRIDGE_TOKEN": TOKEN}
     started = time.monotonic()
-    run = subprocess.run([node, "--test", *suites], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=240)
+    run = subprocess.run([node, "--test", *suites], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=420)
     took = time.monotonic() - started
     summary = node_summary(run.stdout)
     print(f"node --test {' '.join(suites)}: {summary} in {took:.1f} s")
@@ -154,6 +155,8 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         result = json.loads(re.search(r'<pre id="result"[^>]*>(.*?)</pre>', dom.stdout, re.S).group(1)
                             .replace("&quot;", '"').replace("&amp;", "&"))
         assert result["server"] == "connected"
+        # the Live section (src/ui/live_panel.js) is drawn, ready to start
+        assert "<h2>Live</h2>" in dom.stdout and 'data-live="start"' in dom.stdout and "Live off" in dom.stdout
         assert result["layer"]["bounds"] == result["selection"] == {"left": 353, "top": 187, "width": 301, "height": 455}
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
         assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"
@@ -169,3 +172,33 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         assert len(colours) > 200, "text and widgets were drawn"
     if os.environ.get("DCCBRIDGE_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_the_panel_live_in_headless_chromium(node, plugin_server, tmp_path):
+    """The panel's Live section with the real live server (scene=live in test/panel/index.html): Start live on a
+    feathered selection, an edit, the one Live layer updated in place at the selection; the Extend section's preview
+    line for "fill beyond the selection to 16:9"; screenshot of both sections."""
+    binary = need("chromium", "the panel screenshot", "scripts/setup_system.sh installs it as root")
+    with serve_plugin_folder() as origin:
+        url = (f"{origin}/test/panel/index.html?scene=live&server=http://127.0.0.1:{plugin_server.http_port}"
+               f"&token={TOKEN.replace(' ', '%20')}")
+        dom = chromium(binary, url, "--dump-dom", timeout=300)
+        assert "<title>done: live live 2</title>" in dom.stdout, dom.stdout[-3000:] + dom.stderr[-2000:]
+        result = json.loads(re.search(r'<pre id="result"[^>]*>(.*?)</pre>', dom.stdout, re.S).group(1)
+                            .replace("&quot;", '"').replace("&amp;", "&"))
+        live = result["live"]
+        assert (live["sent"], live["answered"], live["placed"], live["lastFrame"]) == (2, 2, 2, 2), live
+        assert result["liveLayers"] == 1 and result["layer"]["id"] == live["layerId"], "one Live layer, updated in place"
+        assert result["layer"]["bounds"] == result["selection"] and result["layer"]["masked"]
+        assert re.match(r"Live on harbour-concept\.psd 112×104 · frame 2 · sent 2 · answered 2 · superseded 0 · reused 0"
+                        r" · latency \d+ ms \(server \d+ ms\)$", result["status"]), result["status"]
+        assert result["extendInfo"] == "Selection 80 × 72 → 128 × 72 px (+24 left, +24 right)"
+        shot = tmp_path / "live.png"
+        chromium(binary, url, "--window-size=340,560", f"--screenshot={shot}", timeout=300)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (340, 560)
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 200, "text and widgets were drawn"
+    if os.environ.get("DCCBRIDGE_UPDATE_SCREENSHOTS"):
+        shutil.copyfile(shot, LIVE_SCREENSHOT)

@@ -3,19 +3,22 @@
 import { entrypoints } from "uxp";
 
 import { createApp } from "./controllers/app.js";
+import { createLive } from "./controllers/live.js";
 import { createHost } from "./photoshop/host.js";
 import { mountPanel } from "./ui/panel.js";
 
 let app = null;
+let live = null;
 
 function show(rootNode) {
   const root = rootNode?.querySelector?.("#app") ?? document.getElementById("app") ?? rootNode;
   if (!app) {
     const host = createHost();
     app = createApp({ host, storage: globalThis.localStorage });
-    mountPanel(root, app);
+    live = createLive({ host, store: app.store });
+    mountPanel(root, app, live);
     root.addEventListener("mouseenter", () => app.refreshDocument().catch(() => {}));
-    globalThis.dccbridge = { app, host }; // for the UXP Developer Tool's console
+    globalThis.dccbridge = { app, host, live }; // for the UXP Developer Tool's console
   }
   app.refreshDocument().catch(() => {});
   // Jobs started before the panel was closed (or Photoshop quit) are fetched by id and placed now.
@@ -25,6 +28,7 @@ function show(rootNode) {
 function hide() {
   // Stop following: the jobs keep running on the server and stay pending until the panel shows again.
   app?.dispose();
+  live?.stop("panel closed").catch(() => {});
 }
 
 entrypoints.setup({

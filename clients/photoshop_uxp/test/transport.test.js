@@ -82,14 +82,20 @@ test("a stream that breaks off mid-job is finished by long-poll from the last se
     const response = await fetch(input, init);
     if (!String(input).endsWith("/Run")) return response;
     const reader = response.body.getReader();
+    let delivered = false;
     const body = new ReadableStream({
+      // The first chunk is delivered; the break comes on the next read (erroring in the same pull would discard the
+      // chunk still queued — a race with the reader that Node 20.20 loses).
       async pull(c) {
+        if (delivered) {
+          reader.cancel();
+          broke = true;
+          return c.error(new TypeError("network error (simulated)"));
+        }
         const { value, done } = await reader.read();
         if (done) return c.close();
         c.enqueue(value);
-        reader.cancel();
-        broke = true;
-        c.error(new TypeError("network error (simulated)"));
+        delivered = true;
       },
     });
     return new Response(body, { status: response.status, headers: response.headers });

@@ -9,7 +9,7 @@ import { decodePNG, dataUrl, encodePNG, fromBase64, toBase64 } from "../image/co
 import {
   composeInto, extendEdges, maskForCrop, maskForPlace, planDocument, planRegion, rect, resultForPlace, toGray, toRGBA,
 } from "../math/region.js";
-import { canvasGrowth, outpaintFields } from "./extend.js";
+import { canvasGrowth, extendLabel, extendRequest, fillFields, placeBeyond } from "./extend.js";
 import { depthPassFromGray, tilingAxes, upscaleMethod, upscaleSampling } from "./fields.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
@@ -331,17 +331,19 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     });
   }
 
-  /** Extend canvas: the merged document outpainted by the form's margins; the canvas grows to the result. */
+  /** Extend (controllers/extend.js): the canvas grows by margins / to an aspect, or the selection is filled beyond. */
   function extendCanvas() {
-    return runAction("extend canvas", async () => {
+    const { form } = store.get();
+    return runAction(extendLabel(form), async () => {
       const doc = await requireDocument();
-      const { form } = store.get();
+      const selectionBounds = form.extendTarget === "selection" ? await host.selectionBounds(doc.id) : null;
+      const readMerged = async (area) => ({ data: encodePNG(await readRegion(doc, null, area)), mimeType: "image/png" });
+      const { fields, placement } = await extendRequest(doc, form, { selectionBounds, readMerged });
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, sampling: sampling(form),
-        adapters: await taskAdapters(form), ...outpaintFields(form),
-        image: { data: encodePNG(await readRegion(doc, null, rect(0, 0, doc.width, doc.height))), mimeType: "image/png" },
+        adapters: await taskAdapters(form), ...fillFields(form), ...fields,
       };
-      return { task: { kind: { case: "outpaint", value: task } }, placement: { docId: doc.id, anchor: { left: 0, top: 0 }, growCanvas: { width: doc.width, height: doc.height } } };
+      return { task: { kind: { case: "outpaint", value: task } }, placement };
     });
   }
 
@@ -431,6 +433,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const seed = String(image.seed ?? 0n);
       const role = image.role && image.role !== "image" && image.role !== "control" ? image.role : "";
       const name = placement.name ?? `${role || label} · seed ${seed}`;
+      if (placement.beyond) return { name, ...placeBeyond(decoded, result, placement.beyond), mask: null, hidden: false, seed, role };
       if (placement.anchor) {
         return { name, bounds: rect(placement.anchor.left, placement.anchor.top, decoded.width, decoded.height), rgba: decoded, mask: null, hidden: Boolean(placement.hidden), seed, role };
       }

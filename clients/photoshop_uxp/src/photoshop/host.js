@@ -19,6 +19,15 @@
 //        ONE executeAsModal scope and ONE history step; on any error the step is reverted (the document is
 //        left as it was) and the error rethrown.
 //
+// Live mode (src/controllers/live.js):
+//   readPixels(docId, {layerId: null, rect, hideLayerIds}) -> the merged image without those layers (the Live layer
+//                                  must not feed back into what is sent)
+//   putLiveLayer({docId, layerId | null, name, bounds, rgba, mask}) -> {layerId}   the one Live layer's pixels
+//                                  replaced in place (same id), created when layerId is null or gone; the active
+//                                  layer stays active
+//   watchEdits(handler)         -> unsubscribe   handler({event, docId: the active document's id}) on every
+//                                  document change Photoshop notifies (history states, selection, document switch)
+//
 // All rects are in document pixels. Photoshop reports bounds as unit descriptors; boundsToRect converts them
 // with the document's resolution (a 300 ppi document is not 72 ppi: points are not pixels).
 import { action, app, constants, core, imaging } from "photoshop";
@@ -26,6 +35,10 @@ import { action, app, constants, core, imaging } from "photoshop";
 import { boundsToRect, rect } from "../math/region.js";
 
 const pixelBounds = (r) => ({ left: r.left, top: r.top, right: r.left + r.width, bottom: r.top + r.height });
+
+// Photoshop's notifications that mean "the document (or which one is active) changed": every history state (brush
+// strokes included), and the usual descriptors for selection, layers and documents.
+const EDIT_EVENTS = ["historyStateChanged", "set", "select", "make", "delete", "move", "transform", "fill", "paste", "open", "close"];
 
 function findDocument(docId) {
   const doc = app.documents.find((d) => d.id === docId);
@@ -120,16 +133,22 @@ export function createHost() {
       });
     },
 
-    async readPixels(docId, { layerId, rect: area }) {
-      return readModal("Read pixels", async () => {
+    async readPixels(docId, { layerId, rect: area, hideLayerIds = [] }) {
+      return readModal("Read pixels", async (executionContext) => {
         const options = { documentID: docId, sourceBounds: pixelBounds(area), componentSize: 8, applyAlpha: false, colorSpace: "RGB" };
         if (layerId != null) options.layerID = layerId;
         let answer;
+        // The merged image without some layers: hide them in a suspended history state that is then discarded.
+        const hide = layerId == null ? allLayers(findDocument(docId).layers).filter((l) => hideLayerIds.includes(l.id) && l.visible) : [];
+        const suspension = hide.length ? await executionContext.hostControl.suspendHistory({ documentID: docId, name: "dccbridge: read" }) : null;
         try {
+          for (const layer of hide) layer.visible = false;
           answer = await imaging.getPixels(options);
         } catch (error) {
           if (/empty|no pixels/i.test(String(error?.message))) return null; // an empty layer over the area
           throw error;
+        } finally {
+          if (suspension) await executionContext.hostControl.resumeHistory(suspension, false); // visibility back, no history step
         }
         const { imageData, sourceBounds } = answer;
         const width = imageData.width, height = imageData.height, components = imageData.components;
@@ -137,6 +156,43 @@ export function createHost() {
         const bounds = rect(sourceBounds.left, sourceBounds.top, width, height);
         return { bounds, buffer: { width, height, channels: 4, data } };
       });
+    },
+
+    async putLiveLayer({ docId, layerId, name, bounds, rgba, mask }) {
+      return core.executeAsModal(async (executionContext) => {
+        const doc = findDocument(docId);
+        const active = doc.activeLayers?.[0] ?? null;
+        const hostControl = executionContext.hostControl;
+        const suspension = await hostControl.suspendHistory({ documentID: doc.id, name: "dccbridge: live" });
+        try {
+          let target = layerId == null ? null : allLayers(doc.layers).find((l) => l.id === layerId);
+          const created = !target;
+          if (created) target = doc.createPixelLayer ? await doc.createPixelLayer({ name }) : await doc.createLayer({ name });
+          const imageData = await imaging.createImageDataFromBuffer(rgba.data, { width: rgba.width, height: rgba.height, components: 4, chunky: true, colorSpace: "RGB" });
+          await imaging.putPixels({ documentID: doc.id, layerID: target.id, imageData, replace: true, targetBounds: { left: bounds.left, top: bounds.top } });
+          imageData.dispose();
+          if (mask) {
+            if (created) {
+              await action.batchPlay([{ _obj: "make", new: { _class: "channel" }, at: { _ref: "channel", _enum: "channel", _value: "mask" }, using: { _enum: "userMaskEnabled", _value: "hideAll" } }], {});
+            }
+            const maskData = await imaging.createImageDataFromBuffer(mask.data, { width: mask.width, height: mask.height, components: 1, chunky: true, colorSpace: "Grayscale" });
+            await imaging.putLayerMask({ documentID: doc.id, layerID: target.id, imageData: maskData, replace: true, targetBounds: { left: bounds.left, top: bounds.top } });
+            maskData.dispose();
+          }
+          if (created && active && active.id !== target.id) active.selected = true; // the artist keeps painting where they were
+          await hostControl.resumeHistory(suspension, true);
+          return { layerId: target.id };
+        } catch (error) {
+          await hostControl.resumeHistory(suspension, false);
+          throw error;
+        }
+      }, { commandName: "dccbridge: live" });
+    },
+
+    watchEdits(handler) {
+      const listener = (event) => handler({ event, docId: app.activeDocument?.id ?? null });
+      action.addNotificationListener(EDIT_EVENTS, listener);
+      return () => action.removeNotificationListener(EDIT_EVENTS, listener);
     },
 
     async apply(edit, onProgress) {

@@ -25,6 +25,8 @@ export const DEFAULT_SETTINGS = {
   // Pixels of context around the selection sent with img2img / inpaint.
   padding: 32,
   previews: true,
+  // Live mode: how long the document must stay still after an edit before a frame is sent.
+  liveDebounceMs: 300,
 };
 
 export const DEFAULT_FORM = {
@@ -57,10 +59,18 @@ export const DEFAULT_FORM = {
   extendBottom: 0,
   extendFeather: "",
   extendFill: "edge",
+  // "canvas" (grow the document) or "selection" (fill beyond the selection, inside the canvas); the extent:
+  // "margins", "edges" (to the canvas edges; selection only) or an aspect "16:9" placed by extendAnchor.
+  extendTarget: "canvas",
+  extendExtent: "margins",
+  extendAnchor: "center",
   // Per-job adapters (see src/state/adapters.js): LoRAs [{id, weight}] and a VAE id ("" = the model's own).
   // Embeddings are not stored: those whose token is written in the prompt are sent.
   loras: [],
   vaeId: "",
+  // Live mode: img2img strength of each frame, and steps (0 = the server's default: the model's few-step path).
+  liveStrength: 0.5,
+  liveSteps: 0,
 };
 
 const SETTINGS_KEY = "dccbridge.settings";

@@ -11,9 +11,9 @@ import { ControlType, Preprocessor } from "./gen/dccbridge/v1/control_pb.js";
 import { ErrorCode, JobState } from "./gen/dccbridge/v1/jobs_pb.js";
 import { DepthEncoding, DepthNormalization } from "./gen/dccbridge/v1/media_pb.js";
 import { DccBridgeService } from "./gen/dccbridge/v1/service_pb.js";
-import { OutpaintFill, TilingAxes, UpscaleMethod } from "./gen/dccbridge/v1/tasks_pb.js";
+import { Anchor, OutpaintFill, TilingAxes, UpscaleMethod } from "./gen/dccbridge/v1/tasks_pb.js";
 
-export { ControlType, DepthEncoding, DepthNormalization, JobState, OutpaintFill, Preprocessor, TilingAxes, UpscaleMethod };
+export { Anchor, ControlType, DepthEncoding, DepthNormalization, JobState, OutpaintFill, Preprocessor, TilingAxes, UpscaleMethod };
 
 export const LONG_POLL_WAIT_MS = 10_000;
 
@@ -79,6 +79,14 @@ export function createBridge({ baseUrl, token = "", fetch, binary = true } = {})
     listJobs: (pageSize = 20) => wrap(async () => (await client.listJobs({ pageSize })).jobs),
     run: (task, options = {}, signal) => client.run({ task, options }, { signal }),
     watch: (jobId, afterSequence = 0n, signal) => client.watch({ jobId, afterSequence: BigInt(afterSequence) }, { signal }),
+    // Live mode (live.proto; followed by src/transport/live.js)
+    openLive: (config) => wrap(async () => (await client.openLive({ config })).opened),
+    sendLiveFrame: (sessionId, frame) => wrap(async () => client.sendLiveFrame({ sessionId, request: { case: "frame", value: frame } })),
+    updateLive: (sessionId, update) => wrap(async () => client.sendLiveFrame({ sessionId, request: { case: "update", value: update } })),
+    pollLive: (sessionId, { afterSequence = 0n, waitMs = 0, signal } = {}) =>
+      wrap(async () => (await client.pollLive({ sessionId, afterSequence: BigInt(afterSequence), waitMs }, { signal })).events),
+    watchLive: (sessionId, afterSequence = 0n, signal) => client.watchLive({ sessionId, afterSequence: BigInt(afterSequence) }, { signal }),
+    closeLive: (sessionId) => wrap(async () => (await client.closeLive({ sessionId })).closed),
   };
 }
 

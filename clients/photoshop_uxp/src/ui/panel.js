@@ -1,6 +1,8 @@
 // The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
 // controllers; it never talks to the network or to Photoshop itself.
+import { ANCHORS, ASPECTS, extendPreview } from "../controllers/extend.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
+import { liveSection } from "./live_panel.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -26,7 +28,7 @@ const field = (label, control, hint) => el("label", { class: "field" }, el("span
 const options = (list, selected) => list.map(([value, text]) => el("option", { value, selected: String(value) === String(selected) }, text));
 const section = (title, ...children) => el("section", { class: "section" }, el("h2", {}, title), ...children);
 
-export function mountPanel(root, app) {
+export function mountPanel(root, app, live = null) {
   const { store } = app;
   const s0 = store.get();
   // Inputs show the state (settings and form may change from code: loaded, resumed, set by a controller);
@@ -116,12 +118,21 @@ export function mountPanel(root, app) {
     el("div", { class: "row buttons" }, el("button", { "data-action": "texture", onclick: () => app.texture() }, "Make texture")));
 
   const marginInput = (key, label) => field(label, bind(el("input", { type: "number", min: 0, max: 2048, step: 8, value: s0.form[key], onchange: form(key, num) }), (s) => s.form[key]));
+  const extendInfo = el("div", { class: "hint extend-info" });
   const extend = section("Extend canvas",
+    el("div", { class: "row" },
+      field("Target", bind(el("select", { onchange: form("extendTarget") }, options([["canvas", "Grow the canvas"], ["selection", "Fill beyond the selection"]], s0.form.extendTarget)), (s) => s.form.extendTarget)),
+      field("Extent", bind(el("select", { onchange: form("extendExtent") }, options([["margins", "Margins"], ["edges", "To the canvas edges"], ...ASPECTS.map((a) => [a, `Aspect ${a}`])], s0.form.extendExtent)), (s) => s.form.extendExtent)),
+      field("Anchor", bind(el("select", { onchange: form("extendAnchor") }, options(Object.keys(ANCHORS).map((a) => [a, a.replace("_", " ")]), s0.form.extendAnchor)), (s) => s.form.extendAnchor))),
     el("div", { class: "row" }, marginInput("extendLeft", "Left px"), marginInput("extendTop", "Top px"), marginInput("extendRight", "Right px"), marginInput("extendBottom", "Bottom px")),
     el("div", { class: "row" },
       field("Fill", bind(el("select", { onchange: form("extendFill") }, options([["edge", "Edge extend"], ["telea", "Inpaint (Telea)"], ["ns", "Inpaint (Navier-Stokes)"]], s0.form.extendFill)), (s) => s.form.extendFill)),
       field("Feather px", bind(el("input", { type: "number", min: 0, max: 256, placeholder: "32", value: s0.form.extendFeather, onchange: form("extendFeather") }), (s) => s.form.extendFeather))),
+    extendInfo,
     el("div", { class: "row buttons" }, el("button", { "data-action": "extend", onclick: () => app.extendCanvas() }, "Extend canvas")));
+
+  // -- live (src/ui/live_panel.js) ------------------------------------------------------------------------------
+  const liveUi = live ? liveSection({ el, field, section, bind }, app, live) : null;
 
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
@@ -132,7 +143,7 @@ export function mountPanel(root, app) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, liveUi?.node, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -206,6 +217,8 @@ export function mountPanel(root, app) {
     selectionInfo.textContent = !s.doc ? "No document open"
       : sel ? `Selection ${sel.width} × ${sel.height} px at (${sel.left}, ${sel.top}) · result placed exactly there, masked by the selection`
         : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
+    extendInfo.textContent = extendPreview(s.form, s.doc);
+    liveUi?.render(s);
     renderUnits(s);
     renderAdapters(s);
     for (const [node, read] of bindings) {

@@ -26,10 +26,10 @@ export function createDocument({ id = ++nextId, title = "Untitled-1", width, hei
 
 const clone = (doc) => ({ ...doc, layers: doc.layers.map((l) => ({ ...l })) });
 
-function compositeOver(doc, area) {
+function compositeOver(doc, area, hidden = []) {
   const out = buffer(area.width, area.height, 4);
   for (const layer of doc.layers) {
-    if (layer.kind !== "pixel" || !layer.visible || !isVisible(doc, layer)) continue;
+    if (layer.kind !== "pixel" || !layer.visible || !isVisible(doc, layer) || hidden.includes(layer.id)) continue;
     const common = intersect(area, layer.bounds);
     if (!common) continue;
     for (let y = common.top; y < common.top + common.height; y++) {
@@ -96,12 +96,12 @@ export function createMemoryHost({ documents = [], activeDocumentId } = {}) {
       const s = host.doc(docId).selection;
       return s ? { bounds: { ...s.bounds }, data: s.data.slice() } : null;
     },
-    async readPixels(docId, { layerId, rect: area }) {
+    async readPixels(docId, { layerId, rect: area, hideLayerIds = [] }) {
       const doc = host.doc(docId);
       host.reads.push({ docId, layerId, rect: { ...area } });
       const inside = intersect(area, rect(0, 0, doc.width, doc.height));
       if (!inside) return null;
-      if (layerId == null) return { bounds: inside, buffer: compositeOver(doc, inside) };
+      if (layerId == null) return { bounds: inside, buffer: compositeOver(doc, inside, hideLayerIds) };
       const layer = doc.layers.find((l) => l.id === layerId);
       if (!layer) throw new Error(`no layer ${layerId}`);
       const common = intersect(inside, layer.bounds);
@@ -157,6 +157,37 @@ export function createMemoryHost({ documents = [], activeDocumentId } = {}) {
         Object.assign(doc, before); // the real host reverts its suspended history state
         throw error;
       }
+    },
+
+    // -- live mode: `edits` notifies watchers as Photoshop's notification listener does -------------------------
+    watchers: new Set(),
+    liveWrites: [],
+    watchEdits(handler) {
+      host.watchers.add(handler);
+      return () => host.watchers.delete(handler);
+    },
+    /** Test helper: change a document (fn(doc)) and notify, as an artist's edit does. */
+    edit(docId, fn, event = "historyStateChanged") {
+      fn(host.doc(docId));
+      for (const handler of [...host.watchers]) handler({ event, docId: host.activeDocumentId });
+    },
+    /** Test helper: another document becomes the active one. */
+    activate(docId) {
+      host.activeDocumentId = docId;
+      for (const handler of [...host.watchers]) handler({ event: "select", docId });
+    },
+    /** The one Live layer: its pixels replaced in place (same id), or created when layerId is gone; not made active. */
+    async putLiveLayer({ docId, layerId, name, bounds, rgba, mask }) {
+      const doc = host.doc(docId);
+      if (rgba.width !== bounds.width || rgba.height !== bounds.height) throw new Error("pixels do not match bounds");
+      let layer = doc.layers.find((l) => l.id === layerId && l.kind === "pixel");
+      if (!layer) {
+        layer = { id: ++nextId, name, kind: "pixel", visible: true, parentId: null };
+        doc.layers.push(layer);
+      }
+      Object.assign(layer, { bounds: { ...bounds }, pixels: rgba, mask: mask ? composeInto(bounds, 1, bounds, mask) : null });
+      host.liveWrites.push({ docId, layerId: layer.id });
+      return { layerId: layer.id };
     },
   };
   return host;
