@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import threading
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 SCHEMA = """
@@ -264,7 +265,7 @@ def redact(url: str) -> str:
 
 
 def default_url(data_dir) -> str:
-    return f"sqlite:///{data_dir}/jobs.sqlite3"
+    return f"sqlite://{Path(data_dir).resolve() / 'jobs.sqlite3'}"  # an absolute path: sqlite:///...
 
 
 def open_index(url: str) -> JobIndex:

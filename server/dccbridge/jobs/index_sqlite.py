@@ -15,8 +15,8 @@ class SqliteJobIndex(SqlJobIndex):
 
     def __init__(self, path: str | Path):
         super().__init__()
-        self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self.path = Path(path).resolve()
+        self.url = f"sqlite://{self.path}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

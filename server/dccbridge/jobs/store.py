@@ -39,7 +39,7 @@ class JobStore:
     def __init__(self, data_dir: Path, index: JobIndex | None = None, storage: ResultStorage | None = None,
                  node_id: str | None = None, lease_s: float = DEFAULT_LEASE_S):
         self.data_dir = Path(data_dir)
-        self.index = index or open_index(default_url(self.data_dir.resolve()))
+        self.index = index or open_index(default_url(self.data_dir))
         shared = self.index.shared
         self.storage = storage or LocalResultStorage(self.data_dir / "results",
                                                      stale_part_s=SHARED_STALE_PART_S if shared else 0.0)
