@@ -14,8 +14,9 @@ from .records import JobEvent, JobRecord, JobResult, now_ms
 
 log = logging.getLogger("dccbridge.jobs")
 
-# Sequence numbers of a job carried over a restart continue this far above the last one stored, so an
-# after_sequence a client saw before the restart (queued/progress events are not stored) is below every new event.
+# Sequence numbers of a job carried over a restart (or taken over from another node) continue this far above the
+# last one its row stored, so an after_sequence a client saw before (events newer than the row's sequence were not
+# all stored) is below every new event.
 RESTART_SEQUENCE_GAP = 1_000_000
 
 

@@ -50,7 +50,7 @@ def event_from_row(row: dict) -> JobEvent:
 
 
 class Ownership:
-    """Needs from Engine: store, _cond, _jobs, _pop, _from_row, cancel, _adopt (Durability)."""
+    """Needs from Engine: store, _cond, _jobs, _worker, _pop, _from_row, cancel, _adopt (Durability)."""
 
     def _init_ownership(self) -> None:
         self._heartbeat_stop = threading.Event()
@@ -66,6 +66,8 @@ class Ownership:
         self._heartbeat_stop.set()
         if self._heartbeat.is_alive():
             self._heartbeat.join(10)
+        if self._worker.is_alive():
+            return  # a job still runs here: its lease must lapse before another node may run it again
         try:
             released = self.store.release()
         except Exception:  # noqa: BLE001 - the store is gone: the lease expires instead
@@ -78,6 +80,7 @@ class Ownership:
     def _beat(self) -> None:
         renew_every = max(HEARTBEAT_TICK_S, self.store.lease_ms / 3000)
         next_renew = time.monotonic() + renew_every
+        failing_since = 0.0
         while not self._heartbeat_stop.wait(HEARTBEAT_TICK_S):
             try:
                 for job_id, reason in self.store.cancel_requests():
@@ -87,7 +90,13 @@ class Ownership:
                     self._renew()
                     self._take_over()
             except Exception:  # noqa: BLE001 - the store may be back at the next beat
-                log.exception("job store heartbeat failed")
+                if not failing_since:
+                    log.exception("job store heartbeat failed; retrying every %.2f s", HEARTBEAT_TICK_S)
+                    failing_since = time.monotonic()
+                continue
+            if failing_since:
+                log.warning("job store heartbeat works again after %.1f s", time.monotonic() - failing_since)
+                failing_since = 0.0
 
     def _renew(self) -> None:
         with self._cond:

@@ -64,13 +64,6 @@ class JobStore:
         """Store one result file; its url (a path for a directory) is what the result records."""
         return self.storage.put(f"{job_id}/{name}", data)
 
-    def result_path(self, job_id: str, name: str) -> Path:
-        return Path(self.storage.url(f"{job_id}/{name}"))
-
-    def write_file(self, path: Path, data: bytes) -> None:
-        root = Path(self.storage.url(""))
-        self.storage.put(str(Path(path).relative_to(root)), data)
-
     # -- the index ------------------------------------------------------------------------------------
 
     def insert(self, row: dict) -> None:
