@@ -4,6 +4,7 @@ newest progress, and a store that cannot be opened says why."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from dccbridge.jobs.index import StoreError, open_index, redact
 from dccbridge.jobs.store import JobStore, open_store
 
-from postgres_support import postgres, store_url  # noqa: F401 (fixtures)
+from postgres_support import free_port, postgres, store_url  # noqa: F401 (fixtures)
 
 
 def job_row(job_id: str, created_ms: int, client: str = "c") -> dict:
@@ -141,3 +142,15 @@ def test_a_store_that_cannot_open_says_why(tmp_path, postgres, monkeypatch):  # 
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the cluster extra were not installed
     with pytest.raises(StoreError, match=r"dccbridge\[cluster\]"):
         open_index(postgres.url())
+
+
+def test_serve_refuses_a_store_it_cannot_open_with_exit_2_and_no_password(tmp_path):
+    from test_cli import DCCBRIDGE
+
+    closed = free_port()
+    result = subprocess.run([*DCCBRIDGE, "serve", "--port", "0", "--no-http", "--data-dir", str(tmp_path),
+                             "--store", f"postgresql://dccb:hunter2@127.0.0.1:{closed}/jobs"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert f"cannot reach the job store postgresql://dccb:***@127.0.0.1:{closed}/jobs" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout

@@ -21,7 +21,7 @@ from dccbridge.client import Client
 from dccbridge.jobs.index import open_index
 from dccbridge.v1 import jobs_pb2
 
-from conftest import generate_task, pixels, result_of, run_to_end
+from conftest import generate_task, pixels, result_of, run_to_end, running_server
 from postgres_support import postgres  # noqa: F401 (a fixture)
 from test_cli import DCCBRIDGE
 from test_durability import LONG_STEPS, wait_until_running
@@ -174,3 +174,38 @@ def test_a_killed_ingress_hands_its_jobs_to_another_each_run_once_with_the_same_
         a.stop()
         b.stop()
     assert "took over 4 unfinished job(s) whose node stopped" in b.log(), b.log()
+
+
+def test_a_node_whose_jobs_another_node_claimed_stops_them_and_cannot_write_them(tmp_path, postgres):  # noqa: F811
+    """A node that stalled past its lease (simulated: another node's claim is written straight into the row) finds
+    out at its next heartbeat, stops its running job at the next step and drops its queued one; its late writes are
+    fenced, so the jobs stay as the new owner has them."""
+    import psycopg
+
+    store = postgres.new_database()
+    with running_server(tmp_path, store_url=store, node_id="slow", lease_s=1.0, batch_window_ms=0) as srv, \
+            Client(f"127.0.0.1:{srv.port}") as client:
+        running = client.submit(generate_task(prompt="running", steps=150))
+        wait_until_running(client, running.job_id)
+        queued = client.submit(generate_task(prompt="queued", steps=2))
+        with psycopg.connect(store, autocommit=True) as db:
+            db.execute("UPDATE jobs SET owner = 'thief', lease_until_ms = %s WHERE job_id IN (%s, %s)",
+                       (int(time.time() * 1000) + 600_000, running.job_id, queued.job_id))
+        deadline = time.monotonic() + 60
+        while (srv.engine.queue_length() or srv.engine._running) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.engine.queue_length() == 0 and not srv.engine._running
+        time.sleep(1.0)  # a few more heartbeats: nothing comes back
+        assert srv.engine.queue_length() == 0
+        # The thief's view: the running job still running at attempt 1, the queued one untouched; no result.
+        view = {job.job_id: job for job in client.list_jobs(page_size=10).jobs}
+        assert view[running.job_id].state == jobs_pb2.JOB_STATE_RUNNING
+        assert view[queued.job_id].state == jobs_pb2.JOB_STATE_QUEUED
+        index = open_index(store)
+        try:
+            rows = [index.get(job.job_id) for job in (running, queued)]
+            assert [(row["owner"], row["state"], row["attempts"]) for row in rows] == \
+                [("thief", "running", 1), ("thief", "queued", 0)]
+        finally:
+            index.close()
+        assert not (tmp_path / "results" / running.job_id).exists()
