@@ -45,7 +45,8 @@ def free_port() -> int:
 class PostgresServer:
     def __init__(self, bin_dir: Path):
         self.bin_dir = bin_dir
-        self.dir = Path(tempfile.mkdtemp(prefix="dccb-pg-"))
+        # Under /tmp, not $TMPDIR: `nobody` must reach it, and the socket path must stay under ~100 characters.
+        self.dir = Path(tempfile.mkdtemp(prefix="dccb-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
         self.data = self.dir / "data"
         self.port = free_port()
         self._as_user: list[str] = []

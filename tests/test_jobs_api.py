@@ -43,6 +43,7 @@ def test_capabilities_describe_models_limits_and_schedulers(client):
     assert {"unipc", "euler_a", "dpmpp_2m", "ddim"} <= {s.id for s in caps.schedulers}
     assert caps.limits.max_message_bytes == 64 * 1024 * 1024
     assert caps.limits.size_multiple == 8 and caps.limits.max_steps >= 50
+    assert "job_store:sqlite" in caps.features  # the embedded default (docs/job-store.md)
 
 
 def test_run_streams_events_and_writes_the_result_before_reporting_it(client):
