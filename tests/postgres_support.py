@@ -65,10 +65,17 @@ class PostgresServer:
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8",
                   "--no-sync")
         # fsync off: a test database need not survive a power cut, and the shared machine's disk is slow.
+        self._pg_ctl("start")
+        return self
+
+    def _pg_ctl(self, action: str) -> None:
         options = f"-p {self.port} -k {self.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200"
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
-                  "-w", "-t", "60", "start")
-        return self
+                  "-m", "fast", "-w", "-t", "60", action)
+
+    def restart(self) -> None:
+        """Stop (dropping every client connection) and start again on the same port."""
+        self._pg_ctl("restart")
 
     def stop(self) -> None:
         try:

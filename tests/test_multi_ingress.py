@@ -209,3 +209,15 @@ def test_a_node_whose_jobs_another_node_claimed_stops_them_and_cannot_write_them
         finally:
             index.close()
         assert not (tmp_path / "results" / running.job_id).exists()
+
+
+def test_a_server_survives_a_postgresql_restart(tmp_path, postgres):  # noqa: F811
+    """The database restarts under a running server (every connection dropped): the server reconnects, its
+    finished jobs stay listed and new jobs run."""
+    store = postgres.new_database()
+    with running_server(tmp_path, store_url=store) as srv, Client(f"127.0.0.1:{srv.port}") as client:
+        before = result_of(run_to_end(client, generate_task(prompt="before", steps=2)))
+        postgres.restart()
+        after = result_of(run_to_end(client, generate_task(prompt="after", steps=2)))
+        assert before.images[0].path != after.images[0].path
+        assert [job.state for job in client.list_jobs(page_size=10).jobs] == [SUCCEEDED, SUCCEEDED]

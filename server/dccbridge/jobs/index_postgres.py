@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from .index import ADDED_COLUMNS, EVENTS_SCHEMA, SCHEMA, SqlJobIndex, StoreError, redact
 
@@ -36,13 +37,14 @@ class PostgresJobIndex(SqlJobIndex):
     for_update = "FOR UPDATE SKIP LOCKED"
     insertion_order = "accepted"  # a BIGSERIAL: PostgreSQL has no rowid
 
-    def __init__(self, url: str, connect_timeout_s: int = 10):
+    def __init__(self, url: str, connect_timeout_s: int = 10, reconnect_s: float = 30.0):
         super().__init__()
         self._psycopg = _import_psycopg()
         self.url = redact(url)
         self._dsn = url if not url.startswith("postgres://") else "postgresql://" + url[len("postgres://"):]
         self._connect_timeout_s = connect_timeout_s
         self._in_transaction = False
+        self.reconnect_s = reconnect_s
         self._db = self._connect()
         with self._lock, self._transaction():
             # Several nodes may start at once: one creates the tables, the others wait for it.
@@ -64,13 +66,22 @@ class PostgresJobIndex(SqlJobIndex):
         try:
             return self._execute_once(sql, params)
         except self._psycopg.OperationalError:
-            if not self._in_transaction and (self._db.closed or self._db.broken):
-                # The server restarted or the connection dropped: one fresh connection, one retry (every
-                # statement here is idempotent or guarded, and a transaction's first statement starts it again).
-                log.warning("the job store connection broke; reconnecting to %s", self.url)
+            if self._in_transaction or not (self._db.closed or self._db.broken):
+                raise
+        # The server restarted or the connection dropped: reconnect (for up to reconnect_s, while the lock holds
+        # every other caller back), then run the statement again (each one here is idempotent or guarded).
+        log.warning("the job store connection broke; reconnecting to %s", self.url)
+        deadline = time.monotonic() + self.reconnect_s
+        while True:
+            try:
                 self._db = self._connect()
-                return self._execute_once(sql, params)
-            raise
+                break
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+        log.warning("reconnected to the job store %s", self.url)
+        return self._execute_once(sql, params)
 
     def _execute_once(self, sql: str, params) -> tuple[list[dict], int]:
         cursor = self._db.execute(sql.replace("?", "%s"), tuple(params))
