@@ -50,7 +50,7 @@ def event_from_row(row: dict) -> JobEvent:
 
 
 class Ownership:
-    """Needs from Engine: store, _cond, _jobs, _worker, _pop, _from_row, cancel, _adopt (Durability)."""
+    """Needs from Engine: store, _cond, _jobs, _running, _pop, _from_row, cancel, _adopt (Durability)."""
 
     def _init_ownership(self) -> None:
         self._heartbeat_stop = threading.Event()
@@ -66,8 +66,9 @@ class Ownership:
         self._heartbeat_stop.set()
         if self._heartbeat.is_alive():
             self._heartbeat.join(10)
-        if self._worker.is_alive():
-            return  # a job still runs here: its lease must lapse before another node may run it again
+        with self._cond:
+            if self._running:
+                return  # a job still runs here: its lease must lapse before another node may run it again
         try:
             released = self.store.release()
         except Exception:  # noqa: BLE001 - the store is gone: the lease expires instead
