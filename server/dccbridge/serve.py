@@ -16,7 +16,8 @@ from .api.http_server import HttpFace
 from .api.security import BearerToken, TlsFiles, clear_text_token_warning, require_token_off_loopback
 from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, request_from_payload
 from .api.servicer import DccBridgeServicer
-from .jobs import Engine, EngineLimits, JobStore
+from .jobs import Engine, EngineLimits, open_store
+from .jobs.store import DEFAULT_LEASE_S
 from .metrics import Metrics
 from .models import Catalog, ModelManager
 from .models.profile import ProfileOptions, set_compile_cache
@@ -62,6 +63,10 @@ class ServeConfig:
     max_batch_jobs: int = 8
     max_live_sessions: int = EngineLimits.max_live_sessions  # open live sessions, both faces together
     limits: Limits = field(default_factory=Limits)
+    store_url: str | None = None  # the job index: None = sqlite:///DATA_DIR/jobs.sqlite3; postgresql://... shared
+    results_dir: Path | None = None  # result files: None = DATA_DIR/results; a shared path for a cluster
+    node_id: str | None = None  # this process in a shared store (default: unique per process; docs/job-store.md)
+    lease_s: float = DEFAULT_LEASE_S  # another node takes this node's jobs over this long after it stops renewing
 
 
 class Server:
@@ -87,7 +92,9 @@ class Server:
                                     allow_download=config.allow_download, on_load=self.metrics.model_loaded,
                                     profile=config.profile, prompt_cache_size=config.prompt_cache_size)
         self.env = OpEnv(self.manager, config.limits)
-        self.store = JobStore(Path(config.data_dir))
+        self.store = open_store(Path(config.data_dir), config.store_url, config.results_dir, config.node_id,
+                                config.lease_s)
+        log.info("job store: %s (node %s)", self.store.describe(), self.store.node_id)
         limits = EngineLimits(max_queue=config.max_queue, max_queued_input_bytes=config.max_queued_input_bytes,
                               max_attempts=config.max_attempts, batch_window_ms=config.batch_window_ms,
                               max_batch=config.max_batch_jobs, max_live_sessions=config.max_live_sessions)
@@ -108,7 +115,8 @@ class Server:
 
     def capabilities(self):
         return build_capabilities(self.manager, self.config.limits, self.config.max_message_bytes,
-                                  self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators)
+                                  self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators,
+                                  store_kind=self.store.index.kind)
 
     def start(self) -> "Server":
         self.port = self.grpc.bind(self.config.host, self.config.port, self.tls)

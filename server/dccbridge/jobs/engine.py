@@ -36,6 +36,7 @@ from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFu
 from .batching import BatchKeys, Batching, run_together
 from .durability import Durability
 from .live import DEFAULT_MAX_LIVE_SESSIONS, LiveSessions, LiveTurns
+from .ownership import Ownership
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
 
@@ -112,7 +113,7 @@ class _JobContext:
         self._last_step = (stage, step, now)
 
 
-class Engine(Durability, Batching, LiveTurns):
+class Engine(Durability, Ownership, Batching, LiveTurns):
     def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = "",
                  decode_payload: Callable[[bytes], object] | None = None, observer: EngineObserver | None = None):
         """decode_payload rebuilds a request from the payload given to submit (after a restart)."""
@@ -132,6 +133,7 @@ class Engine(Durability, Batching, LiveTurns):
         self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
         self.live = LiveSessions(ops, self._wake_worker, self.observer, limits.max_live_sessions)
         self._live_turn = False  # after a job, one live frame goes first
+        self._init_ownership()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class Engine(Durability, Batching, LiveTurns):
         """Carry over what a previous process left unfinished, then start the worker."""
         self._recover()
         self._worker.start()
+        self._start_heartbeat()
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Stop taking work and let the running job finish within grace_s. Queued jobs stay queued in the store
@@ -157,6 +160,7 @@ class Engine(Durability, Batching, LiveTurns):
                         job.cancel_requested = True
                         job.cancel_reason = "the server shut down before the job finished"
             self._worker.join(60)
+        self._stop_heartbeat()
 
     @property
     def stopping(self) -> bool:
@@ -218,7 +222,9 @@ class Engine(Durability, Batching, LiveTurns):
         deadline = time.monotonic() + timeout_s
         with self._cond:
             job = self._lookup(job_id)
-            wake = self._wakeup(job)
+            wake = None if job.remote else self._wakeup(job)
+        if job.remote:
+            return self._wait_remote(job, after_sequence, timeout_s)
         try:
             while True:
                 with self._cond:
@@ -237,7 +243,10 @@ class Engine(Durability, Batching, LiveTurns):
         """Yield the job's events after after_sequence until its terminal event (or the caller leaves)."""
         with self._cond:
             job = self._lookup(job_id)
-            wake = self._wakeup(job)
+            wake = None if job.remote else self._wakeup(job)
+        if job.remote:
+            yield from self._watch_remote(job_id, after_sequence, is_active)
+            return
         try:
             while True:
                 with self._cond:
@@ -260,15 +269,15 @@ class Engine(Durability, Batching, LiveTurns):
     def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobRecord:
         with self._cond:
             job = self._lookup(job_id)
-            if job.state == JobState.QUEUED:
+            if job.state == JobState.QUEUED and not job.remote:
                 self._pop(job)
                 self._finish_cancelled(job, reason)
                 self._emit_positions()
-            elif job.state == JobState.RUNNING and not job.cancel_requested:
+            elif job.state == JobState.RUNNING and not job.cancel_requested and not job.remote:
                 job.cancel_requested = True
                 job.cancel_reason = reason
             self._cond.notify_all()
-            return job
+        return self._cancel_remote(job, reason) if job.remote else job
 
     def list(self, limit: int, offset: int, states: list[JobState] | None = None) -> list[JobRecord]:
         rows = self.store.list(limit, offset, [s.value for s in states] if states else None)
@@ -373,13 +382,13 @@ class Engine(Durability, Batching, LiveTurns):
         metadata_json = json.dumps(metadata, sort_keys=True)
         files = []
         for image in output.images:
-            path = self.store.result_path(job.job_id, f"{image.index:02d}-{image.role}-{image.seed}.png")
             text = {"dccbridge": metadata_json}
             if image.parameters:
                 text["parameters"] = image.parameters
-            self.store.write_file(path, imaging.encode_png(image.pixels, text))
+            url = self.store.put_result(job.job_id, f"{image.index:02d}-{image.role}-{image.seed}.png",
+                                        imaging.encode_png(image.pixels, text))
             h, w = image.pixels.shape[:2]
-            files.append(ResultFile(str(path), image.role, image.seed, image.index, image.parameters, w, h))
+            files.append(ResultFile(url, image.role, image.seed, image.index, image.parameters, w, h))
         return JobResult(files, metadata_json, json.dumps(output.extra) if output.extra else "")
 
     # -- state changes (call with the lock held unless noted) ----------------------------------
@@ -391,6 +400,7 @@ class Engine(Durability, Batching, LiveTurns):
             job.events.append(event)
             if kind == "progress":
                 job.progress = event
+            self._store_event(job, event)
             for wake in job.wakeups:  # this job's watchers only
                 wake.set()
             return event
@@ -502,6 +512,8 @@ class Engine(Durability, Batching, LiveTurns):
         row = self.store.get(job_id) if job_id else None
         if row is None:
             raise JobNotFound(job_id)
+        if not JobState(row["state"]).finished:
+            return self._remote_snapshot(row)  # another node runs it
         job = self._from_row(row)
         self._jobs[job_id] = job
         self._finished_order.append(job_id)
