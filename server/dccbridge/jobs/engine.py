@@ -122,14 +122,17 @@ class Engine(Durability, Batching):
         self._running: list[JobRecord] = []
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
-        self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
+        # One worker per device; a runner that spreads jobs over several devices (cluster/runner.py) asks for more.
+        self._workers = [threading.Thread(target=self._work, name=f"dccbridge-worker-{i}", daemon=True)
+                         for i in range(max(1, getattr(ops, "parallel_jobs", 1)))]
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         """Carry over what a previous process left unfinished, then start the worker."""
         self._recover()
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Stop taking work and let the running job finish within grace_s. Queued jobs stay queued in the store
@@ -137,16 +140,19 @@ class Engine(Durability, Batching):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(grace_s)
-        if self._worker.is_alive():
+        deadline = time.monotonic() + grace_s
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
+        if any(worker.is_alive() for worker in self._workers):
             with self._cond:
                 for job in self._running:
                     if not job.cancel_requested:  # a client's cancel stands
                         job.interrupted = True
                         job.cancel_requested = True
                         job.cancel_reason = "the server shut down before the job finished"
-            self._worker.join(60)
+            for worker in self._workers:
+                worker.join(60)
 
     @property
     def stopping(self) -> bool:
@@ -301,7 +307,7 @@ class Engine(Durability, Batching):
             else:
                 run_together(batch, self._run)
             with self._cond:
-                self._running = []
+                self._running = [job for job in self._running if job not in batch]  # other workers' jobs stay
                 self._cond.notify_all()
 
     def _run(self, job: JobRecord, batch=None) -> None:
