@@ -123,7 +123,7 @@ class Server:
                                    prompt_cache_size=config.prompt_cache_size, allow_pickle=config.allow_pickle,
                                    allow_download=config.allow_download, limits=config.limits)
         self.cluster = ClusterLink(config.cluster, settings)
-        return RayOpRunner(local_ops, self.cluster.handle, config.cluster.max_tries,
+        return RayOpRunner(local_ops, self.cluster, config.cluster.max_tries,
                            config.cluster.parallel_jobs(), self.manager.catalog.default_id)
 
     def capabilities(self):
@@ -193,6 +193,8 @@ class Server:
         grace = self.config.grace_s if grace_s is None else grace_s
         self.grpc.health.enter_graceful_shutdown()
         self.engine.shutdown(grace)
+        if self.cluster is not None:
+            self.cluster.close()  # the replicas stay: the cluster outlives its ingresses
         self.grpc.stop(2.0)
         if self.http is not None:
             self.http.stop()

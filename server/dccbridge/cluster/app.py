@@ -15,6 +15,7 @@ from .directory import live_replicas
 from .worker import Worker
 
 log = logging.getLogger("dccbridge.cluster")
+REFRESH_S = 0.5  # how often the ingress re-reads the replica listing (its job capacity follows it)
 
 
 def connect(address: str) -> None:
@@ -71,6 +72,8 @@ class ClusterLink:
         self._handle = None
         self.ready = threading.Event()
         self.error: Exception | None = None
+        self.live: list[dict] = []  # the replicas' latest reports, refreshed in the background
+        self._closed = threading.Event()
 
     def start(self) -> None:
         """Connect and deploy (blocking); raises when Ray or the application cannot be reached."""
@@ -82,6 +85,26 @@ class ClusterLink:
             raise
         finally:
             self.ready.set()
+        self.refresh()
+        threading.Thread(target=self._keep_fresh, name="dccbridge-replicas", daemon=True).start()
+
+    def refresh(self) -> list[dict]:
+        try:
+            self.live = live_replicas()
+        except Exception as error:  # noqa: BLE001 - the last listing stays; jobs still run
+            log.warning("could not list the cluster's replicas: %s", error)
+        return self.live
+
+    def _keep_fresh(self) -> None:
+        while not self._closed.wait(REFRESH_S):
+            self.refresh()
+
+    def capacity(self) -> int:
+        """Jobs that may run now: one per live replica that has loaded and takes jobs."""
+        return sum(1 for info in self.live if info.get("state") in ("idle", "busy")) * REQUESTS_PER_REPLICA
+
+    def close(self) -> None:
+        self._closed.set()
 
     def handle(self):
         self.ready.wait()
@@ -96,13 +119,10 @@ class ClusterLink:
                                   if self.config.max_replicas else 0})
         self._handle = deploy(config, self.settings)
         self.config = config
+        self.refresh()
         return self._handle
 
     def replicas(self) -> list[dict]:
         if not self.ready.is_set() or self._handle is None:
             return []
-        try:
-            return live_replicas()
-        except Exception as error:  # noqa: BLE001 - capabilities still answer without the listing
-            log.warning("could not list the cluster's replicas: %s", error)
-            return []
+        return self.refresh()

@@ -13,9 +13,11 @@ APP_NAME = "dccbridge"
 DIRECTORY_NAME = "dccbridge-replicas"
 NAMESPACE = "dccbridge"
 DEFAULT_MAX_TRIES = 3
-# Two requests in flight per replica: one runs, one waits at the replica's lock, so a replica never idles between
-# jobs. max_ongoing_requests=1 makes Serve's router back off (about +110 ms per job at 64², FIELD-NOTES).
-REQUESTS_PER_REPLICA = 2
+# One request per replica: the ingress starts a job only when a live replica is free (RayOpRunner.capacity), so a
+# job waits in the engine's fair queue, not behind another job on a busy replica, and a replica that holds the model
+# but is busy makes Serve route to another one (its multiplexing falls back to the replicas with fewest models).
+REQUESTS_PER_REPLICA = 1
+MAX_PARALLEL_JOBS = 64  # the engine's worker threads in cluster mode; the live replica count gates them
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ class ClusterConfig:
         return max(self.replicas, self.max_replicas)
 
     def parallel_jobs(self) -> int:
-        """Jobs the ingress keeps in flight: enough for every replica the deployment may grow to."""
-        return self.most_replicas * REQUESTS_PER_REPLICA
+        """Worker threads at the ingress: enough for any replica count the deployment grows to (scaled or
+        autoscaled); how many jobs actually run is gated by the live replicas."""
+        return max(MAX_PARALLEL_JOBS, self.most_replicas * REQUESTS_PER_REPLICA)
 
 
 def settings_version(settings: ReplicaSettings) -> str:

@@ -20,7 +20,9 @@ class ReplicaDirectory:
         self._reports: dict[str, dict] = {}
 
     def report(self, info: dict) -> None:
-        self._reports[info["replica_id"]] = info
+        known = self._reports.get(info["replica_id"])
+        if known is None or known.get("report", 0) < info.get("report", 0):  # the newest report wins
+            self._reports[info["replica_id"]] = info
 
     def reports(self) -> list[dict]:
         return list(self._reports.values())
@@ -36,12 +38,23 @@ def directory():
                                     get_if_exists=True).remote()
 
 
-def report_to_directory(info: dict) -> None:
-    """Fire and forget, from a replica: a directory that is down must not stop a job."""
-    try:
-        directory().report.remote(info)
-    except Exception as error:  # noqa: BLE001
-        log.warning("could not report to the replica directory: %s", error)
+class DirectoryReporter:
+    """A replica's reports, fire and forget (a directory that is down must not stop a job), numbered so that the
+    directory keeps the newest."""
+
+    def __init__(self):
+        self._count = 0
+        self._directory = None
+
+    def __call__(self, info: dict) -> None:
+        self._count += 1
+        try:
+            if self._directory is None:
+                self._directory = directory()
+            self._directory.report.remote({**info, "report": self._count})
+        except Exception as error:  # noqa: BLE001
+            log.warning("could not report to the replica directory: %s", error)
+            self._directory = None
 
 
 def _alive(actor_name: str) -> bool:

@@ -30,17 +30,22 @@ CANCEL_POLL_S = 0.1
 
 
 class RayOpRunner:
-    def __init__(self, local_ops, handle_source, max_tries: int, parallel_jobs: int, default_model_id: str):
-        """local_ops: Ops over the ingress's catalog and limits, for check() (it loads nothing); handle_source():
-        the Worker deployment's handle (blocks until the application is deployed)."""
+    def __init__(self, local_ops, link, max_tries: int, parallel_jobs: int, default_model_id: str):
+        """local_ops: Ops over the ingress's catalog and limits, for check() (it loads nothing); link: the
+        ClusterLink (the Worker handle, blocking until the application is deployed, and the live replicas)."""
         self.local_ops = local_ops
-        self._handle_source = handle_source
+        self._link = link
+        self._handle_source = link.handle
         self.max_tries = max_tries
         self.parallel_jobs = parallel_jobs  # the engine runs this many jobs at once
         self.default_model_id = default_model_id
         self.retries = 0  # replica deaths survived by re-running a job (for tests and metrics)
 
     # -- the OpRunner protocol -----------------------------------------------------------------
+
+    def capacity(self) -> int:
+        """Jobs the engine may run now: one per live replica (the engine asks under its lock: a cached count)."""
+        return self._link.capacity()
 
     def check(self, request) -> None:
         self.local_ops.check(request)

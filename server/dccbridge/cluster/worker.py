@@ -25,7 +25,7 @@ from ray import serve
 from .. import errors, imaging
 from ..errors import DccError
 from .config import ReplicaSettings
-from .directory import report_to_directory
+from .directory import DirectoryReporter
 
 log = logging.getLogger("dccbridge.cluster")
 
@@ -92,6 +92,7 @@ class Worker:
         self.node = f"{socket.gethostname()} ({context.get_node_id()[:12]})"
         self.jobs_done = 0
         self.state = "loading"
+        self._reporter = DirectoryReporter()
         self._report()
         if settings.preload_default:  # also tells Serve's router that this replica holds it
             await self._model(catalog.default_id)
@@ -111,7 +112,7 @@ class Worker:
         }
 
     def _report(self) -> None:
-        report_to_directory(self.info())
+        self._reporter(self.info())
 
     @serve.multiplexed(max_num_models_per_replica=8)
     async def _model(self, model_id: str) -> str:

@@ -44,6 +44,7 @@ log = logging.getLogger("dccbridge.jobs")
 TERMINAL_KINDS = ("result", "failed", "cancelled")
 FINISHED_JOBS_KEPT_IN_MEMORY = 256
 RESUMED_LANE = "(resumed)"  # the lane of jobs a previous process was running: they had already had their turn
+CAPACITY_POLL_S = 0.25  # waiting workers look again at a runner's capacity (cluster/runner.py) this often
 
 
 class OpRunner(Protocol):
@@ -122,7 +123,6 @@ class Engine(Durability, Batching):
         self._running: list[JobRecord] = []
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
-        # One worker per device; a runner that spreads jobs over several devices (cluster/runner.py) asks for more.
         self._workers = [threading.Thread(target=self._work, name=f"dccbridge-worker-{i}", daemon=True)
                          for i in range(max(1, getattr(ops, "parallel_jobs", 1)))]
 
@@ -277,12 +277,17 @@ class Engine(Durability, Batching):
 
     # -- the worker --------------------------------------------------------------------------
 
+    def _has_capacity(self) -> bool:
+        """A runner with several devices (cluster: live replicas) says how many jobs may run now; lock held."""
+        capacity = getattr(self.ops, "capacity", None)
+        return capacity is None or len(self._running) < capacity()
+
     def _work(self) -> None:
         keys = BatchKeys(self.ops.batch_key)
         while True:
             with self._cond:
-                while not self._stopping and not any(self._queues.values()):
-                    self._cond.wait()
+                while not self._stopping and not (any(self._queues.values()) and self._has_capacity()):
+                    self._cond.wait(CAPACITY_POLL_S if any(self._queues.values()) else None)
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
                 queued = self._ordered_queue()
