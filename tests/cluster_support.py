@@ -67,11 +67,12 @@ class RayHead:
         return (self.temp_dir / "head.log").read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        """SIGTERM to `ray start --block` stops the head's processes; what is left of its session goes by group."""
+        """SIGTERM to `ray start --block`, then SIGKILL to its process group (GCS, raylet, ...); the head's worker
+        processes (replicas) end with their raylet."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(30)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
