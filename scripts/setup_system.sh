@@ -7,6 +7,7 @@ PACKAGES=(
   blender xvfb xauth xdotool  # Blender add-on: headless tests (tests/test_blender_addon.py), panel screenshot under Xvfb
   mono-devel nunit-console libnunit-cil-dev  # Unity package core: mcs + NUnit (tests/test_unity_core.py)
   chromium  # Photoshop UXP plugin: the panel rendered headless and screenshotted (tests/test_photoshop_plugin.py)
+  postgresql  # the shared job store's tests: initdb + pg_ctl per test session (tests/postgres_support.py)
 )
 
 missing=()

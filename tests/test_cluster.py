@@ -1,6 +1,7 @@
-"""Cluster mode on a real local Ray cluster (`ray start --head` on 127.0.0.1, CPU replicas of the tiny preset):
-clients on both faces, a replica killed with SIGKILL mid-load, a replica added under load, the ingress restarted
-and killed - 0 lost, 0 duplicated, pixels equal to a single server's for the same seeds.
+"""Cluster mode on a real local Ray cluster (`ray start --head` on 127.0.0.1, CPU replicas of the tiny preset) and
+a real PostgreSQL job store: clients on both faces, a replica killed with SIGKILL mid-load, a replica added under
+load, the ingress restarted, an ingress killed while another serves its jobs - 0 lost, 0 duplicated, pixels equal
+to a single server's for the same seeds.
 
 The default run is reduced (12+ jobs from 4 clients, 64², 2 steps); the issue's full size (60 jobs from 8 clients)
 is marked `slow`: `pytest -m slow tests/test_cluster.py`.
@@ -32,6 +33,7 @@ from dccbridge.v1 import jobs_pb2  # noqa: E402
 
 from cluster_support import ray_environment, ray_head  # noqa: E402
 from conftest import generate_task, pixels, running_server  # noqa: E402
+from postgres_support import postgres  # noqa: E402,F401 (a fixture)
 
 SERVICE = "dccbridge.v1.DccBridgeService"
 SIZE, STEPS = 64, 2
@@ -67,6 +69,10 @@ def reference(tmp_path_factory):
 def cluster_server(tmp_path, head, replicas=2, **overrides):
     return running_server(tmp_path, http_port=0, profile=ONE_THREAD, max_queue=64,
                           cluster=ClusterConfig(address=head.address, replicas=replicas), **overrides)
+
+
+def results_of(server, job_id: str) -> list[str]:
+    return sorted(p.name for p in (Path(server.store.storage.root) / job_id).iterdir())
 
 
 # -- clients on both faces ------------------------------------------------------------------------
@@ -194,14 +200,15 @@ def assert_each_job_once_with_reference_pixels(server, load: Load, reference) ->
     for _, job_id, seed in submitted:
         (image,) = load.done[job_id].result.images
         np.testing.assert_array_equal(pixels(image.image.data), reference[seed], err_msg=f"seed {seed}")
-        files = sorted(p.name for p in (Path(server.config.data_dir) / "results" / job_id).iterdir())
+        files = results_of(server, job_id)
         assert files == [f"00-image-{seed}.png"], files  # written once: no duplicate result
 
 
-def run_load_with_faults(tmp_path, head, reference, grpc_clients, http_clients, min_jobs, max_jobs):
+def run_load_with_faults(tmp_path, head, reference, store, grpc_clients, http_clients, min_jobs, max_jobs):
     """The issue's proof, at the given size: a replica killed mid-load, one added under load, then the ingress
     restarted: every job listed and fetchable from the new ingress on both faces."""
-    with cluster_server(tmp_path, head) as server:
+    shared = {"store_url": store, "results_dir": tmp_path / "results"}
+    with cluster_server(tmp_path / "a", head, **shared) as server:
         assert server.load_error is None, server.load_error
         load = Load(server, grpc_clients, http_clients, min_jobs, max_jobs)
         runner = server.engine.ops
@@ -234,7 +241,7 @@ def run_load_with_faults(tmp_path, head, reference, grpc_clients, http_clients, 
         data_dir = server.config.data_dir
 
     # The ingress restarted: every job is listed, and its result fetched from the new ingress, on both faces.
-    with cluster_server(data_dir, head, replicas=server.cluster.config.replicas) as again:
+    with cluster_server(data_dir, head, replicas=server.cluster.config.replicas, **shared) as again:
         with Client(f"127.0.0.1:{again.port}") as client:
             listed = [job.job_id for job in client.list_jobs(page_size=500).jobs]
             submitted = [job_id for _, job_id, _ in load.submitted]
@@ -250,13 +257,15 @@ def run_load_with_faults(tmp_path, head, reference, grpc_clients, http_clients, 
 
 
 def test_jobs_from_both_faces_survive_a_killed_replica_use_an_added_one_and_an_ingress_restart(
-        tmp_path, head, reference):
-    run_load_with_faults(tmp_path, head, reference, grpc_clients=2, http_clients=2, min_jobs=12, max_jobs=400)
+        tmp_path, head, reference, postgres):  # noqa: F811
+    run_load_with_faults(tmp_path, head, reference, postgres.new_database(), grpc_clients=2, http_clients=2,
+                         min_jobs=12, max_jobs=400)
 
 
 @pytest.mark.slow
-def test_full_size_60_jobs_from_8_clients(tmp_path, head, reference):
-    run_load_with_faults(tmp_path, head, reference, grpc_clients=4, http_clients=4, min_jobs=60, max_jobs=600)
+def test_full_size_60_jobs_from_8_clients(tmp_path, head, reference, postgres):  # noqa: F811
+    run_load_with_faults(tmp_path, head, reference, postgres.new_database(), grpc_clients=4, http_clients=4,
+                         min_jobs=60, max_jobs=600)
 
 
 def test_a_cancelled_job_stops_on_its_replica_and_the_replica_takes_the_next(tmp_path, head, reference):
@@ -279,11 +288,15 @@ def test_a_cancelled_job_stops_on_its_replica_and_the_replica_takes_the_next(tmp
             np.testing.assert_array_equal(pixels(image.image.data), reference[seed])
 
 
-def start_ingress(head, data_dir: Path) -> tuple[subprocess.Popen, int]:
-    """`dccbridge serve --ray ADDRESS` as its own process; returns it and its gRPC port."""
+LEASE_S = 2.0
+
+
+def start_ingress(head, root: Path, name: str, store: str) -> tuple[subprocess.Popen, int]:
+    """`dccbridge serve --ray ADDRESS` as its own process on the shared store; returns it and its gRPC port."""
     command = [sys.executable, "-m", "dccbridge.cli", "serve", "--ray", head.address, "--ray-replicas", "2",
-               "--port", "0", "--no-http", "--data-dir", str(data_dir), "--threads", "1", "--device", "cpu",
-               "--log-level", "WARNING"]
+               "--port", "0", "--no-http", "--data-dir", str(root / f"data-{name}"), "--threads", "1",
+               "--device", "cpu", "--store", store, "--results-dir", str(root / "results"), "--node-id", name,
+               "--lease-s", str(LEASE_S), "--log-level", "WARNING"]
     process = subprocess.Popen(command, env=ray_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     for line in process.stdout:
@@ -291,28 +304,38 @@ def start_ingress(head, data_dir: Path) -> tuple[subprocess.Popen, int]:
         if found:
             threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
             return process, int(found.group(1))
-    raise AssertionError(f"the ingress exited with {process.wait()}")
+    raise AssertionError(f"the ingress {name} exited with {process.wait()}")
 
 
-def test_an_ingress_killed_mid_load_resumes_its_jobs_after_a_restart(tmp_path, head, reference):
-    process, port = start_ingress(head, tmp_path)
+def test_jobs_of_a_killed_ingress_finish_on_another_and_their_events_reach_any_ingress(
+        tmp_path, head, reference, postgres):  # noqa: F811
+    store = postgres.new_database()
+    (a, port_a), (b, port_b) = start_ingress(head, tmp_path, "a", store), start_ingress(head, tmp_path, "b", store)
     try:
-        with Client(f"127.0.0.1:{port}") as client:
-            job_ids = [client.submit(generate_task(size=SIZE, steps=STEPS, seed=seed)).job_id for seed in SEEDS[:8]]
+        with Client(f"127.0.0.1:{port_a}") as on_a, Client(f"127.0.0.1:{port_b}") as on_b:
+            job_ids = [on_a.submit(generate_task(size=SIZE, steps=STEPS, seed=seed)).job_id for seed in SEEDS[:8]]
+            # Watched from B while A runs it on a replica: progress and the result arrive there.
+            watched = [event.WhichOneof("event") for event in on_b.watch(job_ids[0])]
+            assert "progress" in watched and watched[-1] == "result", watched
             deadline = time.monotonic() + 120
-            while client.get_job(job_ids[0]).state == jobs_pb2.JOB_STATE_QUEUED:  # the ingress is running jobs
+            while on_a.get_job(job_ids[-1]).state == jobs_pb2.JOB_STATE_QUEUED:  # A has every job in hand
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-        process.kill()
-        process.wait(30)
-        process, port = start_ingress(head, tmp_path)
-        with Client(f"127.0.0.1:{port}") as client:
-            for job_id, seed in zip(job_ids, SEEDS):
-                job = client.wait_result(job_id, 120)
+            a.kill()
+            a.wait(30)
+            for job_id, seed in zip(job_ids, SEEDS):  # B takes A's unfinished jobs over once A's lease ends
+                job = on_b.wait_result(job_id, 120)
                 assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED, job.failure
                 (image,) = job.result.images
                 np.testing.assert_array_equal(pixels(image.image.data), reference[seed])
-                assert len(list((tmp_path / "results" / job_id).iterdir())) == 1
+                assert len(list((tmp_path / "results" / job_id).iterdir())) == 1  # one result: no duplicate
+        a, port_a = start_ingress(head, tmp_path, "a", store)  # A back: lists every job, fetches every result
+        with Client(f"127.0.0.1:{port_a}") as on_a:
+            assert set(job_ids) <= {job.job_id for job in on_a.list_jobs(page_size=500).jobs}
+            for job_id, seed in zip(job_ids, SEEDS):
+                (image,) = on_a.get_job(job_id).result.images
+                np.testing.assert_array_equal(pixels(image.image.data), reference[seed])
     finally:
-        process.kill()
-        process.wait(30)
+        for process in (a, b):
+            process.kill()
+            process.wait(30)

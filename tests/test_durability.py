@@ -1,4 +1,5 @@
-"""Nothing is lost across a restart: real server processes on one data directory, killed with SIGKILL and SIGTERM.
+"""Nothing is lost across a restart: real server processes on one data directory, killed with SIGKILL and SIGTERM,
+on each job store (SQLite, and a real PostgreSQL: tests/postgres_support.py).
 
 Queued jobs run after the restart in their fairness order, a job that was running runs again from the start with
 the seed drawn at submit (same pixels as an uninterrupted run), a watcher by id sees it finish, a job that was
@@ -16,10 +17,12 @@ import pytest
 
 from dccbridge.client import Client, image_message
 from dccbridge.imaging import encode_png
+from dccbridge.jobs.index import open_index
 from dccbridge.jobs.store import SCHEMA, JobStore
 from dccbridge.v1 import jobs_pb2
 
 from conftest import generate_task, pixels, result_of, run_to_end, running_server
+from postgres_support import postgres, store_url  # noqa: F401 (fixtures)
 from test_cli import start_server_process
 
 SUCCEEDED = jobs_pb2.JOB_STATE_SUCCEEDED
@@ -44,8 +47,13 @@ def no_part_files(data_dir) -> list:
     return sorted(data_dir.rglob("*.part"))
 
 
-def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_seed(tmp_path):
-    process, address = start_server_process(tmp_path)
+def on_store(url: str) -> tuple[str, ...]:
+    """serve flags for the store; a fixed node id: a restart takes its own unfinished jobs back at once."""
+    return ("--store", url, "--node-id", "node-1")
+
+
+def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_seed(tmp_path, store_url):  # noqa: F811
+    process, address = start_server_process(tmp_path, *on_store(store_url))
     try:
         with Client(address, client_name="alice") as alice, Client(address, client_name="bob") as bob:
             alice.capabilities(timeout=60)
@@ -60,7 +68,7 @@ def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_see
             process.kill()
 
     # One job at a time after the restart, so start times show the queue's own order (batching's: test_batching.py)
-    process, address = start_server_process(tmp_path, "--batch-window-ms", "0")
+    process, address = start_server_process(tmp_path, "--batch-window-ms", "0", *on_store(store_url))
     try:
         with Client(address) as client:
             # A watcher that comes back with the last sequence it saw sees the job go on to its result.
@@ -87,14 +95,25 @@ def test_sigkill_mid_queue_loses_nothing_and_reruns_the_running_job_with_its_see
     finally:
         stop(process, signal.SIGTERM)
     assert no_part_files(tmp_path) == []
-    with sqlite3.connect(tmp_path / "jobs.sqlite3") as db:  # finished jobs no longer hold their inputs
-        assert db.execute("SELECT COUNT(*) FROM jobs WHERE payload IS NOT NULL").fetchone() == (0,)
+    assert inputs_kept(store_url) == 0  # finished jobs no longer hold their inputs
 
 
-def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_queue(tmp_path):
+def inputs_kept(url: str) -> int:
+    """Rows that still hold a job's inputs, read with the database's own driver."""
+    query = "SELECT COUNT(*) FROM jobs WHERE payload IS NOT NULL"
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite://"):]) as db:
+            return db.execute(query).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return db.execute(query).fetchone()[0]
+
+
+def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_queue(tmp_path, store_url):  # noqa: F811
     # 1) SIGTERM with no grace: the running job is stopped and left queued (its attempt does not count), the
     #    queued job stays queued.
-    process, address = start_server_process(tmp_path, "--grace", "0")
+    process, address = start_server_process(tmp_path, "--grace", "0", *on_store(store_url))
     try:
         with Client(address) as client:
             client.capabilities(timeout=60)
@@ -106,11 +125,11 @@ def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_qu
     finally:
         if process.poll() is None:
             process.kill()
-    assert states(tmp_path) == {crasher.job_id: ("queued", 0), behind.job_id: ("queued", 0)}
+    assert states(store_url) == {crasher.job_id: ("queued", 0), behind.job_id: ("queued", 0)}
 
     # 2) Twice, the server dies (SIGKILL) while the job runs.
     for attempt in (1, 2):
-        process, address = start_server_process(tmp_path)
+        process, address = start_server_process(tmp_path, *on_store(store_url))
         try:
             with Client(address) as client:
                 wait_until_running(client, crasher.job_id)
@@ -118,10 +137,10 @@ def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_qu
         finally:
             if process.poll() is None:
                 process.kill()
-        assert states(tmp_path)[crasher.job_id] == ("running", attempt)
+        assert states(store_url)[crasher.job_id] == ("running", attempt)
 
     # 3) The next start fails it with a clear reason instead of running it a third time; the queue goes on.
-    process, address = start_server_process(tmp_path)
+    process, address = start_server_process(tmp_path, *on_store(store_url))
     try:
         with Client(address) as client:
             failed = client.get_job(crasher.job_id)
@@ -134,10 +153,12 @@ def test_a_job_running_when_the_server_dies_twice_fails_and_sigterm_keeps_the_qu
     assert no_part_files(tmp_path) == []
 
 
-def states(data_dir) -> dict[str, tuple[str, int]]:
-    with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
-        return {job_id: (state, attempts) for job_id, state, attempts in
-                db.execute("SELECT job_id, state, attempts FROM jobs")}
+def states(url: str) -> dict[str, tuple[str, int]]:
+    index = open_index(url)
+    try:
+        return {row["job_id"]: (row["state"], row["attempts"]) for row in index.list(100, 0)}
+    finally:
+        index.close()
 
 
 def test_an_index_from_before_durability_opens_and_its_unfinished_jobs_fail_clearly(tmp_path):

@@ -16,6 +16,7 @@ from dccbridge.v1 import jobs_pb2, tasks_pb2
 
 from conftest import (NOT_SERVING, SERVING, generate_task, health_status, pixels, result_of, run_to_end,
                       running_server)
+from postgres_support import postgres, store_url  # noqa: F401 (fixtures: each job store)
 
 
 def kinds(events):
@@ -202,9 +203,9 @@ def test_queue_full_is_resource_exhausted_with_a_retry_hint(tmp_path):
         assert health_status(f"127.0.0.1:{srv.port}") == SERVING
 
 
-def test_fair_queue_interleaves_clients(tmp_path):
+def test_fair_queue_interleaves_clients(tmp_path, store_url):  # noqa: F811
     # the queue's own order, one job at a time (batching's order: tests/test_batching.py)
-    with running_server(tmp_path, batch_window_ms=0) as srv:
+    with running_server(tmp_path, batch_window_ms=0, store_url=store_url) as srv:
         address = f"127.0.0.1:{srv.port}"
         with Client(address, client_name="a") as a, Client(address, client_name="b") as b:
             blocker = a.submit(generate_task(size=128, steps=150))
@@ -221,11 +222,11 @@ def test_fair_queue_interleaves_clients(tmp_path):
             assert run_order == [a_jobs[0].job_id, b_job.job_id, a_jobs[1].job_id, a_jobs[2].job_id]
 
 
-def test_restart_keeps_the_job_index_and_results(tmp_path):
-    with running_server(tmp_path) as srv, Client(f"127.0.0.1:{srv.port}") as c:
+def test_restart_keeps_the_job_index_and_results(tmp_path, store_url):  # noqa: F811
+    with running_server(tmp_path, store_url=store_url) as srv, Client(f"127.0.0.1:{srv.port}") as c:
         done = result_of(run_to_end(c, generate_task(seed=9)))
         job_id = c.list_jobs(page_size=1).jobs[0].job_id
-    with running_server(tmp_path) as srv, Client(f"127.0.0.1:{srv.port}") as c:
+    with running_server(tmp_path, store_url=store_url) as srv, Client(f"127.0.0.1:{srv.port}") as c:
         job = c.get_job(job_id)
         assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED
         assert job.result.images[0].image.data == done.images[0].image.data

@@ -15,7 +15,7 @@ LIBRARIES = ("torch", "diffusers", "transformers", "huggingface_hub", "safetenso
 GIB = 1024 ** 3
 
 
-def report(device: str = "auto", catalog_file: Path | None = None) -> list[str]:
+def report(device: str = "auto", catalog_file: Path | None = None, store_url: str | None = None) -> list[str]:
     from .models import hub
 
     lines = [f"dccbridge {__version__} on Python {platform.python_version()} ({platform.system()} "
@@ -24,6 +24,7 @@ def report(device: str = "auto", catalog_file: Path | None = None) -> list[str]:
     lines += _device_lines(device)
     offline = " (HF_HUB_OFFLINE is set: pulls will fail)" if hub.constants.HF_HUB_OFFLINE else ""
     lines.append(f"Hugging Face cache: {hub.cache_dir()}; hub: {hub.constants.ENDPOINT}{offline}")
+    lines += _store_lines(store_url)
     catalogs = [(f"preset {path.stem}", f"dccbridge models pull {path.stem}", Catalog.preset(path.stem))
                 for path in sorted(PRESETS_DIR.glob("*.toml"))]
     if catalog_file is not None:
@@ -41,6 +42,26 @@ def report(device: str = "auto", catalog_file: Path | None = None) -> list[str]:
             lines += [f"    {state.need.source.label} (for {state.need.users_label}): {state.missing}"
                       for state in missing]
     return lines
+
+
+def _store_lines(url: str | None) -> list[str]:
+    """Which job store serve would use, and whether it opens (docs/job-store.md)."""
+    from .jobs.index import StoreError, open_index
+
+    psycopg = _version("psycopg")
+    shared = f"postgresql://... needs psycopg: {psycopg}" + (" (pip install 'dccbridge[cluster]')"
+                                                             if psycopg == "not installed" else "")
+    if url is None:
+        return [f"job store: sqlite (default: DATA_DIR/jobs.sqlite3, results in DATA_DIR/results); {shared}"]
+    try:
+        index = open_index(url)
+    except (ValueError, StoreError) as error:
+        return [f"job store: {error}"]
+    try:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(index.count_by_state().items())) or "no jobs"
+        return [f"job store: {index.kind} at {index.url}: opens, {counts}"]
+    finally:
+        index.close()
 
 
 def _version(distribution: str) -> str:

@@ -17,7 +17,8 @@ from .api.security import BearerToken, TlsFiles, clear_text_token_warning, requi
 from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, request_from_payload
 from .api.servicer import DccBridgeServicer
 from .cluster.config import ClusterConfig, ReplicaSettings
-from .jobs import Engine, EngineLimits, JobStore
+from .jobs import Engine, EngineLimits, open_store
+from .jobs.store import DEFAULT_LEASE_S
 from .metrics import Metrics
 from .models import Catalog, ModelManager
 from .models.profile import ProfileOptions, set_compile_cache
@@ -62,6 +63,10 @@ class ServeConfig:
     batch_window_ms: int = 30  # cross-request batching: how long a batchable job waits for company; 0 = off
     max_batch_jobs: int = 8
     limits: Limits = field(default_factory=Limits)
+    store_url: str | None = None  # the job index: None = sqlite:///DATA_DIR/jobs.sqlite3; postgresql://... shared
+    results_dir: Path | None = None  # result files: None = DATA_DIR/results; a shared path for a cluster
+    node_id: str | None = None  # this process in a shared store (default: unique per process; docs/job-store.md)
+    lease_s: float = DEFAULT_LEASE_S  # another node takes this node's jobs over this long after it stops renewing
     cluster: ClusterConfig | None = None  # --ray: jobs run on Ray Serve replicas (docs/cluster.md)
 
 
@@ -88,7 +93,9 @@ class Server:
                                     allow_download=config.allow_download, on_load=self.metrics.model_loaded,
                                     profile=config.profile, prompt_cache_size=config.prompt_cache_size)
         self.env = OpEnv(self.manager, config.limits)
-        self.store = JobStore(Path(config.data_dir))
+        self.store = open_store(Path(config.data_dir), config.store_url, config.results_dir, config.node_id,
+                                config.lease_s)
+        log.info("job store: %s (node %s)", self.store.describe(), self.store.node_id)
         self.cluster = None
         runner = Ops(self.env)
         if config.cluster is not None:
@@ -128,7 +135,8 @@ class Server:
 
     def capabilities(self):
         response = build_capabilities(self.manager, self.config.limits, self.config.max_message_bytes,
-                                      self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators)
+                                      self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators,
+                                      store_kind=self.store.index.kind)
         if self.cluster is not None:
             add_replicas(response, self.cluster.replicas())
         return response

@@ -15,7 +15,8 @@ BUILTIN_PREPROCESSORS = (Preprocessor.CANNY,)
 
 
 def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, scheduler_options,
-                       estimators=None) -> service_pb2.GetCapabilitiesResponse:
+                       estimators=None, store_kind: str = "") -> service_pb2.GetCapabilitiesResponse:
+    """store_kind: the job index ("sqlite", "postgresql"), advertised as the feature "job_store:KIND"."""
     catalog = manager.catalog
     device = manager.describe_device()
     response = service_pb2.GetCapabilitiesResponse(
@@ -37,7 +38,7 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
             max_queue=max_queue,
             size_multiple=limits.size_multiple,
         ),
-        features=list(FEATURES),
+        features=list(FEATURES) + ([f"job_store:{store_kind}"] if store_kind else []),
     )
     for model_id in catalog.ids():
         entry = catalog.get(model_id)

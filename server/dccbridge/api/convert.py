@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from google.protobuf import json_format
 
 from .. import domain as d
 from ..errors import InvalidInput, ResultLost, without_host_paths
 from ..jobs import JobEvent, JobRecord, JobResult
+from ..jobs.result_storage import read_result
 from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
 
 CONTROL_TYPES = {getattr(control_pb2, f"CONTROL_TYPE_{t.name}"): t for t in d.ControlType}
@@ -412,7 +412,7 @@ def result(res: JobResult, include_images: bool) -> jobs_pb2.Result:
 
 def _read_result_file(f) -> bytes:
     try:
-        return Path(f.path).read_bytes()
+        return read_result(f.path)
     except OSError:
         raise ResultLost(f"result image {f.index} ({f.role})") from None
 

@@ -129,6 +129,7 @@ def add_doctor_parser(commands) -> None:
     p = commands.add_parser("doctor", help="device, VRAM, library versions, and which presets are ready")
     p.add_argument("--models", type=Path, help="also check this catalog TOML")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--store", metavar="URL", help="also open this job store (sqlite:///PATH, postgresql://...)")
     p.set_defaults(handler=_doctor)
 
 
@@ -136,7 +137,7 @@ def _doctor(args) -> int:
     from ..doctor import report
 
     try:
-        for line in report(args.device, args.models):
+        for line in report(args.device, args.models, args.store):
             print(line)
     except ValueError as error:
         print(f"dccbridge doctor: {error}", file=sys.stderr)

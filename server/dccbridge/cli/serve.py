@@ -32,6 +32,17 @@ def add_serve_parser(commands) -> None:
     p.add_argument("--models", type=Path, help="model catalog TOML (default: the --preset)")
     p.add_argument("--preset", default="tiny", help="built-in catalog when --models is not given (default: tiny)")
     p.add_argument("--data-dir", type=Path, help="where results and the job index live")
+    p.add_argument("--store", metavar="URL",
+                   help="the job index: sqlite:///PATH (default: DATA_DIR/jobs.sqlite3) or "
+                        "postgresql://USER[:PASSWORD]@HOST:PORT/DB, shared by several servers (docs/job-store.md)")
+    p.add_argument("--results-dir", type=Path, metavar="PATH",
+                   help="where result files are written (default: DATA_DIR/results); with a shared --store, a "
+                        "path every server mounts at the same place")
+    p.add_argument("--node-id", help="this server's name in a shared store; a restart under the same name takes "
+                                     "its unfinished jobs back at once (default: unique per process)")
+    p.add_argument("--lease-s", type=_positive_float, default=20.0,
+                   help="seconds after which other servers take over the jobs of a server that stopped renewing "
+                        "its lease (default 20)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--dtype", default="auto", choices=("auto", "float16", "bfloat16", "float32"),
                    help="model precision (default: float16 on CUDA and MPS, float32 on CPU)")
@@ -104,6 +115,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -115,6 +133,7 @@ def _serve(args) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..models.profile import ProfileOptions
     from ..ops import Limits
+    from ..jobs.index import StoreError
     from ..serve import ServeConfig, default_data_dir, serve_forever
 
     try:
@@ -157,12 +176,16 @@ def _serve(args) -> int:
             grace_s=args.grace,
             batch_window_ms=args.batch_window_ms,
             max_batch_jobs=args.max_batch_jobs,
+            store_url=args.store,
+            results_dir=args.results_dir,
+            node_id=args.node_id,
+            lease_s=args.lease_s,
             limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
                              if getattr(args, name) is not None}),
             cluster=_cluster_config(args),
         )
         return serve_forever(config)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, StoreError) as error:
         print(f"dccbridge serve: {error}", file=sys.stderr)
         return 2
 

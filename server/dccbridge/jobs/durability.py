@@ -21,7 +21,7 @@ RESTART_SEQUENCE_GAP = 1_000_000
 
 class Durability:
     """Needs from Engine: store, ops, limits, decode_payload, _cond, _jobs, _running, _enqueue, _emit,
-    _emit_positions, _finish_failed."""
+    _emit_positions, _finish_failed, _finish_cancelled; _lost (Ownership)."""
 
     def _mark_running(self, job: JobRecord, started_ms: int = 0) -> None:
         """The worker took the job: one more attempt, stored before any op code runs. The jobs of one batch share
@@ -36,7 +36,12 @@ class Durability:
 
     def _leave_queued(self, job: JobRecord) -> None:
         """Shutdown stopped the job: it goes back to queued, in the store for the next start (its attempt does not
-        count) and in memory so the last calls before the faces close still see a consistent queue."""
+        count) and in memory so the last calls before the faces close still see a consistent queue. A job another
+        node holds now (this node missed its lease) is only dropped here."""
+        if job.job_id in self._lost:
+            self._lost.discard(job.job_id)
+            self._jobs.pop(job.job_id, None)
+            return
         job.state = JobState.QUEUED
         job.attempts -= 1
         job.interrupted = job.cancel_requested = False
@@ -45,15 +50,25 @@ class Durability:
         self.store.update(job.job_id, state=job.state.value, attempts=job.attempts, sequence=job.sequence)
 
     def _recover(self) -> None:
-        """Jobs a previous process left queued go back in their lanes in the order they were accepted; a job it
-        left running is queued again and runs from the start, unless it was started max_attempts times."""
-        rows = self.store.unfinished()
+        """At start: the jobs this node left unfinished, and any nobody holds (see _adopt)."""
+        self._adopt(self.store.claim(include_own=True), "carried over")
+
+    def _adopt(self, rows: list[dict], how: str) -> None:
+        """Jobs a previous process (or another node whose lease expired) left queued go back in their lanes in the
+        order they were accepted; a job it left running is queued again and runs from the start, unless it was
+        started max_attempts times. A job some node asked to cancel is cancelled."""
         carried = 0
         with self._cond:
             for row in rows:
+                known = self._jobs.get(row["job_id"])
+                if known is not None and not known.remote and not known.state.finished:
+                    continue  # already running here
                 job = self._from_row(row)
                 job.sequence = row["sequence"] + RESTART_SEQUENCE_GAP
                 self._jobs[job.job_id] = job
+                if row.get("cancel_requested"):
+                    self._finish_cancelled(job, row["cancel_reason"] or "cancelled by the client")
+                    continue
                 failure = self._rebuild(job, row)
                 if failure is not None:
                     self._finish_failed(job, *failure)
@@ -67,7 +82,8 @@ class Durability:
             self._emit_positions()
             self._cond.notify_all()
         if rows:
-            log.warning("carried over %d unfinished job(s) from a previous run; %d failed", carried,
+            log.warning("%s %d unfinished job(s) %s; %d failed or cancelled", how, carried,
+                        "from a previous run" if how == "carried over" else "whose node stopped",
                         len(rows) - carried)
 
     def _rebuild(self, job: JobRecord, row: dict) -> tuple[str, str, str] | None:

@@ -34,6 +34,7 @@ from ..domain import JobOptions, JobState, OpOutput, to_plain
 from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
 from .batching import BatchKeys, Batching, run_together
 from .durability import Durability
+from .ownership import Ownership
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
 from .store import JobStore
 
@@ -106,7 +107,7 @@ class _JobContext:
         self._last_step = (stage, step, now)
 
 
-class Engine(Durability, Batching):
+class Engine(Durability, Ownership, Batching):
     def __init__(self, store: JobStore, ops: OpRunner, limits: EngineLimits = EngineLimits(), server_version: str = "",
                  decode_payload: Callable[[bytes], object] | None = None, observer: EngineObserver | None = None):
         """decode_payload rebuilds a request from the payload given to submit (after a restart)."""
@@ -125,6 +126,7 @@ class Engine(Durability, Batching):
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
         self._workers = [threading.Thread(target=self._work, name=f"dccbridge-worker-{i}", daemon=True)
                          for i in range(max(1, getattr(ops, "parallel_jobs", 1)))]
+        self._init_ownership()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -133,6 +135,7 @@ class Engine(Durability, Batching):
         self._recover()
         for worker in self._workers:
             worker.start()
+        self._start_heartbeat()
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Stop taking work and let the running job finish within grace_s. Queued jobs stay queued in the store
@@ -153,6 +156,7 @@ class Engine(Durability, Batching):
                         job.cancel_reason = "the server shut down before the job finished"
             for worker in self._workers:
                 worker.join(60)
+        self._stop_heartbeat()
 
     @property
     def stopping(self) -> bool:
@@ -214,7 +218,9 @@ class Engine(Durability, Batching):
         deadline = time.monotonic() + timeout_s
         with self._cond:
             job = self._lookup(job_id)
-            wake = self._wakeup(job)
+            wake = None if job.remote else self._wakeup(job)
+        if job.remote:
+            return self._wait_remote(job, after_sequence, timeout_s)
         try:
             while True:
                 with self._cond:
@@ -233,7 +239,10 @@ class Engine(Durability, Batching):
         """Yield the job's events after after_sequence until its terminal event (or the caller leaves)."""
         with self._cond:
             job = self._lookup(job_id)
-            wake = self._wakeup(job)
+            wake = None if job.remote else self._wakeup(job)
+        if job.remote:
+            yield from self._watch_remote(job_id, after_sequence, is_active)
+            return
         try:
             while True:
                 with self._cond:
@@ -256,15 +265,15 @@ class Engine(Durability, Batching):
     def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobRecord:
         with self._cond:
             job = self._lookup(job_id)
-            if job.state == JobState.QUEUED:
+            if job.state == JobState.QUEUED and not job.remote:
                 self._pop(job)
                 self._finish_cancelled(job, reason)
                 self._emit_positions()
-            elif job.state == JobState.RUNNING and not job.cancel_requested:
+            elif job.state == JobState.RUNNING and not job.cancel_requested and not job.remote:
                 job.cancel_requested = True
                 job.cancel_reason = reason
             self._cond.notify_all()
-            return job
+        return self._cancel_remote(job, reason) if job.remote else job
 
     def list(self, limit: int, offset: int, states: list[JobState] | None = None) -> list[JobRecord]:
         rows = self.store.list(limit, offset, [s.value for s in states] if states else None)
@@ -368,13 +377,13 @@ class Engine(Durability, Batching):
         metadata_json = json.dumps(metadata, sort_keys=True)
         files = []
         for image in output.images:
-            path = self.store.result_path(job.job_id, f"{image.index:02d}-{image.role}-{image.seed}.png")
             text = {"dccbridge": metadata_json}
             if image.parameters:
                 text["parameters"] = image.parameters
-            self.store.write_file(path, imaging.encode_png(image.pixels, text))
+            url = self.store.put_result(job.job_id, f"{image.index:02d}-{image.role}-{image.seed}.png",
+                                        imaging.encode_png(image.pixels, text))
             h, w = image.pixels.shape[:2]
-            files.append(ResultFile(str(path), image.role, image.seed, image.index, image.parameters, w, h))
+            files.append(ResultFile(url, image.role, image.seed, image.index, image.parameters, w, h))
         return JobResult(files, metadata_json, json.dumps(output.extra) if output.extra else "")
 
     # -- state changes (call with the lock held unless noted) ----------------------------------
@@ -386,6 +395,7 @@ class Engine(Durability, Batching):
             job.events.append(event)
             if kind == "progress":
                 job.progress = event
+            self._store_event(job, event)
             for wake in job.wakeups:  # this job's watchers only
                 wake.set()
             return event
@@ -497,6 +507,8 @@ class Engine(Durability, Batching):
         row = self.store.get(job_id) if job_id else None
         if row is None:
             raise JobNotFound(job_id)
+        if not JobState(row["state"]).finished:
+            return self._remote_snapshot(row)  # another node runs it
         job = self._from_row(row)
         self._jobs[job_id] = job
         self._finished_order.append(job_id)

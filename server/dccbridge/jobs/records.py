@@ -77,6 +77,7 @@ class JobRecord:
     attempts: int = 0  # how many times a worker started it, across restarts
     interrupted: bool = False  # stopped by shutdown: left queued in the store, not cancelled
     resumed: bool = False  # was running when a previous process stopped: runs before the lanes' turns
+    remote: bool = False  # another node runs it: a snapshot read from the store (jobs/ownership.py)
     state: JobState = JobState.QUEUED
     started_ms: int = 0
     finished_ms: int = 0
