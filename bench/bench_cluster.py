@@ -81,10 +81,12 @@ import sys, time, torch
 torch.set_num_threads(1)
 from dccbridge.domain import GenerateRequest, Sampling
 from dccbridge.models import Catalog, ModelManager
+from dccbridge.models.profile import ProfileOptions
 from dccbridge.ops import Limits, OpEnv, Ops
 from dccbridge.ops.context import NullContext
 size, steps, jobs = map(int, sys.argv[1:4])
-ops = Ops(OpEnv(ModelManager(Catalog.preset("tiny"), device="cpu"), Limits()))
+manager = ModelManager(Catalog.preset("tiny"), device="cpu", profile=ProfileOptions(threads=1))
+ops = Ops(OpEnv(manager, Limits()))
 run = lambda seed: ops.run(GenerateRequest("a red cube", width=size, height=size,
                                            sampling=Sampling(num_inference_steps=steps, seed=seed)), NullContext())
 run(0)
@@ -119,6 +121,24 @@ def plain_processes(args, processes: int) -> float:
     return per * processes / (time.perf_counter() - started)
 
 
+def single_server_process(data_dir: Path):
+    """The single server as its own process (like each replica), so neither path computes in the benchmark's own
+    process; returns it and its gRPC address."""
+    import os
+    import re
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "server"), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "dccbridge.cli", "serve", "--port", "0", "--no-http",
+                                "--device", "cpu", "--threads", "1", "--batch-window-ms", "0", "--max-queue", "256",
+                                "--data-dir", str(data_dir), "--log-level", "WARNING"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    found = re.search(r"listening on (127\.0\.0\.1:\d+)", process.stdout.readline())
+    if not found:
+        raise RuntimeError(f"the single server did not start ({process.wait()})")
+    return process, found.group(1)
+
+
 def server(data_dir: Path, **fields) -> Server:
     config = ServeConfig(port=0, http_port=None, data_dir=data_dir, device="cpu", grace_s=10, batch_window_ms=0,
                          profile=ProfileOptions(threads=1), max_queue=256, **fields)
@@ -134,9 +154,9 @@ def main() -> int:
     figures: dict = {"size": args.size, "steps": args.steps, "jobs": args.jobs}
     try:
         with tempfile.TemporaryDirectory(prefix="dccb-bench-") as tmp:
-            single = server(Path(tmp) / "single")
+            single, single_address = single_server_process(Path(tmp) / "single")
             ingress = server(Path(tmp) / "cluster", cluster=ClusterConfig(address=head.address, replicas=1))
-            single_address, cluster_address = f"127.0.0.1:{single.port}", f"127.0.0.1:{ingress.port}"
+            cluster_address = f"127.0.0.1:{ingress.port}"
             one_job(cluster_address, task(args, 0))  # warm: routing, first transfer
             one_job(single_address, task(args, 0))
             with OtherProcessesCpu() as others:
@@ -161,7 +181,8 @@ def main() -> int:
             same = all(np.array_equal(one_job(single_address, task(args, s)), one_job(cluster_address, task(args, s)))
                        for s in seeds[:2])
             ingress.stop(5)
-            single.stop(5)
+            single.terminate()
+            single.wait(30)
     finally:
         import ray
 

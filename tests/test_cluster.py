@@ -288,6 +288,23 @@ def test_a_cancelled_job_stops_on_its_replica_and_the_replica_takes_the_next(tmp
             np.testing.assert_array_equal(pixels(image.image.data), reference[seed])
 
 
+def test_a_job_whose_replica_dies_on_every_try_fails_with_the_reason(tmp_path, head):
+    with running_server(tmp_path, profile=ONE_THREAD,
+                        cluster=ClusterConfig(address=head.address, replicas=2, max_tries=1)) as server, \
+            Client(f"127.0.0.1:{server.port}") as client:
+        job = client.submit(generate_task(size=SIZE, steps=150, seed=3))
+        for event in client.watch(job.job_id):
+            if event.WhichOneof("event") == "progress":
+                break
+        (busy,) = [r for r in live_replicas(server) if r.state == "busy"]
+        os.kill(busy.pid, signal.SIGKILL)
+        failed = client.wait_result(job.job_id, 60)
+        assert failed.state == jobs_pb2.JOB_STATE_FAILED
+        assert failed.failure.code == jobs_pb2.ERROR_CODE_UNAVAILABLE
+        assert failed.failure.message.startswith("replica died 1 time while running this job (last: ActorDiedError"), \
+            failed.failure.message
+
+
 LEASE_S = 2.0
 
 

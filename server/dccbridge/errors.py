@@ -139,7 +139,8 @@ class ReplicaLost(DccError):
     """Cluster mode: the replicas that ran a job died (or became unreachable) on every try."""
 
     def __init__(self, tries: int, reason: str):
-        super().__init__(f"replica died {tries} times while running this job (last: {reason}); it is not run again "
+        super().__init__(f"replica died {tries} time{'s' if tries != 1 else ''} while running this job (last: {reason}); "
+                         "it is not run again "
                          "- check the cluster's replicas (GetCapabilities lists them), then submit it again")
         self.tries = tries
 

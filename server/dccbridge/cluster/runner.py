@@ -15,6 +15,7 @@ import logging
 import threading
 
 from ray import exceptions as ray_exceptions
+from ray.serve.exceptions import RequestCancelledError
 
 from ..domain import OpOutput
 from ..errors import Cancelled, InternalError, ReplicaLost
@@ -108,7 +109,7 @@ class RayOpRunner:
                     return payload
                 elif kind == "error":
                     raise rebuild_error(*payload)
-        except ray_exceptions.TaskCancelledError as error:
+        except (ray_exceptions.TaskCancelledError, RequestCancelledError) as error:
             raise Cancelled() from error
         finally:
             finished.set()

@@ -129,7 +129,11 @@ class Worker:
                 yield ("replica", self.info())
                 model_id = serve.get_multiplexed_model_id()
                 if model_id:
-                    await self._model(model_id)
+                    try:
+                        await self._model(model_id)
+                    except Exception as error:  # noqa: BLE001 - e.g. ModelUnavailable: the job's failure
+                        yield error_event(error, self.replica_id)
+                        return
                 async for event in self._run_op(request, preview_every, preview_max_size):
                     yield event
             finally:
