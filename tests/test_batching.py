@@ -336,7 +336,7 @@ def test_a_job_cancelled_while_the_worker_waits_for_company_leaves_the_worker_ru
             job = client.submit(generate_task(seed=seed, steps=2))
             time.sleep(WINDOW_MS / 1000 / 3)  # the worker has taken it and waits for company
             client.cancel(job.job_id)
-        assert batching_server.engine._worker.is_alive()
+        assert all(worker.is_alive() for worker in batching_server.engine._workers)
         done = client.wait_result(client.submit(generate_task(seed=99, steps=2)).job_id, timeout_s=120)
         assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED
-        assert batching_server.engine._worker.is_alive()
+        assert all(worker.is_alive() for worker in batching_server.engine._workers)

@@ -135,6 +135,16 @@ class OutOfMemory(DccError):
         )
 
 
+class ReplicaLost(DccError):
+    """Cluster mode: the replicas that ran a job died (or became unreachable) on every try."""
+
+    def __init__(self, tries: int, reason: str):
+        super().__init__(f"replica died {tries} time{'s' if tries != 1 else ''} while running this job (last: {reason}); "
+                         "it is not run again "
+                         "- check the cluster's replicas (GetCapabilities lists them), then submit it again")
+        self.tries = tries
+
+
 class Unauthenticated(DccError):
     def __init__(self):
         super().__init__("missing or invalid token")
@@ -172,6 +182,7 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     TooManyStreams: "RESOURCE_EXHAUSTED",
     OutOfMemory: "RESOURCE_EXHAUSTED",
     ShuttingDown: "UNAVAILABLE",
+    ReplicaLost: "UNAVAILABLE",
     Cancelled: "CANCELLED",
     Unauthenticated: "UNAUTHENTICATED",
     InternalError: "INTERNAL",

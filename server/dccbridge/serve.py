@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .api.capabilities import build_capabilities
+from .api.capabilities import add_replicas, build_capabilities
 from .api.grpc_server import GrpcFace
 from .api.http_server import HttpFace
 from .api.security import BearerToken, TlsFiles, clear_text_token_warning, require_token_off_loopback
 from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, request_from_payload
 from .api.servicer import DccBridgeServicer
+from .cluster.config import ClusterConfig, ReplicaSettings
 from .jobs import Engine, EngineLimits, open_store
 from .jobs.store import DEFAULT_LEASE_S
 from .metrics import Metrics
@@ -67,6 +68,7 @@ class ServeConfig:
     results_dir: Path | None = None  # result files: None = DATA_DIR/results; a shared path for a cluster
     node_id: str | None = None  # this process in a shared store (default: unique per process; docs/job-store.md)
     lease_s: float = DEFAULT_LEASE_S  # another node takes this node's jobs over this long after it stops renewing
+    cluster: ClusterConfig | None = None  # --ray: jobs run on Ray Serve replicas (docs/cluster.md)
 
 
 class Server:
@@ -95,10 +97,15 @@ class Server:
         self.store = open_store(Path(config.data_dir), config.store_url, config.results_dir, config.node_id,
                                 config.lease_s)
         log.info("job store: %s (node %s)", self.store.describe(), self.store.node_id)
+        self.cluster = None
+        runner = Ops(self.env)
+        if config.cluster is not None:
+            runner = self._cluster_runner(config, runner)
         limits = EngineLimits(max_queue=config.max_queue, max_queued_input_bytes=config.max_queued_input_bytes,
-                              max_attempts=config.max_attempts, batch_window_ms=config.batch_window_ms,
+                              max_attempts=config.max_attempts,
+                              batch_window_ms=0 if config.cluster else config.batch_window_ms,
                               max_batch=config.max_batch_jobs, max_live_sessions=config.max_live_sessions)
-        self.engine = Engine(self.store, Ops(self.env), limits, __version__,
+        self.engine = Engine(self.store, runner, limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
         token = BearerToken(config.token)
         self.service = service = DccBridgeService(self.engine, self.capabilities, token,
@@ -113,10 +120,27 @@ class Server:
         self.settled = threading.Event()  # the default model loaded or failed (load_error)
         self.load_error: Exception | None = None
 
+    def _cluster_runner(self, config: ServeConfig, local_ops: Ops):
+        """Cluster mode: the engine's jobs go to Ray Serve replicas built from the same settings; the ingress
+        validates locally and loads no model. Batching stays off at the ingress (each replica runs one job)."""
+        from .cluster.app import ClusterLink
+        from .cluster.runner import RayOpRunner
+
+        settings = ReplicaSettings(models=str(config.models) if config.models else None, preset=config.preset,
+                                   device=config.device, dtype=config.dtype, profile=config.profile,
+                                   prompt_cache_size=config.prompt_cache_size, allow_pickle=config.allow_pickle,
+                                   allow_download=config.allow_download, limits=config.limits)
+        self.cluster = ClusterLink(config.cluster, settings)
+        return RayOpRunner(local_ops, self.cluster, config.cluster.max_tries,
+                           config.cluster.parallel_jobs(), self.manager.catalog.default_id)
+
     def capabilities(self):
-        return build_capabilities(self.manager, self.config.limits, self.config.max_message_bytes,
-                                  self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators,
-                                  store_kind=self.store.index.kind)
+        response = build_capabilities(self.manager, self.config.limits, self.config.max_message_bytes,
+                                      self.config.max_queue, SCHEDULER_OPTIONS, self.env.estimators,
+                                      store_kind=self.store.index.kind)
+        if self.cluster is not None:
+            add_replicas(response, self.cluster.replicas())
+        return response
 
     def start(self) -> "Server":
         self.port = self.grpc.bind(self.config.host, self.config.port, self.tls)
@@ -156,9 +180,12 @@ class Server:
         return ", ".join(faces) + (f"; {', '.join(notes)}" if notes else "")
 
     def _load_default_model(self) -> None:
-        """Health says NOT_SERVING until the default model is loaded."""
+        """Health says NOT_SERVING until the default model is loaded (cluster mode: until the replicas run it)."""
         try:
-            self.manager.load(self.manager.catalog.default_id)
+            if self.cluster is not None:
+                self.cluster.start()
+            else:
+                self.manager.load(self.manager.catalog.default_id)
         except Exception as error:  # noqa: BLE001 - reported, the server keeps answering
             self.load_error = error
             log.error("the default model '%s' did not load: %s", self.manager.catalog.default_id, error)
@@ -175,6 +202,8 @@ class Server:
         grace = self.config.grace_s if grace_s is None else grace_s
         self.grpc.health.enter_graceful_shutdown()
         self.engine.shutdown(grace)
+        if self.cluster is not None:
+            self.cluster.close()  # the replicas stay: the cluster outlives its ingresses
         self.grpc.stop(2.0)
         if self.http is not None:
             self.http.stop()

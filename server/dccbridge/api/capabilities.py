@@ -93,3 +93,22 @@ def model_tasks(entry) -> list[int]:
     if entry.family in families.TILED_UPSCALE_FAMILIES:
         tasks.append(service_pb2.TASK_TYPE_UPSCALE)
     return sorted(tasks)
+
+
+def add_replicas(response, replicas: list[dict]) -> None:
+    """Cluster mode: each replica as it reports itself (cluster/worker.py `info`); a model any replica holds is
+    listed as loaded."""
+    for info in replicas:
+        device = info.get("device") or {}
+        response.replicas.add(
+            replica_id=info.get("replica_id", ""), node=info.get("node", ""), state=info.get("state", ""),
+            pid=int(info.get("pid", 0)), jobs_done=int(info.get("jobs_done", 0)),
+            loaded_models=list(info.get("loaded_models", ())),
+            device=service_pb2.DeviceInfo(type=device.get("type", ""), name=device.get("name", ""),
+                                          dtype=device.get("dtype", ""),
+                                          memory_bytes=int(device.get("memory_bytes", 0)),
+                                          profile=device.get("profile", "")),
+        )
+    held = {model_id for info in replicas for model_id in info.get("loaded_models", ())}
+    for model in response.models:
+        model.loaded = model.loaded or model.id in held

@@ -85,8 +85,29 @@ def add_serve_parser(commands) -> None:
     p.add_argument("--allow-download", action="store_true",
                    help="fetch hub weights that are not cached when a job first needs them (off by default: "
                         "use 'dccbridge models pull' before serving)")
+    add_cluster_flags(p)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_serve)
+
+
+def add_cluster_flags(p) -> None:
+    """Cluster mode (docs/cluster.md): this process is the ingress, Ray Serve replicas run the jobs."""
+    g = p.add_argument_group("cluster (Ray Serve)")
+    g.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="run jobs on Ray Serve replicas of the cluster at ADDRESS (host:port of its head; "
+                        "default 'auto': the head on this machine)")
+    g.add_argument("--ray-replicas", type=_positive_int, default=1, metavar="N",
+                   help="Worker replicas (default 1); the lower bound with --ray-max-replicas")
+    g.add_argument("--ray-max-replicas", type=_non_negative_int, default=0, metavar="N",
+                   help="autoscale between --ray-replicas and N replicas by queued jobs (default 0: fixed)")
+    g.add_argument("--ray-gpus-per-replica", type=float, default=None, metavar="G",
+                   help="GPUs each replica reserves (default 1 with --device cuda, else 0)")
+    g.add_argument("--ray-cpus-per-replica", type=float, default=1.0, metavar="C",
+                   help="CPUs each replica reserves (default 1)")
+    g.add_argument("--ray-max-tries", type=_positive_int, default=3, metavar="N",
+                   help="runs of a job whose replica dies under it before it fails (default 3)")
+    g.add_argument("--ray-attach", action="store_true",
+                   help="use the application another ingress deployed, without deploying or scaling it")
 
 
 def _non_negative_int(text: str) -> int:
@@ -164,11 +185,26 @@ def _serve(args) -> int:
             lease_s=args.lease_s,
             limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
                              if getattr(args, name) is not None}),
+            cluster=_cluster_config(args),
         )
         return serve_forever(config)
     except (ValueError, OSError, StoreError) as error:
         print(f"dccbridge serve: {error}", file=sys.stderr)
         return 2
+
+
+def _cluster_config(args):
+    """--ray and its companions -> a ClusterConfig (None without --ray)."""
+    if args.ray is None:
+        return None
+    from ..cluster.config import ClusterConfig
+
+    gpus = args.ray_gpus_per_replica
+    if gpus is None:
+        gpus = 1.0 if args.device == "cuda" else 0.0
+    return ClusterConfig(address=args.ray, replicas=args.ray_replicas, max_replicas=args.ray_max_replicas,
+                         replica_cpus=args.ray_cpus_per_replica, replica_gpus=gpus, max_tries=args.ray_max_tries,
+                         deploy=not args.ray_attach)
 
 
 def _pixel_count(text: str) -> int:

@@ -47,6 +47,7 @@ log = logging.getLogger("dccbridge.jobs")
 TERMINAL_KINDS = ("result", "failed", "cancelled")
 FINISHED_JOBS_KEPT_IN_MEMORY = 256
 RESUMED_LANE = "(resumed)"  # the lane of jobs a previous process was running: they had already had their turn
+CAPACITY_POLL_S = 0.25  # waiting workers look again at a runner's capacity (cluster/runner.py) this often
 
 
 class OpRunner(Protocol):
@@ -130,7 +131,8 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
         self._running: list[JobRecord] = []
         self._stopping = False
         self._recent_durations: collections.deque[float] = collections.deque(maxlen=20)
-        self._worker = threading.Thread(target=self._work, name="dccbridge-worker", daemon=True)
+        self._workers = [threading.Thread(target=self._work, name=f"dccbridge-worker-{i}", daemon=True)
+                         for i in range(max(1, getattr(ops, "parallel_jobs", 1)))]
         self.live = LiveSessions(ops, self._wake_worker, self.observer, limits.max_live_sessions)
         self._live_turn = False  # after a job, one live frame goes first
         self._init_ownership()
@@ -140,7 +142,8 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
     def start(self) -> None:
         """Carry over what a previous process left unfinished, then start the worker."""
         self._recover()
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
         self._start_heartbeat()
 
     def shutdown(self, grace_s: float = 30.0) -> None:
@@ -150,16 +153,19 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
             self._stopping = True
             self._cond.notify_all()
         self.live.shutdown()
-        if self._worker.is_alive():
-            self._worker.join(grace_s)
-        if self._worker.is_alive():
+        deadline = time.monotonic() + grace_s
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
+        if any(worker.is_alive() for worker in self._workers):
             with self._cond:
                 for job in self._running:
                     if not job.cancel_requested:  # a client's cancel stands
                         job.interrupted = True
                         job.cancel_requested = True
                         job.cancel_reason = "the server shut down before the job finished"
-            self._worker.join(60)
+            for worker in self._workers:
+                worker.join(60)
         self._stop_heartbeat()
 
     @property
@@ -290,12 +296,18 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
 
     # -- the worker --------------------------------------------------------------------------
 
+    def _has_capacity(self) -> bool:
+        """A runner with several devices (cluster: live replicas) says how many jobs may run now; lock held."""
+        capacity = getattr(self.ops, "capacity", None)
+        return capacity is None or len(self._running) < capacity()
+
     def _work(self) -> None:
         keys = BatchKeys(self.ops.batch_key)
         while True:
             with self._cond:
-                while not self._stopping and not any(self._queues.values()) and not self.live.due():
-                    self._cond.wait()
+                while not self._stopping and not (any(self._queues.values()) and self._has_capacity()) \
+                        and not self.live.due():
+                    self._cond.wait(CAPACITY_POLL_S if any(self._queues.values()) else None)
                 if self._stopping:
                     return  # queued jobs stay queued in the store for the next start
                 live_first = (self._live_turn or not any(self._queues.values())) and self.live.due()
@@ -325,7 +337,7 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
             else:
                 run_together(batch, self._run)
             with self._cond:
-                self._running = []
+                self._running = [job for job in self._running if job not in batch]  # other workers' jobs stay
                 self._live_turn = True
                 self._cond.notify_all()
 

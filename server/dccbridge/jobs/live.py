@@ -28,7 +28,7 @@ import time
 from .. import imaging
 from ..domain import TilingAxes
 from ..domain_live import LiveConfig, LiveFrame, LiveSettings
-from ..errors import Cancelled, LiveSessionNotFound, LiveSessionsFull, ShuttingDown
+from ..errors import Cancelled, LiveSessionNotFound, LiveSessionsFull, ShuttingDown, Unsupported
 from .live_session import LiveEventRecord, LiveSession
 
 log = logging.getLogger("dccbridge.live")
@@ -64,6 +64,9 @@ class LiveSessions:
     # -- the faces' side --------------------------------------------------------------------------
 
     def open(self, config: LiveConfig, owner: tuple[str, str]) -> LiveSession:
+        if not hasattr(self.ops, "live_settings"):  # serve --ray: the ingress holds no pipeline to keep warm
+            raise Unsupported("live mode runs on a single server (dccbridge serve without --ray); this server "
+                              "sends jobs to cluster replicas, where a live session has no warm pipeline yet")
         settings = self.ops.live_settings(config)  # InvalidInput names config.<field>; loads nothing
         with self._lock:
             if self._stopping:
@@ -352,7 +355,7 @@ class LiveTurns:
     def _live_between_steps(self, job, batch) -> None:
         """Called at a running job's step boundaries (from its context's report). Only on the worker thread itself:
         an op reporting from a helper thread of its own does not run live frames there."""
-        if batch is None and threading.current_thread() is self._worker and interleavable(job.request) \
+        if batch is None and threading.current_thread() in self._workers and interleavable(job.request) \
                 and self.live.due():
             self.live.run_one()
 

@@ -129,7 +129,7 @@ class Limits(_message.Message):
     def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_control_units: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_queue: _Optional[int] = ..., size_multiple: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes")
+    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes", "replicas")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class GetCapabilitiesResponse(_message.Message):
     LORAS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     VAES_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     device: DeviceInfo
@@ -156,7 +157,26 @@ class GetCapabilitiesResponse(_message.Message):
     loras: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
     embeddings: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
     vaes: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., loras: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., embeddings: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., vaes: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ...) -> None: ...
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., loras: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., embeddings: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., vaes: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("replica_id", "node", "device", "loaded_models", "state", "pid", "jobs_done")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_DONE_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    node: str
+    device: DeviceInfo
+    loaded_models: _containers.RepeatedScalarFieldContainer[str]
+    state: str
+    pid: int
+    jobs_done: int
+    def __init__(self, replica_id: _Optional[str] = ..., node: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., loaded_models: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., pid: _Optional[int] = ..., jobs_done: _Optional[int] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("task", "options")
