@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+import types
 
 import addon_utils
 import bpy
@@ -560,19 +561,9 @@ def scenario_adapters(addon):
                                if task.HasField("adapters") else None for name, task in tasks.items()}
 
     # Live sends them too: the session's settings as the server resolved them (LiveOpened) list them.
-    live_host = addon_module("live_host")
-    s.unit_depth.enabled = True
-    s.live.steps = 2
-    bpy.context.preferences.addons[ADDON_MODULE].preferences.live_resolution = 64
-    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
-    session = live_host.session()
-    live_host.wait(lambda: session.ended or session.state.answered >= 1, 60)
-    opened = session.state.opened or {}
-    RESULT["live"] = {"loras": [[i, round(w, 4)] for i, w in opened.get("loras", [])], "vae_id": opened.get("vae_id"),
-                      "answered": session.state.answered, "error": bpy.context.window_manager.dccbridge.live.error}
-    assert bpy.ops.dccbridge.live(action="STOP") == {"FINISHED"}
-    live_host.wait(lambda: not live_host._closing, 10)
-    s.unit_depth.enabled = False
+    import live_scenarios
+
+    RESULT["live"] = live_scenarios.adapters_sent(types.SimpleNamespace(**globals()))
 
     # Saved with the scene: rows, weights, the VAE and the inserted embeddings survive a save and reload.
     s.vae_id = "warm-vae"
@@ -584,162 +575,14 @@ def scenario_adapters(addon):
                           "vae_id": s.vae_id, "embeddings_used": [e.name for e in s.embeddings_used]}
 
 
-def scenario_live(addon):
-    """Live against a real server: start; a burst of cube moves gives one frame; a move there and back gives none
-    (the depth pass is the same); a pose change sends only the pose; a camera move sends both; answers land in
-    image "DCCBridge Live"; Stop closes the session (the server says so) and removes the handler and timer;
-    loading a file and disabling the add-on end a running session too."""
-    import numpy as np
-
-    live_host = addon_module("live_host")
-    addon_utils.enable("rigify", default_set=True)
-    scene = bpy.context.scene
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 96, 64, 100
-    arm = metarig("Rig", (0, 0, -1))
-    bpy.ops.object.select_all(action="DESELECT")
-    arm.select_set(True)
-    bpy.context.view_layer.objects.active = arm
-    s = settings()
-    rt = bpy.context.window_manager.dccbridge.live
-    try:                                   # nothing to send: refused with what to do, nothing opened
-        outcome = str(bpy.ops.dccbridge.live(action="START"))
-    except RuntimeError as error:          # bpy.ops raises on an ERROR report
-        outcome = str(error)
-    RESULT["no_inputs"] = {"outcome": outcome, "error": rt.error, "active": live_host.active(),
-                           "handler": live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post}
-    rt.error = ""
-    s.unit_depth.enabled = s.unit_pose.enabled = s.unit_canny.enabled = True
-    s.live.use_render, s.live.strength = True, 0.7       # the render as img2img init image too
-    s.live.steps = 2
-    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
-    prefs.live_resolution, prefs.live_debounce_ms = 64, 300
-    cube = bpy.data.objects["Cube"]
-
-    def settle(timeout=60):
-        """Until every frame sent has its answer (and no capture is pending)."""
-        session = live_host.session()
-        ok = live_host.wait(lambda: session.ended or (not session.debouncer.pending and not session.dirty
-                                                      and session.state.outstanding == 0), timeout)
-        assert ok and not session.ended, f"live did not settle: {rt.status} {rt.error} {session.state.summary()}"
-        RESULT.setdefault("timings", []).append({"frame": session.state.last_result_frame,
-                                                 "latency_ms": round(rt.last_latency_ms, 1),
-                                                 "server_ms": round(session.state.last_server_ms, 1),
-                                                 "capture_ms": round(rt.capture_ms, 1)})
-        return session
-
-    def change(step, times=1):
-        for _ in range(times):
-            step()
-            bpy.context.view_layer.update()       # the depsgraph evaluates: depsgraph_update_post runs
-            live_host.pump()
-            time.sleep(0.03)                      # well inside the 300 ms debounce
-
-    t = time.monotonic()
-    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
-    RESULT["start_seconds"] = round(time.monotonic() - t, 3)
-    session = live_host.session()
-    RESULT["handler_on"] = live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post
-    RESULT["timer_on"] = bpy.app.timers.is_registered(live_host._tick)
-    settle()
-    image = bpy.data.images.get("DCCBridge Live")
-    assert image is not None, [i.name for i in bpy.data.images]
-    pointer = image.as_pointer()
-
-    def pixels():
-        px = np.empty(image.size[0] * image.size[1] * 4, np.float32)
-        image.pixels.foreach_get(px)
-        return px
-
-    first_pixels = pixels()
-    RESULT["first"] = {"size": list(image.size), "latency_ms": rt.last_latency_ms, "session_id": rt.session_id,
-                       "lit": float(first_pixels.reshape(-1, 4)[:, :3].max()), "opened": session.state.opened}
-    sent = session.state.sent
-    change(lambda: setattr(cube.location, "x", cube.location.x + 0.2), times=6)
-    settle()
-    RESULT["burst"] = {"changes": 6, "frames": session.state.sent - sent}
-    sent, skipped = session.state.sent, session.skipped
-    change(lambda: setattr(cube.location, "x", cube.location.x + 0.5))
-    change(lambda: setattr(cube.location, "x", cube.location.x - 0.5))
-    settle()
-    RESULT["there_and_back"] = {"frames": session.state.sent - sent, "captures_unchanged": session.skipped - skipped}
-    bone = arm.pose.bones["upper_arm.L"]
-    bone.rotation_mode = "XYZ"
-    change(lambda: setattr(bone, "rotation_euler", (0, 0, math.radians(-40))))
-    settle()
-    camera = scene.camera
-    change(lambda: setattr(camera.location, "z", camera.location.z + 0.3))
-    settle()
-    # A new prompt: no capture, a LiveUpdate; the server computes the last frame again.
-    answered, sent = session.state.answered, session.state.sent
-    s.prompt = "a test scene at night"
-    assert live_host.wait(lambda: session.state.answered > answered, 60), rt.status
-    RESULT["prompt_update"] = {"frames": session.state.sent - sent, "answers": session.state.answered - answered,
-                               "frame": session.state.last_result_frame}
-    RESULT["capture_ms"] = rt.capture_ms
-    RESULT["log"] = session.state.log
-    RESULT["counts"] = {k: getattr(rt, k) for k in ("sent", "answered", "superseded", "reused", "failed", "skipped")}
-    RESULT["same_image"] = bpy.data.images.get("DCCBridge Live").as_pointer() == pointer
-    RESULT["images_named_live"] = sorted(i.name for i in bpy.data.images if "Live" in i.name)
-    RESULT["changed_pixels"] = bool(np.abs(pixels() - first_pixels).max() > 0)
-    RESULT["ui_live"] = draw_every_panel(addon, ADDON_MODULE)
-    RESULT["error"] = rt.error
-    # Stop: the handler goes at once; the server answers "closed" with what it received.
-    assert bpy.ops.dccbridge.live(action="STOP") == {"FINISHED"}
-    RESULT["handler_after_stop"] = live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post
-    assert live_host.wait(lambda: session.state.closed is not None, 30), "no 'closed' from the server"
-    live_host.wait(lambda: not live_host._closing, 10)
-    RESULT["closed"] = session.state.closed
-    RESULT["timer_after_stop"] = bpy.app.timers.is_registered(live_host._tick)
-    RESULT["active_after_stop"] = rt.active
-    # Shown on the camera too; the background image it adds is no scene change. Loading another file ends the
-    # session (load_pre).
-    bpy.context.scene.dccbridge.live.camera_background = True
-    bpy.context.scene.dccbridge.unit_canny.enabled = bpy.context.scene.dccbridge.live.use_render = False
-    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
-    runner = live_host.session().runner
-    settle()
-    live_host.wait(lambda: False, 0.5)                    # the debounce time passes: nothing more is captured
-    RESULT["camera_background"] = {
-        "images": [b.image.name for b in camera.data.background_images if b.image is not None],
-        "shown": camera.data.show_background_images, "frames": live_host.session().state.sent}
-    bpy.context.scene.dccbridge.live.camera_background = False          # off again while live: removed
-    live_host.pump()
-    RESULT["camera_background_off"] = [b.image.name for b in camera.data.background_images if b.image is not None]
-    path = OUT + ".blend"
-    bpy.ops.wm.save_as_mainfile(filepath=path)
-    bpy.ops.wm.open_mainfile(filepath=path)
-    assert runner.finished.wait(30), "the stream stayed open after loading a file"
-    events = []
-    while not runner.events.empty():
-        events.append(runner.events.get_nowait()["type"])
-    RESULT["after_load"] = {"active": live_host.active(), "events": events,
-                            "handler": live_host._on_depsgraph in bpy.app.handlers.depsgraph_update_post,
-                            "timer": bpy.app.timers.is_registered(live_host._tick)}
-    # Disabling the add-on ends a running session and leaves no handler or timer behind.
-    bpy.context.scene.dccbridge.unit_depth.enabled = True
-    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
-    runner = live_host.session().runner
-    live_host.wait(lambda: live_host.session().state.answered >= 1, 60)
-    bpy.ops.preferences.addon_disable(module=ADDON_MODULE)
-    assert runner.finished.wait(30), "the stream stayed open after disabling the add-on"
-    RESULT["after_disable"] = {"handler": any(getattr(h, "__module__", "").endswith("live_host")
-                                              for h in bpy.app.handlers.depsgraph_update_post),
-                               "timer": bpy.app.timers.is_registered(live_host._tick)}
-    # Enabled again and Live left on: Blender quits with the stream open and the timer registered (the test
-    # checks that it exits, and that the server ends the session).
-    bpy.ops.preferences.addon_enable(module=ADDON_MODULE)
-    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
-    prefs.address, prefs.live_resolution = ADDRESS, 64
-    live_host = addon_module("live_host")
-    assert bpy.ops.dccbridge.live(action="START") == {"FINISHED"}
-    assert live_host.wait(lambda: live_host.session().state.answered >= 1, 60), rt.status
-    RESULT["live_on_at_exit"] = live_host.active() and bpy.app.timers.is_registered(live_host._tick)
-
-
 def main():
     addon = install()
     try:
-        globals()["scenario_" + SCENARIO](addon)
+        scenario = globals().get("scenario_" + SCENARIO)
+        if scenario is None:                   # live mode's scenarios: tests/blender/live_scenarios.py
+            import live_scenarios
+            scenario = live_scenarios.bind(SCENARIO, types.SimpleNamespace(**globals()))
+        scenario(addon)
         RESULT["ok"] = True
     except Exception:
         RESULT["ok"] = False
