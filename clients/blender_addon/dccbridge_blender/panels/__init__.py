@@ -1,3 +1,5 @@
-from .main import CLASSES, draw_status_bar
+from .main import CLASSES as _MAIN_CLASSES, draw_status_bar
+from .multiview import DCCBRIDGE_PT_multiview
 
+CLASSES = (*_MAIN_CLASSES, DCCBRIDGE_PT_multiview)
 __all__ = ["CLASSES", "draw_status_bar"]
