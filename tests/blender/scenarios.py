@@ -575,7 +575,6 @@ def scenario_multiview(addon):
     import numpy as np
 
     scene = bpy.context.scene
-    depsgraph = bpy.context.evaluated_depsgraph_get()
     cube = bpy.data.objects["Cube"]
     bpy.ops.object.select_all(action="DESELECT")
     cube.select_set(True)
@@ -624,6 +623,7 @@ def scenario_multiview(addon):
     # Each later view's mask against Blender's ray casts: a pixel of view k is to paint when the cube surface it shows
     # was seen squarely (n·v >= grazing cos, unoccluded) by no earlier view.
     grazing_cos = record["grazing_cos"]
+    depsgraph = bpy.context.evaluated_depsgraph_get()      # now: the one from before the run is stale in bpy 4.2
 
     def sees(camera, point, normal):
         origin = camera.matrix_world.translation
