@@ -334,3 +334,4 @@ def test_blender_texture_from_views(run_scenario, address):
     assert r["image"]["size"] == [64, 64] and r["image"]["packed"] and r["png_exists"]
     assert r["uv_nodes"] == [record["uv_map"]] and record["texture_size"] == 64
     assert r["operator_seconds"] < 10
+    assert r["ui"]["problems"] == [] and r["ui"]["calls"] > 60

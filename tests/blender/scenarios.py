@@ -599,6 +599,7 @@ def scenario_multiview(addon):
     material = cube.data.materials[0]
     image = next(n.image for n in material.node_tree.nodes if n.bl_idname == "ShaderNodeTexImage")
     coverage_img = bpy.data.images[f"DCC multiview {cube.name} coverage"]
+    RESULT["ui"] = draw_every_panel(addon, ADDON_MODULE)      # the panel's per-view record box, with the cube active
     RESULT.update(material=material.name, image=image_info(image), record=record,
                   png_exists=os.path.isfile(record["texture_path"]),
                   uv_nodes=[n.uv_map for n in material.node_tree.nodes if n.bl_idname == "ShaderNodeUVMap"],
