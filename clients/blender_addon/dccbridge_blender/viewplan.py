@@ -45,8 +45,8 @@ def bounds_sphere(points) -> tuple:
 
 
 def view_label(camera_position, center) -> str:
-    """Which side a camera sees the subject from, for the prompt: front / back / left side / right side / top /
-    bottom view (Blender's front is −Y; 'left side' = the subject's left, +X... seen from −X is its right)."""
+    """Which side a camera sees the subject from, for the prompt: "front view" (from −Y, within 45°), "back view",
+    "side view", or "top view" / "bottom view" when the camera is more than 60° above / below the centre."""
     d = [camera_position[i] - center[i] for i in range(3)]
     horizontal = math.hypot(d[0], d[1])
     elevation = math.degrees(math.atan2(d[2], horizontal))
