@@ -31,6 +31,13 @@ def scenario_multiview(addon, h):
     cameras = sorted((o for o in bpy.data.collections["DCC Views"].objects), key=lambda o: o.name)
     bpy.ops.object.select_all(action="DESELECT")
     cube.select_set(True)
+    # Cancel right after the first view's job is submitted: the run stops, nothing is baked or assigned.
+    assert bpy.ops.dccbridge.texture_from_views() == {"FINISHED"}
+    assert bpy.ops.dccbridge.cancel() == {"FINISHED"}
+    rt = wait(addon, timeout=60)
+    RESULT["cancelled"] = {"status": rt.status, "recorded": "dccbridge_multiview" in cube,
+                           "materials": [m.name for m in cube.data.materials if m is not None],
+                           "jobs": len(scene.dccbridge.jobs)}
     start = time.monotonic()
     assert bpy.ops.dccbridge.texture_from_views() == {"FINISHED"}
     RESULT["operator_seconds"] = time.monotonic() - start
