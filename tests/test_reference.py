@@ -391,3 +391,15 @@ def test_builtin_adapters_are_safetensors_in_h94_layout():
         assert all(key.startswith(("image_proj.", "ip_adapter.")) for key in keys)
         assert "ip_adapter.1.to_k_ip.weight" in keys
 
+
+
+def test_models_pull_fetches_the_adapter_files_and_the_encoder_folder():
+    from dccbridge.models.hub import HubSource, allow_patterns, catalog_needs
+
+    needs = {need.source.label: sorted(str(u) for u in need.users) for need in catalog_needs(Catalog.preset("sd15"))}
+    assert needs["hf://h94/IP-Adapter/models/ip-adapter-plus_sd15.safetensors"] == [
+        "sd15 IP-Adapter ip-adapter-plus_sd15"]
+    assert len(needs["hf://h94/IP-Adapter/models/image_encoder/model.safetensors"]) == 2  # shared by both
+    encoder = HubSource("h94/IP-Adapter", "models/image_encoder/model.safetensors")
+    assert allow_patterns(encoder, [], dict) == ["models/image_encoder/model.safetensors",
+                                                 "models/image_encoder/config.json"]
