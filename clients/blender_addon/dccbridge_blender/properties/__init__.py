@@ -1,9 +1,10 @@
 """Property groups: per-scene settings (what to generate) and per-window-manager runtime state (what is happening)."""
 
 from .adapters import DCCBRIDGE_PG_lora
+from .reference import DCCBRIDGE_PG_reference
 from .scene import (DCCBRIDGE_PG_job, DCCBRIDGE_PG_name, DCCBRIDGE_PG_runtime, DCCBRIDGE_PG_settings,
                     DCCBRIDGE_PG_unit, attach, detach)
 
-CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_lora, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_job, DCCBRIDGE_PG_settings,
+CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_lora, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_reference, DCCBRIDGE_PG_job, DCCBRIDGE_PG_settings,
            DCCBRIDGE_PG_runtime)
 __all__ = ["CLASSES", "attach", "detach"]
