@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+from transformers.utils import logging as hf_logging
 
 from ..errors import ModelUnavailable
 from .catalog import classify_source
@@ -183,9 +184,16 @@ class IpAdapterRuntime:
         if not (folder / "config.json").is_file():
             raise ModelUnavailable(f"{owner}: '{folder}' has no config.json; fetch the whole image encoder folder "
                                    "(config.json and model.safetensors)")
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the server's log
+        try:
+            with _as_model_unavailable(owner, str(folder)):
+                encoder = CLIPVisionModelWithProjection.from_pretrained(
+                    folder, local_files_only=True, use_safetensors=None if self._placement.allow_pickle else True)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         with _as_model_unavailable(owner, str(folder)):
-            encoder = CLIPVisionModelWithProjection.from_pretrained(
-                folder, local_files_only=True, use_safetensors=None if self._placement.allow_pickle else True)
             size = encoder.config.image_size
             if (folder / "preprocessor_config.json").is_file():
                 processor = CLIPImageProcessor.from_pretrained(folder, local_files_only=True)

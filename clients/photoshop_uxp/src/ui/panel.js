@@ -1,5 +1,6 @@
 // The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
 // controllers; it never talks to the network or to Photoshop itself.
+import { REFERENCE_SCOPES, referenceAdapters } from "../controllers/reference.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
 
 function el(tag, attrs = {}, ...children) {
@@ -138,7 +139,7 @@ export function mountPanel(root, app) {
   let lastUnitsKey = "";
   function renderUnits(s) {
     const layers = s.doc?.layers ?? [];
-    const key = JSON.stringify([s.units, layers.map((l) => [l.id, l.name])]);
+    const key = JSON.stringify([s.units, layers.map((l) => [l.id, l.name]), s.form.modelId, s.server.models]);
     if (key === lastUnitsKey) return;
     lastUnitsKey = key;
     const layerOptions = (selected) => options(layers.map((l) => [l.id, l.name]), selected);
@@ -150,13 +151,16 @@ export function mountPanel(root, app) {
           el("button", { class: "quiet", title: "Remove", onclick: () => app.removeUnit(u.id) }, "✕")),
         el("div", { class: "row" },
           field("Layer", el("select", { onchange: (e) => app.updateUnit(u.id, { layerId: layers.find((l) => String(l.id) === e.target.value)?.id ?? "" }) }, layerOptions(u.layerId))),
-          field("Type", el("select", { onchange: set("type") }, options([["canny", "Canny"], ["depth", "Depth"], ["openpose", "Pose"]], u.type)))),
+          field("Type", el("select", { onchange: set("type") }, options([["canny", "Canny"], ["depth", "Depth"], ["openpose", "Pose"], ["reference", "Reference (IP-Adapter)"]], u.type)))),
+        u.type === "reference" ? el("div", { class: "row" },
+          field("Take", el("select", { onchange: set("scope") }, options(REFERENCE_SCOPES, u.scope ?? "layer"))),
+          field("IP-Adapter", el("select", { onchange: set("adapterId") }, options([["", "Model's default"], ...referenceAdapters(s.server, s.form.modelId).map((a) => [a.id, a.label])], u.adapterId ?? "")))) : null,
         el("div", { class: "row four unit-params" },
-          field("Input", el("select", { onchange: set("source") }, options([["preprocess", "Preprocess"], ["map", "Ready map"]], u.source))),
+          u.type === "reference" ? null : field("Input", el("select", { onchange: set("source") }, options([["preprocess", "Preprocess"], ["map", "Ready map"]], u.source))),
           field("Weight", el("input", { type: "number", min: 0, max: 2, step: 0.05, value: u.weight, onchange: set("weight", Number) })),
           field("Start", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.start, onchange: set("start", Number) })),
           field("End", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.end, onchange: set("end", Number) }))));
-    }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth or pose).")]);
+    }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth, pose, or a reference image).")]);
   }
 
   let lastAdaptersKey = "";
