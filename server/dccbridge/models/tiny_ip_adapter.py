@@ -76,6 +76,15 @@ def _cross_attention_sizes(config: dict) -> list[tuple[int, int]]:
 def build_tiny_ip_adapter_state_dict(name: str) -> dict[str, torch.Tensor]:
     """A builtin IP-Adapter's tensors with h94's flat keys (`image_proj.*`, `ip_adapter.N.to_k_ip.weight`)."""
     (_, unet_config), kind, seed = TINY_IP_ADAPTERS[name]
+    return ip_adapter_state_dict(unet_config, kind, seed, IMAGE_ENCODER_CONFIG["projection_dim"],
+                                 IMAGE_ENCODER_CONFIG["hidden_size"])
+
+
+def ip_adapter_state_dict(unet_config: dict, kind: str, seed: int, image_embed_dim: int, encoder_hidden: int,
+                          plus_hidden: int = PLUS_HIDDEN, plus_queries: int = PLUS_QUERIES) -> dict[str, torch.Tensor]:
+    """Random IP-Adapter (kind "ip-adapter") or Plus weights in h94's layout for any UNet config: image_embed_dim is
+    the encoder's projection (CLIP ViT-H: 1024), encoder_hidden its width (ViT-H: 1280); real Plus: 768 wide, 16
+    queries. bench/bench_reference.py builds SD1.5-sized ones with it."""
     generator = torch.Generator().manual_seed(seed)
     cross = unet_config["cross_attention_dim"]
 
@@ -84,14 +93,14 @@ def build_tiny_ip_adapter_state_dict(name: str) -> dict[str, torch.Tensor]:
 
     state: dict[str, torch.Tensor] = {}
     if kind == "ip-adapter":  # ImageProjection: image_embeds -> IP_TOKENS tokens of the UNet's width
-        embed = IMAGE_ENCODER_CONFIG["projection_dim"]
+        embed = image_embed_dim
         state["image_proj.proj.weight"] = randn(IP_TOKENS * cross, embed)
         state["image_proj.proj.bias"] = randn(IP_TOKENS * cross)
         state["image_proj.norm.weight"] = torch.ones(cross)
         state["image_proj.norm.bias"] = torch.zeros(cross)
     else:  # the Resampler of IP-Adapter Plus over the encoder's patch tokens
-        embed, hidden, inner = IMAGE_ENCODER_CONFIG["hidden_size"], PLUS_HIDDEN, PLUS_HIDDEN  # 1 head of 64
-        state["image_proj.latents"] = randn(1, PLUS_QUERIES, hidden)
+        embed, hidden, inner = encoder_hidden, plus_hidden, plus_hidden  # heads of 64: hidden // 64 of them
+        state["image_proj.latents"] = randn(1, plus_queries, hidden)
         state["image_proj.proj_in.weight"], state["image_proj.proj_in.bias"] = randn(hidden, embed), randn(hidden)
         state["image_proj.proj_out.weight"], state["image_proj.proj_out.bias"] = randn(cross, hidden), randn(cross)
         state["image_proj.norm_out.weight"], state["image_proj.norm_out.bias"] = torch.ones(cross), torch.zeros(cross)
