@@ -364,6 +364,19 @@ def test_an_uncached_hub_adapter_names_the_id_and_the_pull(monkeypatch, tmp_path
     message = str(error.value)
     assert "IP-Adapter 'ip-adapter-plus_sd15'" in message
     assert "hf://h94/IP-Adapter/models/ip-adapter-plus_sd15.safetensors" in message
+    pickle_path = tmp_path / "c.toml"
+    pickle_path.write_text(textwrap.dedent("""
+        [models.tiny]
+        source = "builtin:tiny"
+        [models.tiny.ip_adapters.old]
+        kind = "ip-adapter"
+        source = "h94/IP-Adapter"
+        subfolder = "models"
+        weight_name = "ip-adapter_sd15.bin"
+        image_encoder = "h94/IP-Adapter"
+    """))
+    with pytest.raises(ModelUnavailable, match="is a pickle file"):
+        runtime(allow_pickle=True)._weights_file(Catalog.from_toml(pickle_path).get("tiny").ip_adapters["old"])
 
 
 def test_catalog_mistakes_name_the_key(tmp_path):

@@ -115,6 +115,10 @@ class IpAdapterRuntime:
                                        + ", ".join(BUILTIN_PREFIX + n for n in TINY_IP_ADAPTERS))
             return tiny_ip_adapter_file(name)
         if kind == "hub":  # a repo: one file of it, so a pull fetches only that (hf://owner/name/sub/file)
+            if not adapter.weight_name.lower().endswith(".safetensors"):
+                raise ModelUnavailable(f"{owner}: '{adapter.weight_name}' in '{adapter.source}' is a pickle file; "
+                                       "name the repo's .safetensors file (h94/IP-Adapter has both), or download "
+                                       "the .bin and point `source` at it with --allow-pickle")
             inner = "/".join(part for part in (adapter.subfolder, adapter.weight_name) if part)
             return _hub_file(f"{HUB_FILE_PREFIX}{adapter.source}/{inner}", owner, self._placement)
         if kind == "hub_file":
