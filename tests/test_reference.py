@@ -198,6 +198,10 @@ def test_a_zero_size_or_undecodable_reference_names_the_image(client, address):
         "control_units[0].reference.images[1]")
     bad(client, address, [canny_unit(), reference_unit(media_pb2.Image(data=b"\x89PNG\r\n\x1a\nnot really"))],
         "control_units[1].reference.images[0]")
+    from lying_images import png_claiming
+
+    bad(client, address, [reference_unit(media_pb2.Image(data=png_claiming(0, 0)))],
+        "control_units[0].reference.images[0]", "0x0 pixels")
 
 
 def test_too_many_or_no_reference_images(client, address):
