@@ -187,7 +187,7 @@ def test_the_panel_offers_a_reference_unit_in_headless_chromium(node, plugin_ser
     assert result["offeredAdapters"] == [["", "Model's default"],
                                          ["tiny-ip-adapter-plus", "tiny-ip-adapter-plus (IP-Adapter Plus)"],
                                          ["tiny-ip-adapter", "tiny-ip-adapter (IP-Adapter)"]]
-    assert not result["inputMenuShown"]
+    assert not result["inputMenuShown"] and not result["previewButtonShown"]  # no control map to preview
     unit = result["unit"]
     assert (unit["type"], unit["adapterId"], unit["scope"]) == ("reference", "tiny-ip-adapter", "selection")
     [record] = result["reference"]

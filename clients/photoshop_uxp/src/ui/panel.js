@@ -147,7 +147,7 @@ export function mountPanel(root, app) {
       const set = (k, parse = (v) => v) => (e) => app.updateUnit(u.id, { [k]: parse(e.target.value) });
       return el("div", { class: "unit" },
         el("div", { class: "row unit-head" }, el("strong", {}, `Unit ${i + 1}`),
-          el("button", { class: "quiet", title: "Preview the map as a hidden layer", onclick: () => app.previewControl(u.id) }, "Preview map"),
+          u.type === "reference" ? null : el("button", { class: "quiet", title: "Preview the map as a hidden layer", onclick: () => app.previewControl(u.id) }, "Preview map"),
           el("button", { class: "quiet", title: "Remove", onclick: () => app.removeUnit(u.id) }, "✕")),
         el("div", { class: "row" },
           field("Layer", el("select", { onchange: (e) => app.updateUnit(u.id, { layerId: layers.find((l) => String(l.id) === e.target.value)?.id ?? "" }) }, layerOptions(u.layerId))),
