@@ -64,6 +64,7 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         response.upscalers.add(id=upscaler.id, label=f"{upscaler.id} ({UPSCALER_KIND_LABELS[upscaler.kind]})",
                                description=upscaler.description)
     add_adapters(response, catalog.adapters, manager.allow_pickle)
+    add_face_models(response, catalog.faces)
     available = set(BUILTIN_PREPROCESSORS) | set(getattr(estimators, "available", ()) or ())
     response.preprocessors.extend(PREPROCESSOR_TO_PROTO[p] for p in Preprocessor if p in available)
     return response
@@ -92,3 +93,20 @@ def model_tasks(entry) -> list[int]:
     if entry.family in families.TILED_UPSCALE_FAMILIES:
         tasks.append(service_pb2.TASK_TYPE_UPSCALE)
     return sorted(tasks)
+
+
+def add_face_models(response, faces) -> None:
+    """Face restorers with their licences (several are non-commercial) and the face detectors."""
+    for entry in faces.restorers.values():
+        response.restorers.add(
+            id=entry.id, architecture=entry.architecture, description=entry.description, license=entry.license,
+            commercial_use=entry.commercial_use, is_default=entry.id == faces.default_restorer,
+            has_fidelity=entry.architecture == "CodeFormer", face_size=entry.face_size,
+        )
+    for entry in faces.detectors.values():
+        response.face_detectors.add(
+            id=entry.id, architecture=entry.architecture, description=entry.description, license=entry.license,
+            commercial_use=entry.commercial_use, is_default=entry.id == faces.default_detector,
+        )
+    if faces.restorers and faces.detectors:
+        response.features.append("restore_faces")

@@ -20,6 +20,7 @@ from ..errors import DccError, Unsupported
 from .adapters import AdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
+from .face_loading import FaceModels
 from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
 from .preview_decoder import PreviewDecoder, load_preview_decoder
 from .profile import (
@@ -158,6 +159,8 @@ class ModelManager:
         self.estimators = ServerEstimators(catalog.estimators, self._placement)
         # Per-job LoRAs, embeddings and VAE overrides (catalog.adapters lists them).
         self.adapters = AdapterRuntime(self._placement, self._hasher)
+        # Face restorers and detectors (catalog [restorers.*] / [face_detectors.*]), loaded on first use.
+        self.faces = FaceModels(catalog.faces, self._placement, self._hasher, self._loaded_in)
         # One lock for all loads: loading two large models at once would only compete for memory and disk.
         self._load_lock = threading.Lock()
 
@@ -282,6 +285,7 @@ class ModelManager:
             self._upscalers.clear()
         self.estimators.unload()
         self.adapters.unload()
+        self.faces.unload()
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()
