@@ -123,6 +123,12 @@ export function mountPanel(root, app) {
       field("Feather px", bind(el("input", { type: "number", min: 0, max: 256, placeholder: "32", value: s0.form.extendFeather, onchange: form("extendFeather") }), (s) => s.form.extendFeather))),
     el("div", { class: "row buttons" }, el("button", { "data-action": "extend", onclick: () => app.extendCanvas() }, "Extend canvas")));
 
+  const restorerSelect = bind(el("select", { onchange: form("faceRestorerId") }), (s) => s.form.faceRestorerId);
+  const faces = section("Restore faces",
+    el("label", { class: "check" }, bind(el("input", { type: "checkbox", checked: s0.form.restoreFaces, onchange: form("restoreFaces") }), (s) => s.form.restoreFaces), "Restore faces after Generate, Upscale and Extend canvas"),
+    el("div", { class: "row" }, field("Restorer", restorerSelect),
+      field("Strength", bind(el("input", { type: "number", min: 0, max: 1, step: 0.05, value: s0.form.faceStrength, onchange: form("faceStrength", num) }), (s) => s.form.faceStrength))));
+
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
   const stage = el("span", { class: "stage" });
@@ -132,7 +138,7 @@ export function mountPanel(root, app) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, faces, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -201,6 +207,7 @@ export function mountPanel(root, app) {
     fill(modelSelect, s.server.models.map((m) => [m.id, `${m.id} (${m.family})`]), s.form.modelId, "Server default");
     fill(schedulerSelect, s.server.schedulers.map((o) => [o.id, o.label]), s.form.scheduler, "Model default");
     fill(upscalerSelect, s.server.upscalers.map((o) => [o.id, o.label]), s.form.upscalerId, "Default for method");
+    fill(restorerSelect, (s.server.restorers ?? []).map((o) => [o.id, o.label]), s.form.faceRestorerId, "Server default");
     fill(depthSelect, (s.doc?.layers ?? []).map((l) => [l.id, l.name]), s.form.depthLayerId, "None (estimate)");
     const sel = s.doc?.selection;
     selectionInfo.textContent = !s.doc ? "No document open"
