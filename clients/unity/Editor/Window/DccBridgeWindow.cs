@@ -13,7 +13,7 @@ using UnityEngine;
 
 namespace DccBridge.Editor
 {
-    public sealed class DccBridgeWindow : EditorWindow
+    public sealed partial class DccBridgeWindow : EditorWindow
     {
         [SerializeField] private string _model = "";
         [SerializeField] private string _prompt = "";
@@ -105,6 +105,7 @@ namespace DccBridge.Editor
             if (GUILayout.Button("Project from camera → material on selection")) Run(ResultApplier.Projection);
             _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
             if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
+            DrawRestoreFaces();
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
@@ -261,7 +262,7 @@ namespace DccBridge.Editor
                 var texture = Selection.activeObject as Texture2D;
                 if (texture == null) throw new InvalidOperationException("Select a Texture2D asset to upscale.");
                 job.Target = AssetDatabase.GetAssetPath(texture);
-                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt };
+                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt, RestoreFaces = FaceOption() };
                 return c => c.SubmitAsync(up, options);
             }
 
@@ -295,7 +296,7 @@ namespace DccBridge.Editor
                     d2i.DepthPass = CameraCapture.DepthPass(camera, _width, _height);
                     return c => c.SubmitAsync(d2i, options);
                 }
-                var generate = Fill(new GenerateRequest());
+                var generate = Fill(new GenerateRequest { RestoreFaces = FaceOption() });
                 generate.ControlUnits.AddRange(Units(camera));
                 return c => c.SubmitAsync(generate, options);
             }
