@@ -295,3 +295,11 @@ def test_cli_restore_faces(address, tmp_path, capsys):
     assert pixels(out.read_bytes()).shape == (96, 128, 3)
     assert cli_main(["restore-faces", str(source), "--server", address, "--strength", "3"]) != 0
     assert "strength" in capsys.readouterr().err
+    # the finishing flags on upscale: the face of the 2x image is restored (its metadata says so)
+    small = tmp_path / "small.png"
+    small.write_bytes(encode_png(portrait(64, 48, (16, 16, 16, 16))))
+    up = tmp_path / "up.png"
+    assert cli_main(["upscale", "--input", str(small), "--method", "lanczos", "--server", address, "-o", str(up),
+                     "--restore-faces", "--face-strength", "0.5"]) == 0, capsys.readouterr()
+    record = json.loads(read_png_text(up.read_bytes())["dccbridge"])
+    assert record["restore_faces"][0]["faces"] == 1 and record["restore_faces"][0]["strength"] == 0.5
