@@ -1,7 +1,7 @@
 """Face restoration: the extra cost per face, per restorer architecture, measured side by side in one run.
 
 Each restorer runs the real finishing step (ops/faces.py: detect, align, restore, paste back) on a 512x512 image
-with 0, 1, 2 and 4 faces; the cost per face is the least-squares slope of time over faces, the detection cost the
+with 0, 1, 2 and 4 faces (--faces); the cost per face is the least-squares slope of time over faces, the detection cost the
 0-face time. Restorers: the tiny preset's RestoreFormer (128-px faces) and full-size GFPGAN v1.4, RestoreFormer++
 and (with the codeformer extra) CodeFormer built with random weights from spandrel's own architecture classes,
 saved as .safetensors and loaded through the catalog like real weights (speed does not depend on weight values).
@@ -32,7 +32,7 @@ from dccbridge.ops.context import NullContext
 from dccbridge.ops.env import OpEnv
 from dccbridge.ops.limits import Limits
 
-FACE_COUNTS = (0, 1, 2, 4)
+DEFAULT_FACE_COUNTS = "0,1,2,4"
 SIZE = 512
 CELL = 32
 
@@ -88,12 +88,12 @@ def image_with_faces(count: int) -> np.ndarray:
     return image
 
 
-def measure(env: OpEnv, restorer_id: str, repeats: int) -> dict:
+def measure(env: OpEnv, restorer_id: str, repeats: int, counts: tuple[int, ...]) -> dict:
     spec = FaceRestorationSpec(restorer_id=restorer_id)
     ctx = NullContext()
     faces.restore_faces(image_with_faces(1), spec, env, ctx)  # load and warm up
     times = {}
-    for count in FACE_COUNTS:
+    for count in counts:
         image = image_with_faces(count)
         runs = []
         for _ in range(repeats):
@@ -102,13 +102,13 @@ def measure(env: OpEnv, restorer_id: str, repeats: int) -> dict:
             runs.append(time.perf_counter() - started)
         assert len(restored.faces) == count, (restorer_id, count, len(restored.faces))
         times[count] = statistics.median(runs)
-    xs, ys = np.array(FACE_COUNTS, float), np.array([times[c] for c in FACE_COUNTS])
+    xs, ys = np.array(counts, float), np.array([times[c] for c in counts])
     slope = float(np.polyfit(xs, ys, 1)[0])
     loaded = env.manager.faces.restorer(restorer_id)
     params = sum(p.numel() for p in loaded.descriptor.model.parameters())
     return {"restorer": restorer_id, "architecture": loaded.architecture, "face_size": loaded.entry.face_size,
             "params_m": round(params / 1e6, 1), "seconds_per_face": round(slope, 4),
-            "detect_and_no_face_s": round(times[0], 4), **{f"s_{c}_faces": round(times[c], 4) for c in FACE_COUNTS}}
+            "detect_and_no_face_s": round(times[0], 4), **{f"s_{c}_faces": round(times[c], 4) for c in counts}}
 
 
 def main() -> None:
@@ -116,13 +116,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="tiny,gfpgan,restoreformer,codeformer")
+    parser.add_argument("--faces", default=DEFAULT_FACE_COUNTS, help="face counts to time (0 first; default 0,1,2,4)")
     parser.add_argument("--json", type=Path, metavar="OUT")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    counts = tuple(int(c) for c in args.faces.split(","))
     with tempfile.TemporaryDirectory(prefix="dccbridge-bench-restore-") as folder:
         manager = ModelManager(Catalog.from_toml(catalog_file(Path(folder), only)), device=args.device)
         env = OpEnv(manager, Limits())
-        rows = [measure(env, restorer_id, args.repeats) for restorer_id in manager.catalog.faces.restorers]
+        rows = []
+        for restorer_id in manager.catalog.faces.restorers:
+            rows.append(measure(env, restorer_id, args.repeats, counts))
+            print(f"{restorer_id}: {rows[-1]['seconds_per_face']} s per face", flush=True)
     print(f"device {manager.describe_device()['name']} ({args.device}), torch threads {torch.get_num_threads()}, "
           f"{SIZE}x{SIZE} image, median of {args.repeats}")
     headers = list(rows[0])
