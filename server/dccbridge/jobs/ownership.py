@@ -50,7 +50,8 @@ def event_from_row(row: dict) -> JobEvent:
 
 
 class Ownership:
-    """Needs from Engine: store, _cond, _jobs, _running, _pop, _from_row, cancel, _adopt (Durability)."""
+    """Needs from Engine: store, _cond, _jobs, _running, _pop, _emit_positions, _from_row, cancel, _adopt
+    (Durability)."""
 
     def _init_ownership(self) -> None:
         self._heartbeat_stop = threading.Event()
@@ -112,6 +113,10 @@ class Ownership:
                 if job.state == JobState.QUEUED:
                     self._pop(job)
                     self._jobs.pop(job.job_id, None)
+                    job.state = JobState.CANCELLED  # only here: a worker that picked it already skips it
+                    for wake in job.wakeups:  # watchers here look it up again (the store has it)
+                        wake.set()
+                    self._emit_positions()
                 else:
                     self._lost.add(job.job_id)
                     job.interrupted = job.cancel_requested = True
