@@ -28,13 +28,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
-import numpy as np
-
 from .. import imaging
 from ..domain import JobOptions, JobState, OpOutput, to_plain
 from ..errors import Cancelled, DccError, JobNotFound, QueuedInputsFull, QueueFull, ShuttingDown, status_name
 from .batching import BatchKeys, Batching, run_together
 from .durability import Durability
+from .job_context import JobContext
 from .live import DEFAULT_MAX_LIVE_SESSIONS, LiveSessions, LiveTurns
 from .ownership import Ownership
 from .records import JobEvent, JobRecord, JobResult, ResultFile, now_ms
@@ -75,43 +74,6 @@ class EngineLimits:
     batch_window_ms: int = 30  # how long the worker waits for company for a job that could batch; 0 = no batching
     max_batch: int = 8         # most jobs in one batch (the memory estimate may allow fewer)
     max_live_sessions: int = DEFAULT_MAX_LIVE_SESSIONS  # open live sessions (jobs/live.py)
-
-
-class _JobContext:
-    """The OpContext the engine hands to an op."""
-
-    def __init__(self, engine: "Engine", job: JobRecord, batch=None):
-        self._engine = engine
-        self._job = job
-        self.batch = batch  # ops.rendezvous.Member when the job runs in a batch
-        self.preview_every = job.options.preview_every_n_steps
-        self.preview_max_size = job.options.preview_max_size or 256
-        self._last_step: tuple[str, int, float] | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        return self._job.cancel_requested
-
-    def report(self, stage: str, step: int, total: int, preview: np.ndarray | None = None) -> None:
-        jpeg = None
-        if preview is not None:
-            h, w = preview.shape[:2]
-            scale = min(1.0, self.preview_max_size / max(h, w))
-            if scale < 1.0:
-                preview = imaging.resize(preview, max(1, round(w * scale)), max(1, round(h * scale)))
-            jpeg = imaging.encode_jpeg(preview)
-        self._time_step(stage, step)
-        self._engine._emit(self._job, "progress", stage=stage, step=step, total=total, preview_jpeg=jpeg)
-        if stage != "load":
-            self._engine._live_between_steps(self._job, self.batch)  # a live frame's turn (jobs/live.py)
-
-    def _time_step(self, stage: str, step: int) -> None:
-        """Step time = time between consecutive reports of one stage's steps (per step done)."""
-        now = time.monotonic()
-        if self._last_step is not None and self._last_step[0] == stage and step > self._last_step[1]:
-            per_step = (now - self._last_step[2]) / (step - self._last_step[1])
-            self._engine.observer.step_time(self._job.model_id, per_step)
-        self._last_step = (stage, step, now)
 
 
 class Engine(Durability, Ownership, Batching, LiveTurns):
@@ -347,7 +309,7 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
         try:
             if job.cancel_requested:
                 raise Cancelled(job.cancel_reason)
-            output = self.ops.run(job.request, _JobContext(self, job, batch))
+            output = self.ops.run(job.request, JobContext(self, job, batch))
             if job.cancel_requested:
                 raise Cancelled(job.cancel_reason)
             if batch is not None:
