@@ -7,7 +7,8 @@ queued goes back in its lane in the order it was accepted, and what it left runn
 (its seed was fixed at submit) unless it was already started `max_attempts` times. SIGTERM leaves queued jobs
 queued in the store.
 
-Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one worker thread runs ops. One
+Thread model: callers (gRPC/HTTP handler threads) submit, cancel and wait; one worker thread runs ops (a cluster
+runner asks for several: cluster/runner.py `parallel_jobs`, one per replica it can keep busy). One
 condition variable guards all job state and wakes the worker; watchers and long-polls wait on a wake-up of
 their own job only, so a progress event wakes that job's watchers, not every open stream. Compatible jobs may
 run as one cross-request batch (jobs/batching.py): the worker then runs each of them in a thread of its own and
