@@ -64,6 +64,12 @@ def test_maps_of_a_given_albedo_equal_pbr_maps_of_it(client, tiling, convention)
     assert texture["roles"] == ["albedo", *PBR_ROLES] and texture["given_albedo"] is True
 
 
+def test_no_step_is_denoised(client):
+    events = run_to_end(client, albedo_task(pbr_maps=True))
+    stages = {e.progress.stage for e in events if e.WhichOneof("event") == "progress"}
+    assert stages == {"pbr"}, stages            # a generated texture reports "denoise" (and "load") too
+
+
 def test_without_pbr_maps_only_the_albedo_comes_back(client):
     result = result_of(run_to_end(client, albedo_task()))
     assert [i.role for i in result.images] == ["albedo"]
