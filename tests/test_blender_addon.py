@@ -12,7 +12,12 @@ import pathlib
 import subprocess
 import time
 
+import numpy as np
 import pytest
+
+from dccbridge.domain import NormalConvention, TilingAxes
+from dccbridge.imaging import decode_image
+from dccbridge.ops.pbr import pbr_maps
 
 from blender_support import RUNNERS, BlenderRunner, binary_runner, bpy_runner, package
 
@@ -424,5 +429,21 @@ def test_blender_texture_from_views(run_scenario, address):
     assert r["material"] == "DCC multiview Cube" and r["image"]["name"] == "DCC multiview Cube"
     assert r["image"]["size"] == [64, 64] and r["image"]["packed"] and r["png_exists"]
     assert r["uv_nodes"] == [record["uv_map"]] and record["texture_size"] == 64
+    # The PBR set: the baked albedo went to a maps job (the stored task keeps no bytes: the texture's PNG on disk
+    # stands for it); the maps it returned (pbr.pbr_maps of that albedo) are on the material, wired like a texture
+    # job's: normal via a Normal Map node, roughness, height.
+    pbr = r["pbr"]
+    assert pbr["has_albedo"] and pbr["pbr_maps"] and not pbr["has_prompt"] and pbr["leftover_albedos"] == []
+    sent = decode_image(pathlib.Path(record["texture_path"]).read_bytes(), "albedo")
+    assert sent.shape == (64, 64, 3) and sent.std() > 1
+    expected = pbr_maps(sent, TilingAxes.NONE, NormalConvention.OPENGL)["roughness"]
+    assert np.array_equal(np.array(pbr["roughness"]), expected)
+    wired = pbr["wired"]
+    assert wired["albedo"]["to"] == [["ShaderNodeBsdfPrincipled", "Base Color"]]
+    assert wired["roughness"]["to"] == [["ShaderNodeBsdfPrincipled", "Roughness"]]
+    assert wired["normal"]["to"] == [["ShaderNodeNormalMap", "Color"], ["ShaderNodeBsdfPrincipled", "Normal"]]
+    assert wired["height"]["to"] == [["ShaderNodeDisplacement", "Height"]]
+    assert all(wired[role]["colorspace"] == "Non-Color" for role in ("normal", "roughness", "height"))
+    assert pbr["maps"]["normal"] == "DCC multiview Cube normal" == wired["normal"]["image"]
     assert r["operator_seconds"] < 10
     assert r["ui"]["problems"] == [] and r["ui"]["calls"] > 60

@@ -317,6 +317,7 @@ class TextureRequest:
     init_image: ImageInput | None = None
     strength: float | None = None
     adapters: AdapterSpec = field(default_factory=AdapterSpec)
+    albedo: ImageInput | None = None  # given: no diffusion, maps derived from it (ops/texture_maps.py)
 
     task_type = TaskType.TEXTURE
 

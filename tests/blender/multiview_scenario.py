@@ -38,6 +38,7 @@ def scenario_multiview(addon, h):
     RESULT["cancelled"] = {"status": rt.status, "recorded": "dccbridge_multiview" in cube,
                            "materials": [m.name for m in cube.data.materials if m is not None],
                            "jobs": len(scene.dccbridge.jobs)}
+    mv.pbr_set = True                     # the full run also asks for the PBR set: one more job, no diffusion
     start = time.monotonic()
     assert bpy.ops.dccbridge.texture_from_views() == {"FINISHED"}
     RESULT["operator_seconds"] = time.monotonic() - start
@@ -67,8 +68,28 @@ def scenario_multiview(addon, h):
         stored.append({"state": job.state, "has_init": g.HasField("init_image"), "has_mask": g.HasField("mask_image"),
                        "prompt": g.prompt, "seed": g.sampling.seed, "units": len(g.control_units),
                        "strength": g.strength if g.HasField("strength") else None})
-    conn.close()
     RESULT["stored"] = stored
+
+    # The PBR set: the maps job got the baked albedo; its maps are wired into the material (pytest recomputes them).
+    maps_task = conn.stub.GetJob(addon_module("proto.service_pb2").GetJobRequest(job_id=record["maps_job_id"]),
+                                 timeout=10, metadata=conn.metadata).job.task.texture
+    conn.close()
+    wired = {}
+    for node in material.node_tree.nodes:
+        if node.bl_idname == "ShaderNodeTexImage":
+            to = [(link.to_node.bl_idname, link.to_socket.name) for link in node.outputs["Color"].links]
+            to += [(n.bl_idname, s.name) for link in node.outputs["Color"].links if link.to_node.bl_idname ==
+                   "ShaderNodeNormalMap" for n, s in ((l.to_node, l.to_socket) for l in link.to_node.outputs[0].links)]
+            wired[node.image.get("dccbridge_role", "")] = {"image": node.image.name, "to": to,
+                                                           "colorspace": node.image.colorspace_settings.name}
+    rough = bpy.data.images[record["maps"]["roughness"]]
+    rpx = np.empty(rough.size[0] * rough.size[1] * 4, np.float32)
+    rough.pixels.foreach_get(rpx)
+    RESULT["pbr"] = {"wired": wired, "has_albedo": maps_task.HasField("albedo"),
+                     "pbr_maps": maps_task.pbr_maps, "has_prompt": bool(maps_task.prompt),
+                     "roughness": np.rint(rpx.reshape(rough.size[1], rough.size[0], 4)[::-1, :, 0] * 255).astype(int)
+                     .tolist(), "maps": record["maps"],
+                     "leftover_albedos": [i.name for i in bpy.data.images if i.name.startswith("DCC multiview_maps")]}
 
     # Each later view's mask against Blender's ray casts: a pixel of view k is to paint when the cube surface it shows
     # was seen squarely (n·v >= grazing cos, unoccluded) by no earlier view.

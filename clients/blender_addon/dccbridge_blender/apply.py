@@ -228,8 +228,9 @@ def apply_result(result: dict, context: dict, job_id: str = "") -> list:
             name = f"{context.get('source', 'image')} x{context.get('scale', 2):g}"
         elif kind == "outpaint":
             name = f"{context.get('source', 'image')} extended"
-        image = image_from_bytes(item["data"], name, role == "control")
+        image = image_from_bytes(item["data"], name, role in NON_COLOR_ROLES)
         set_provenance(image, context, item["seed"], metadata, item["parameters"], job_id)
+        image["dccbridge_role"] = role
         if context.get("frame") is not None:
             image["dccbridge_frame"] = int(context["frame"])
         if kind == "outpaint" and result.get("extra_json"):

@@ -4,7 +4,9 @@ UV texture per object here (bake.py, numpy; no GPU) and assigned as the object's
 View 1 is a generate job guided by its depth pass. Every later view is an inpaint job: its init image is what the
 earlier views painted, re-rendered from this camera (bake.reproject), and its mask the pixels no view covered yet
 or saw only at a grazing angle — so the views agree where they overlap. Each view's camera, prompt, seed and job
-id are recorded on the object (custom property "dccbridge_multiview", JSON).
+id are recorded on the object (custom property "dccbridge_multiview", JSON). With "PBR set", one more job per
+object after the bake sends the baked albedo for its height, normal, roughness and AO maps (a texture task with
+a given albedo: no diffusion) and the material gets them wired like a texture job's.
 """
 
 from __future__ import annotations
@@ -178,10 +180,17 @@ class Run:
         self.center, _radius = selection_bounds(self.objects)
         self.views: list = []        # per view: the record plus "_camera" / "_plane" for the bake
         self.sequence = None
+        self.pbr = bool(options.get("pbr_set"))
+        self.textures: dict = {}     # with pbr: object name -> its baked images, until its maps come back
+
+    def job_count(self) -> int:
+        return len(self.cameras) + (len(self.objects) if self.pbr else 0)
 
     def next_task(self, index: int):
         from . import bake, requests
 
+        if index >= len(self.cameras):
+            return self._maps_task(index - len(self.cameras))
         if index > 0:
             self._bake_view(index - 1)
         p = dict(self.params)
@@ -258,7 +267,11 @@ class Run:
         return covered / max(1, valid)
 
     def finish(self, sequence):
-        """After the last view: bake it, write each object's texture (+ coverage), assign the material."""
+        """After the last view: bake it, write each object's texture (+ coverage), assign the material. With the PBR
+        set the bake happened before the maps jobs: only the last object's maps are left to wire."""
+        if self.pbr:
+            self._wire_maps(len(self.objects) - 1)
+            return
         self._bake_view(len(self.cameras) - 1)
         names = []
         for obj in self.objects:
@@ -266,10 +279,65 @@ class Run:
                                   self.options)
         sequence.names.extend(names)
 
+    def _maps_task(self, k: int):
+        """PBR set, job k: the first bakes the last view and writes every texture; each later one wires the previous
+        object's maps first. Then object k's albedo goes to the server for its maps."""
+        from . import requests
+
+        if k == 0:
+            self._bake_view(len(self.cameras) - 1)
+            for obj in self.objects:
+                self.textures[obj.name] = write_texture(obj, self.accumulators[obj.name], self.options)
+                self.sequence.names.extend(image.name for image in self.textures[obj.name]["images"].values())
+        else:
+            self._wire_maps(k - 1)
+        obj = self.objects[k]
+        task = requests.albedo_maps_task(self.textures[obj.name]["albedo_png"])
+        ctx = {"kind": "multiview_maps", "label": f"PBR maps {k + 1}/{len(self.objects)}", "objects": [obj.name]}
+        return self.submit(task, ctx)
+
+    def _wire_maps(self, k: int):
+        """Object k's maps job is done: name its maps after the object, drop the albedo echoed back, and make the
+        material from the baked albedo and the maps."""
+        obj = self.objects[k]
+        handle = self.sequence.current
+        maps = {}
+        for name in (handle.names if handle is not None else []):
+            image = bpy.data.images.get(name)
+            role = image.get("dccbridge_role", "") if image is not None else ""
+            if role == "albedo":
+                bpy.data.images.remove(image)          # the baked one is already in the .blend
+            elif role:
+                maps[role] = _renamed(image, f"DCC multiview {obj.name} {role}")
+        if "normal" not in maps:
+            raise RuntimeError(f"PBR maps of '{obj.name}': the job returned no maps")
+        stale = set(handle.names)                      # as the job named them; renamed or removed now
+        self.sequence.names[:] = [n for n in self.sequence.names if n not in stale]
+        self.sequence.names.extend(image.name for image in maps.values())
+        texture = self.textures.pop(obj.name)
+        names = make_material(obj, texture, self.accumulators[obj.name], self.uv_maps[obj.name], self.views,
+                              self.params, self.options, maps=maps, maps_job_id=handle.job_id)
+        self.sequence.names.extend(names)
+
 
 def write_result(obj, acc, uv_map: str, views: list, params: dict, options: dict) -> list:
     """The baked texture and its coverage as packed images (and PNGs on disk), a material using the texture through
     the object's UV map, and the per-view record on the object."""
+    texture = write_texture(obj, acc, options)
+    return make_material(obj, texture, acc, uv_map, views, params, options)
+
+
+def _renamed(image, name: str):
+    old = bpy.data.images.get(name)
+    if old is not None and old != image:
+        bpy.data.images.remove(old)
+    image.name = name
+    return image
+
+
+def write_texture(obj, acc, options: dict) -> dict:
+    """The baked texture and its coverage as packed images and PNGs on disk: {"images": {role: image},
+    "written": [(name, path)], "albedo_png": bytes}."""
     np = _np()
     size = options["texture_size"]
     texture = acc.texture(dilate=options["dilate"])
@@ -298,19 +366,33 @@ def write_result(obj, acc, uv_map: str, views: list, params: dict, options: dict
         image["dccbridge_role"] = role
         images[role] = image
         written.append((image.name, path))
+    return {"images": images, "written": written, "albedo_png": png_of(texture)}
+
+
+def make_material(obj, texture: dict, acc, uv_map: str, views: list, params: dict, options: dict,
+                  maps: dict | None = None, maps_job_id: str = "") -> list:
+    """A material using the baked texture (and the PBR maps, if any) through the object's UV map, assigned to the
+    object, and the per-view record on it. Returns the names of the datablocks made."""
+    np = _np()
+    size = options["texture_size"]
+    images, written = texture["images"], texture["written"]
+    coverage = acc.coverage.astype(np.float64)
     public = [{k: v for k, v in view.items() if not k.startswith("_")} for view in views]
     record = {"views": public, "texture": images["albedo"].name, "texture_path": written[0][1],
               "coverage": float(coverage[acc.valid].mean()) if acc.valid.any() else 0.0,
               "texture_size": size, "uv_map": uv_map, "weight_power": options["weight_power"],
               "grazing_cos": options["grazing_cos"]}
+    if maps:
+        record.update(maps={role: image.name for role, image in maps.items()}, maps_job_id=maps_job_id)
     ctx = {**{k: params.get(k) for k in ("model", "prompt", "negative_prompt")}, "kind": "multiview"}
-    material = apply.pbr_material(f"DCC multiview {obj.name}", {"albedo": images["albedo"]}, ctx, uv_map=uv_map)
+    material = apply.pbr_material(f"DCC multiview {obj.name}", {"albedo": images["albedo"], **(maps or {})}, ctx,
+                                  uv_map=uv_map)
     apply.set_provenance(material, ctx, options["base_seed"], parameters="", job_id=public[-1].get("job_id", ""))
     material["dccbridge_multiview"] = json.dumps(record)
     apply.set_provenance(images["albedo"], ctx, options["base_seed"])
     apply.assign_material([obj.name], material)
     obj["dccbridge_multiview"] = json.dumps(record)
-    return [images["albedo"].name, images["coverage"].name, material.name]
+    return ([] if maps else [images["albedo"].name, images["coverage"].name]) + [material.name]
 
 
 def start(context, settings, mv, params: dict, submit) -> "jobs.Sequence":
@@ -324,9 +406,10 @@ def start(context, settings, mv, params: dict, submit) -> "jobs.Sequence":
     base = common.resolve_seed(settings)
     options = {"texture_size": mv.texture_size, "weight_power": mv.weight_power, "dilate": mv.dilate,
                "grazing_cos": math.cos(math.radians(mv.grazing_angle)), "strength": mv.strength,
+               "pbr_set": mv.pbr_set,
                "base_seed": common.random_seed() if base is None else base}
     run = Run(context.scene, settings, options, objects, cameras, params, submit)
-    sequence = jobs.Sequence(len(cameras), run.next_task, f"texture from {len(cameras)} views")
+    sequence = jobs.Sequence(run.job_count(), run.next_task, f"texture from {len(cameras)} views")
     run.sequence = sequence
     sequence.on_finished = run.finish
     sequence.run = run

@@ -149,6 +149,12 @@ def texture_task(params: dict, tiling: str = "BOTH", pbr: bool = True, units=())
     return tasks_pb2.Task(texture=_set_adapters(task, params))
 
 
+def albedo_maps_task(albedo_png: bytes, tiling: str = "NONE") -> tasks_pb2.Task:
+    """PBR maps (height, normal, roughness, ao) of a given albedo: a texture task that runs no diffusion."""
+    return tasks_pb2.Task(texture=tasks_pb2.TextureTask(albedo=image(albedo_png), pbr_maps=True, tiling=TILING[tiling],
+                                                        normal_convention=tasks_pb2.NORMAL_CONVENTION_OPENGL))
+
+
 def projection_task(params: dict, depth: dict, view_png: bytes | None, camera: dict) -> tasks_pb2.Task:
     """camera: {"camera_to_world": 16 floats row-major, "perspective": bool, "fov_y_degrees", "ortho_height",
     "near", "far", "width", "height"}."""

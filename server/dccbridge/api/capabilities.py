@@ -10,7 +10,7 @@ from .convert import CONTROL_TYPE_TO_PROTO, PREPROCESSOR_TO_PROTO
 GENERATE_TASKS = (service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG, service_pb2.TASK_TYPE_INPAINT)
 UPSCALER_KIND_LABELS = {"esrgan": "ESRGAN", "sd_x4": "SD x4"}
 FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet",
-            "reference_images")
+            "reference_images", "texture_albedo")  # texture_albedo: TextureTask.albedo (PBR maps of a given albedo)
 # Preprocessors that need no weights; others appear when an estimator for them is configured.
 BUILTIN_PREPROCESSORS = (Preprocessor.CANNY,)
 

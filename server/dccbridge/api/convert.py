@@ -118,6 +118,7 @@ def texture_request(t: tasks_pb2.TextureTask) -> d.TextureRequest:
         init_image=image_input(t.init_image) if t.HasField("init_image") else None,
         strength=_finite("strength", t.strength) if t.HasField("strength") else None,
         adapters=adapters(t.adapters),
+        albedo=image_input(t.albedo) if t.HasField("albedo") else None,
     )
 
 

@@ -30,7 +30,7 @@ from ..domain import (
 from ..errors import InvalidInput
 from ..imaging import decode_image
 from ..models.tiling import seamless
-from . import common
+from . import common, texture_maps
 from .context import OpContext
 from .env import OpEnv
 from .limits import check_range
@@ -57,6 +57,8 @@ def resolve_size(req: TextureRequest, entry) -> tuple[int, int]:
 
 
 def check_inputs(req: TextureRequest, env: OpEnv) -> None:
+    if req.albedo is not None:
+        return texture_maps.check_inputs(req, env)
     limits = env.limits
     entry = env.catalog.get(req.model_id)
     common.require_family(entry, SUPPORTED_FAMILIES, "texture")
@@ -132,6 +134,8 @@ def projection_units(view: ProjectionView | None) -> tuple[ControlUnitSpec, ...]
 
 
 def run(req: TextureRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
+    if req.albedo is not None:  # a given albedo: its maps only, no model
+        return texture_maps.run(req, env, ctx)
     # 2. load the model and its ControlNets (lazily, shared across jobs)
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry

@@ -205,7 +205,7 @@ class ProjectionView(_message.Message):
     def __init__(self, depth_pass: _Optional[_Union[_media_pb2.DepthPass, _Mapping]] = ..., view_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., camera: _Optional[_Union[Camera, _Mapping]] = ...) -> None: ...
 
 class TextureTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "tiling", "pbr_maps", "normal_convention", "projection", "control_units", "init_image", "strength", "adapters")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "tiling", "pbr_maps", "normal_convention", "projection", "control_units", "init_image", "strength", "adapters", "albedo")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -220,6 +220,7 @@ class TextureTask(_message.Message):
     INIT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    ALBEDO_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -234,7 +235,8 @@ class TextureTask(_message.Message):
     init_image: _media_pb2.Image
     strength: float
     adapters: Adapters
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., tiling: _Optional[_Union[TilingAxes, str]] = ..., pbr_maps: _Optional[bool] = ..., normal_convention: _Optional[_Union[NormalConvention, str]] = ..., projection: _Optional[_Union[ProjectionView, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
+    albedo: _media_pb2.Image
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., tiling: _Optional[_Union[TilingAxes, str]] = ..., pbr_maps: _Optional[bool] = ..., normal_convention: _Optional[_Union[NormalConvention, str]] = ..., projection: _Optional[_Union[ProjectionView, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ..., albedo: _Optional[_Union[_media_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class UpscaleTask(_message.Message):
     __slots__ = ("image", "method", "upscaler_id", "scale", "model_id", "prompt", "negative_prompt", "sampling", "strength", "tile_size", "tile_overlap", "adapters", "restore_faces")

@@ -26,6 +26,7 @@ class DCCBRIDGE_PT_multiview(_Sidebar, bpy.types.Panel):
         row = col.row(align=True)
         row.prop(mv, "grazing_angle")
         row.prop(mv, "strength")
+        col.prop(mv, "pbr_set")
         layout.operator("dccbridge.texture_from_views", icon="TEXTURE")
         obj = context.active_object
         if obj is not None and "dccbridge_multiview" in obj:

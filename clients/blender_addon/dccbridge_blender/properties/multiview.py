@@ -1,7 +1,7 @@
 """Settings of "Texture from views" (multiview.py), per scene: Scene.dccbridge_multiview."""
 
 import bpy
-from bpy.props import FloatProperty, IntProperty, PointerProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty
 
 
 class DCCBRIDGE_PG_multiview(bpy.types.PropertyGroup):
@@ -22,6 +22,10 @@ class DCCBRIDGE_PG_multiview(bpy.types.PropertyGroup):
                             description="Denoising strength of the later views' inpaint jobs")
     dilate: IntProperty(name="Dilate", default=2, min=0, max=64,
                         description="Texels the baked colours grow over UV island edges")
+    pbr_set: BoolProperty(name="PBR set", default=False,
+                          description="After the bake, get height, normal, roughness and AO maps of the baked texture "
+                                      "from the server (one quick job per object, no diffusion) and wire them into "
+                                      "the material")
 
 
 def attach():
