@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from pathlib import Path
 
 import grpc
 import httpx
@@ -214,3 +216,73 @@ def test_the_admin_token_sees_every_client_the_ordinary_token_its_own(history_se
     assert len(connect_list(history_server, "bob", TOKEN).json()["jobs"]) == 1
     denied = connect_list(history_server, "bob", TOKEN, client="alice")
     assert denied.status_code == 403 and denied.json()["code"] == "permission_denied"
+
+
+# -- retention ----------------------------------------------------------------------------------------------
+
+
+def result_row(store, job_id: str, finished_ms: int, size: int, state="succeeded") -> None:
+    """A job with one result file of `size` bytes (and a thumbnail) on disk, finished at finished_ms."""
+    url = store.put_result(job_id, "00-image-1.png", b"p" * size)
+    store.put_result(job_id, "00-image-1.png.thumb64.jpg", b"t" * 100)
+    result = {"images": [{"path": url, "role": "image", "seed": 1, "index": 0, "parameters": "", "width": 8,
+                          "height": 8}], "metadata_json": "{}", "extra_json": ""}
+    store.insert({**row(job_id, finished_ms - 10, state=state), "finished_ms": finished_ms,
+                  "result_json": json.dumps(result)})
+
+
+def test_retention_removes_the_oldest_results_first_until_both_limits_hold(tmp_path, store_url):  # noqa: F811
+    from dccbridge.jobs.retention import DAY_MS, RetentionPolicy, parse_size, sweep
+
+    assert (parse_size("20G"), parse_size("500m"), parse_size("1.5K"), parse_size("123")) == (20 << 30, 500 << 20,
+                                                                                              1536, 123)
+    store = open_store(tmp_path / "data", store_url, tmp_path / "results", node_id="a")
+    now = 100 * DAY_MS
+    try:
+        result_row(store, "old", now - 40 * DAY_MS, 1000)
+        result_row(store, "mid", now - 10 * DAY_MS, 2000)
+        result_row(store, "new", now - 1 * DAY_MS, 3000)
+        result_row(store, "running", now - 90 * DAY_MS, 5000, state="running")  # never a running job's files
+        on_disk = lambda job_id: sorted(p.name for p in (tmp_path / "results" / job_id).glob("*"))  # noqa: E731
+        removed = []
+        # By age: only "old" finished more than 30 days ago.
+        report = sweep(store, RetentionPolicy(keep_days=30), now, lambda *args: removed.append(args[0]))
+        assert (report.removed_jobs, report.removed_bytes, removed) == (1, 1100, ["old"])
+        assert on_disk("old") == [] and on_disk("mid") == ["00-image-1.png", "00-image-1.png.thumb64.jpg"]
+        old = store.get("old")
+        assert old["results_removed_ms"] == now and "--keep-days" in old["results_removed_note"]
+        assert old["state"] == "succeeded" and old["result_json"]  # the row and its metadata stay
+        # By size: 2100 + 3100 bytes kept; a limit of 4000 removes the oldest ("mid") only.
+        report = sweep(store, RetentionPolicy(keep_days=30, keep_bytes=4000), now)
+        assert (report.removed_jobs, report.kept_bytes) == (1, 3100) and on_disk("mid") == []
+        assert "--keep-bytes" in store.get("mid")["results_removed_note"] and on_disk("new")
+        assert sweep(store, RetentionPolicy(keep_bytes=4000), now).removed_jobs == 0  # both hold now
+        assert sweep(store, RetentionPolicy(keep_bytes=1), now).removed_jobs == 1 and on_disk("new") == []
+        assert on_disk("running") and not store.get("running")["results_removed_ms"]
+        assert sweep(store, RetentionPolicy(keep_days=0.001, keep_bytes=1), now).removed_jobs == 0
+    finally:
+        store.close()
+
+
+def test_a_server_sweeps_at_serve_and_shows_removed_results_clearly(tmp_path):
+    with running_server(tmp_path, keep_days=1, retention_interval_s=0.2) as srv, \
+            Client(f"127.0.0.1:{srv.port}", client_name="alice") as alice:
+        kept, gone = (list(alice.run(generate_task(prompt=p, size=64, steps=2)))[-1].job_id for p in ("kept", "gone"))
+        path = alice.get_job(gone, omit_image_data=True).result.images[0].path
+        assert alice.list_jobs(thumbnail_size=16).jobs[0].thumbnail.data  # made and cached beside the result
+        srv.store.index.update(gone, {"finished_ms": 1})  # finished in 1970: older than --keep-days 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(path).exists():
+            time.sleep(0.1)
+        assert not Path(path).exists() and not any(Path(path).parent.glob("*"))  # result and thumbnail gone
+        job = alice.get_job(gone)  # metadata, no images, and a note that says why
+        note = json.loads(job.result.extra_json)["results_removed"]
+        assert "removed by retention" in note["message"] and "--keep-days" in note["reason"] and note["at_ms"] > 0
+        assert job.result.images[0].image.width == 64 and not job.result.images[0].image.data
+        assert not job.result.images[0].path
+        with pytest.raises(grpc.RpcError) as error:
+            list(alice.watch(gone))
+        assert error.value.code() == grpc.StatusCode.DATA_LOSS and "removed by retention" in error.value.details()
+        listed = {j.job_id: j for j in alice.list_jobs(thumbnail_size=16).jobs}
+        assert not listed[gone].HasField("thumbnail") and listed[kept].thumbnail.data
+        assert alice.get_job(kept).result.images[0].image.data  # the newer job keeps everything

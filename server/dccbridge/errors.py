@@ -87,6 +87,14 @@ class ResultLost(DccError):
                          "again")
 
 
+class ResultsRemoved(ResultLost):
+    """Retention (--keep-days / --keep-bytes) removed a finished job's result files; its metadata stays."""
+
+    def __init__(self, job_id: str, note: str):
+        DccError.__init__(self, f"the result images of job {job_id} were removed by retention ({note}); GetJob "
+                                "still shows its metadata")
+
+
 class QueueFull(DccError):
     def __init__(self, max_queue: int, retry_after_s: float):
         super().__init__(

@@ -18,6 +18,7 @@ from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, req
 from .api.servicer import DccBridgeServicer
 from .cluster.config import ClusterConfig, ReplicaSettings
 from .jobs import Engine, EngineLimits, open_store
+from .jobs.retention import RetentionPolicy, RetentionSweeper
 from .jobs.store import DEFAULT_LEASE_S
 from .metrics import Metrics
 from .models import Catalog, ModelManager
@@ -116,6 +117,8 @@ class Server:
         token = AdminAccess(config.token, config.admin_token)
         self.service = service = DccBridgeService(self.engine, self.capabilities, token,
                                                   StreamSlots(config.max_streams), self.metrics)
+        self.retention = RetentionSweeper(self.store, RetentionPolicy(config.keep_days, config.keep_bytes),
+                                          config.retention_interval_s, self.engine.results_removed)
         self.metrics.track(self.engine, lambda: service.streams.open, self.manager.device_memory_bytes)
         self.grpc = GrpcFace(DccBridgeServicer(service), config.max_message_bytes)
         self.http = (HttpFace(service, config.max_message_bytes, config.cors_origins, self.metrics, token)
@@ -153,6 +156,7 @@ class Server:
         if self.http is not None:
             self.http_port = self.http.bind(self.config.host, self.config.http_port, self.tls)
         self.engine.start()
+        self.retention.start()  # one sweep now, then every --retention-interval-s
         self.grpc.start()
         if self.http is not None:
             self.http.start()
@@ -207,6 +211,7 @@ class Server:
         (and a running job that outlives the grace period) stay queued in the index: the next start runs them."""
         grace = self.config.grace_s if grace_s is None else grace_s
         self.grpc.health.enter_graceful_shutdown()
+        self.retention.stop()
         self.engine.shutdown(grace)
         if self.cluster is not None:
             self.cluster.close()  # the replicas stay: the cluster outlives its ingresses

@@ -12,7 +12,7 @@ import secrets
 import threading
 from typing import Callable, Iterator, Protocol
 
-from ..errors import InvalidInput, JobNotFound, PermissionDenied, TooManyStreams
+from ..errors import InvalidInput, JobNotFound, PermissionDenied, ResultsRemoved, TooManyStreams
 from ..jobs import Engine
 from ..jobs.thumbnails import job_thumbnail
 from ..v1 import jobs_pb2, service_pb2, tasks_pb2
@@ -208,7 +208,10 @@ class DccBridgeService:
             yield from self._watch_events(job_id, after_sequence, caller)
 
     def _watch_events(self, job_id: str, after_sequence: int, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
-        include_images = not self.engine.get(job_id).options.omit_image_data
+        job = self.engine.get(job_id)
+        include_images = not job.options.omit_image_data
+        if include_images and job.results_removed_ms:
+            raise ResultsRemoved(job_id, job.results_removed_note)
         for event in self.engine.watch(job_id, after_sequence, is_active=caller.is_active):
             yield convert.event_to_proto(event, include_images)
 

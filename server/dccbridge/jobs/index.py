@@ -214,7 +214,7 @@ class SqlJobIndex(JobIndex):
 
     def mark_results_removed(self, job_id: str, at_ms: int, note: str) -> bool:
         return self._run("UPDATE jobs SET results_removed_ms = ?, results_removed_note = ? WHERE job_id = ? "
-                         "AND state = 'succeeded'", (at_ms, note, job_id))[1] > 0
+                         "AND state = 'succeeded' AND results_removed_ms = 0", (at_ms, note, job_id))[1] > 0
 
     def _backfill_history(self) -> None:
         """Rows written before the history columns existed get them (once: a filled row is skipped)."""

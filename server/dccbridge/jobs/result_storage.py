@@ -40,6 +40,13 @@ class ResultStorage(abc.ABC):
     def describe(self) -> str:
         return type(self).__name__
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key that starts with prefix ("JOB_ID/": a job's results and thumbnails); retention needs it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys (retention needs keys and size)")
+
+    def size(self, key: str) -> int:
+        return len(self.open(key))
+
     def remove_partial(self) -> int:
         """Drop what an interrupted put left behind; how many. Object stores have nothing to drop."""
         return 0
@@ -85,6 +92,17 @@ class LocalResultStorage(ResultStorage):
 
     def url(self, key: str) -> str:
         return str(self.path(key))
+
+    def keys(self, prefix: str) -> list[str]:
+        folder, _, start = prefix.rpartition("/")
+        directory = self.path(folder) if folder else self.root
+        if not directory.is_dir():
+            return []
+        return sorted(f"{folder}/{p.name}" if folder else p.name for p in directory.iterdir()
+                      if p.is_file() and p.name.startswith(start) and not p.name.endswith(".part"))
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
 
     def describe(self) -> str:
         return f"files in {self.root}"
