@@ -286,3 +286,18 @@ def test_a_server_sweeps_at_serve_and_shows_removed_results_clearly(tmp_path):
         listed = {j.job_id: j for j in alice.list_jobs(thumbnail_size=16).jobs}
         assert not listed[gone].HasField("thumbnail") and listed[kept].thumbnail.data
         assert alice.get_job(kept).result.images[0].image.data  # the newer job keeps everything
+
+
+def test_the_jobs_command_filters(history_server, capsys):
+    from dccbridge import cli
+
+    server = f"127.0.0.1:{history_server.port}"
+    with grpc_client(history_server, "ops", ADMIN) as admin:
+        by_prompt = {job.task.generate.prompt: job.job_id for job in admin.list_jobs().jobs}
+    listed = lambda *flags: (cli.main(["jobs", "list", "--server", server, "--token", ADMIN, *flags]),  # noqa: E731
+                             [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()])
+    assert listed("--text", "CONE") == (0, [by_prompt["green cone"]])
+    assert listed("--client", "bob", "--task", "txt2img", "--state", "succeeded") == (0, [by_prompt["blue sphere"]])
+    assert listed("--since", "1h", "--limit", "2") == (0, [by_prompt["green cone"], by_prompt["blue sphere"]])
+    assert listed("--until", "2020-01-01") == (0, [])
+    assert listed("--task", "upscale") == (0, [])
