@@ -16,7 +16,6 @@ from google.protobuf import json_format
 from dccbridge.client import Client
 from dccbridge.imaging import decode_image
 from dccbridge.jobs.history import JobFilter
-from dccbridge.jobs.index_sqlite import SqliteJobIndex
 from dccbridge.jobs.store import open_store
 from dccbridge.v1 import service_pb2
 
@@ -82,26 +81,39 @@ def test_filters_hold_on_both_engines_and_paging_keeps_them(tmp_path, store_url)
         store.close()
 
 
-def test_an_old_sqlite_database_gets_the_history_columns(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
-    db = sqlite3.connect(path)  # the schema before history: no search_text / task_kind columns
-    db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, state TEXT NOT NULL, task_type TEXT NOT NULL, "
-               "model_id TEXT NOT NULL, label TEXT NOT NULL, client TEXT NOT NULL, created_ms INTEGER NOT NULL, "
-               "started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0, "
-               "sequence INTEGER NOT NULL DEFAULT 0, task_json TEXT NOT NULL, result_json TEXT, failure_json TEXT, "
-               "cancel_reason TEXT)")
-    db.execute("INSERT INTO jobs (job_id, state, task_type, model_id, label, client, created_ms, task_json) "
-               "VALUES ('old', 'succeeded', 'generate', 'tiny', 'My Label', 'alice', 1, ?)",
-               (task_json("Old Castle", kind="img2img"),))
-    db.commit()
-    db.close()
-    index = SqliteJobIndex(path)
+OLD_SCHEMA = ("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, state TEXT NOT NULL, task_type TEXT NOT NULL, "
+              "model_id TEXT NOT NULL, label TEXT NOT NULL, client TEXT NOT NULL, created_ms BIGINT NOT NULL, "
+              "started_ms BIGINT NOT NULL DEFAULT 0, finished_ms BIGINT NOT NULL DEFAULT 0, "
+              "sequence BIGINT NOT NULL DEFAULT 0, task_json TEXT NOT NULL, result_json TEXT, failure_json TEXT, "
+              "cancel_reason TEXT)")  # before history: no search_text / task_kind / results_removed_* columns
+OLD_ROW = ("INSERT INTO jobs (job_id, state, task_type, model_id, label, client, created_ms, task_json) "
+           "VALUES ('old', 'succeeded', 'generate', 'tiny', 'My Label', 'alice', 1, {mark})")
+
+
+def test_an_old_database_gets_the_history_columns(tmp_path, store_url):  # noqa: F811
+    from dccbridge.jobs.index import open_index
+
+    old_task = task_json("Old Castle", kind="img2img")
+    if store_url.startswith("sqlite"):
+        path = Path(store_url.split("://", 1)[1])
+        path.parent.mkdir(parents=True)
+        db = sqlite3.connect(path)
+        db.execute(OLD_SCHEMA)
+        db.execute(OLD_ROW.format(mark="?"), (old_task,))
+        db.commit()
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as db:
+            db.execute(OLD_SCHEMA)
+            db.execute(OLD_ROW.format(mark="%s"), (old_task,))
+    index = open_index(store_url)
     try:
         assert ids(index.list(5, 0, None, JobFilter(text="castle"))) == ["old"]
         assert ids(index.list(5, 0, None, JobFilter(text="my label", kinds=("img2img",)))) == ["old"]
         assert ids(index.list(5, 0, None, JobFilter(kinds=("txt2img",)))) == []
-        names = {r[1] for r in index._db.execute("PRAGMA index_list(jobs)")}
-        assert "jobs_client_created" in names
+        assert index.get("old")["results_removed_ms"] == 0
     finally:
         index.close()
 
