@@ -203,6 +203,18 @@ def test_thumbnails_are_small_made_once_and_cached_beside_the_result(history_ser
     assert "thumbnail_size" in refused.json()["message"]
 
 
+def test_a_page_of_thumbnails_ends_early_rather_than_grow_past_the_budget(history_server, monkeypatch):
+    from dccbridge.api import service
+
+    monkeypatch.setattr(service, "LIST_PAGE_BUDGET_BYTES", 1)  # one job per page, whatever page_size says
+    with grpc_client(history_server, "alice", TOKEN) as alice:
+        first = alice.list_jobs(page_size=10, thumbnail_size=32)
+        assert len(first.jobs) == 1 and first.next_page_token == "1"
+        second = alice.list_jobs(page_size=10, thumbnail_size=32, page_token=first.next_page_token)
+        assert prompts(first.jobs) + prompts(second.jobs) == ["green cone", "A Red Cube"]
+        assert second.next_page_token == ""  # the last job: nothing follows
+
+
 def test_the_admin_token_sees_every_client_the_ordinary_token_its_own(history_server):
     with grpc_client(history_server, "alice", TOKEN) as alice, grpc_client(history_server, "bob", TOKEN) as bob, \
             grpc_client(history_server, "ops", ADMIN) as admin:

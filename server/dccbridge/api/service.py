@@ -26,6 +26,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_PAGE_TOKEN_DIGITS = 9  # page tokens are row offsets; SQLite takes 64-bit ones, a billion jobs is plenty
 CLIENT_HEADER = "dccbridge-client"
+# A ListJobs page (thumbnails included) ends early past this size, below clients' default 4 MiB receive limit.
+LIST_PAGE_BUDGET_BYTES = 3 * 1024 * 1024
 
 
 class Caller(Protocol):
@@ -163,12 +165,17 @@ class DccBridgeService:
         thumbnail_size = convert_history.thumbnail_size(request)
         jobs = self.engine.list(size + 1, offset, convert.job_states(request.states), where)
         response = service_pb2.ListJobsResponse()
-        for job in jobs[:size]:
+        page_bytes = 0
+        for count, job in enumerate(jobs[:size]):
+            if page_bytes > LIST_PAGE_BUDGET_BYTES:  # a shorter page: its token continues where it ended
+                response.next_page_token = str(offset + count)
+                return response
             message = response.jobs.add()
             message.CopyFrom(convert.job_to_proto(job, False))
             if thumbnail_size:
                 convert_history.attach_thumbnail(message, job_thumbnail(self.engine.store.storage, job,
                                                                         thumbnail_size))
+            page_bytes += message.ByteSize()
         if len(jobs) > size:
             response.next_page_token = str(offset + size)
         return response
