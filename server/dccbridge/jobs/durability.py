@@ -106,6 +106,13 @@ class Durability:
         job.payload_bytes = len(row["payload"])
         return None
 
+    def results_removed(self, job_id: str, at_ms: int, note: str) -> None:
+        """Retention removed a finished job's files (jobs/retention.py): its cached record says so too."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.results_removed_ms, job.results_removed_note = at_ms, note
+
     def _from_row(self, row: dict) -> JobRecord:
         """A job from an earlier run, rebuilt from the index; its terminal event is re-created."""
         job = JobRecord(

@@ -286,17 +286,9 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
         return self._cancel_remote(job, reason) if job.remote else job
 
     def list(self, limit: int, offset: int, states: list[JobState] | None = None, where=None) -> list[JobRecord]:
-        """where: a jobs.history.JobFilter (client, task kinds, time range, text, model)."""
         rows = self.store.list(limit, offset, [s.value for s in states] if states else None, where)
         with self._cond:
             return [self._jobs.get(row["job_id"]) or self._from_row(row) for row in rows]
-
-    def results_removed(self, job_id: str, at_ms: int, note: str) -> None:
-        """Retention removed a finished job's files (jobs/retention.py): its cached record says so too."""
-        with self._cond:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                job.results_removed_ms, job.results_removed_note = at_ms, note
 
     def queue_length(self) -> int:
         with self._cond:
