@@ -4,7 +4,8 @@ A key names a file relative to the storage ("JOB_ID/00-image-1234.png"); `url(ke
 clients see. For LocalResultStorage the url is the file's absolute path, so one directory every node mounts at the
 same path (NFS, CephFS, a shared volume) is the cluster's result storage. An object store (S3, GCS) is another
 subclass: put = PutObject (atomic on its own, no temporary name needed), open = GetObject, exists = HeadObject,
-delete = DeleteObject, url = "s3://bucket/prefix/key"; register it for its scheme with `register_scheme` so a
+delete = DeleteObject, url = "s3://bucket/prefix/key", keys = ListObjectsV2 (prefix), size = HeadObject
+(retention needs those two); register it for its scheme with `register_scheme` so a
 result recorded by one node is read back by any other (docs/job-store.md).
 """
 
