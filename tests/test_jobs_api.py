@@ -100,8 +100,11 @@ def test_submit_then_long_poll_get_job_sees_progress_and_result(client):
     sequence = job.sequence
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        asked = time.monotonic()
         job = client.get_job(job.job_id, wait_ms=5000, after_sequence=sequence)
-        assert job.sequence > sequence or job.state == jobs_pb2.JOB_STATE_SUCCEEDED
+        # It answers with news, or, when a step takes longer than the wait (a loaded machine), once the wait ran out.
+        assert job.sequence > sequence or job.state == jobs_pb2.JOB_STATE_SUCCEEDED \
+            or time.monotonic() - asked >= 4.9
         sequence = job.sequence
         if job.progress.stage == "denoise":
             seen_steps.append(job.progress.step)

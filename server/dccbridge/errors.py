@@ -87,6 +87,14 @@ class ResultLost(DccError):
                          "again")
 
 
+class ResultsRemoved(ResultLost):
+    """Retention (--keep-days / --keep-bytes) removed a finished job's result files; its metadata stays."""
+
+    def __init__(self, job_id: str, note: str):
+        DccError.__init__(self, f"the result images of job {job_id} were removed by retention ({note}); GetJob "
+                                "still shows its metadata")
+
+
 class QueueFull(DccError):
     def __init__(self, max_queue: int, retry_after_s: float):
         super().__init__(
@@ -150,6 +158,10 @@ class Unauthenticated(DccError):
         super().__init__("missing or invalid token")
 
 
+class PermissionDenied(DccError):
+    """A valid token asked for what only the admin token may do (another client's jobs)."""
+
+
 class LiveSessionNotFound(DccError):
     """No open live session with this id for this client (closed, timed out, or opened by another client)."""
 
@@ -185,6 +197,7 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     ReplicaLost: "UNAVAILABLE",
     Cancelled: "CANCELLED",
     Unauthenticated: "UNAUTHENTICATED",
+    PermissionDenied: "PERMISSION_DENIED",
     InternalError: "INTERNAL",
     LiveSessionNotFound: "NOT_FOUND",
     LiveSessionsFull: "RESOURCE_EXHAUSTED",

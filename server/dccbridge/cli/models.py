@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .common import DEFAULT_SERVER, connect, connection_flags, write_results
+from .jobs_filters import add_filter_flags, list_request
 
 
 # -- models and jobs --------------------------------------------------------------------------------
@@ -189,6 +190,7 @@ def add_jobs_parser(commands) -> None:
     p.add_argument("--server", default=DEFAULT_SERVER)
     connection_flags(p)
     p.add_argument("-o", "--output", type=Path, help="fetch: output PNG")
+    add_filter_flags(p)
     p.set_defaults(handler=_jobs)
 
 
@@ -200,7 +202,7 @@ def _jobs(args) -> int:
     with connect(args) as client:
         try:
             if args.action == "list":
-                for job in client.list_jobs().jobs:
+                for job in client.list_jobs(**list_request(args)).jobs:
                     state = jobs_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
                     print(f"{job.job_id}\t{state}\t{job.task_type}\t{job.model_id}\t{job.label}")
                 return 0

@@ -87,6 +87,7 @@ def add_serve_parser(commands) -> None:
                         "use 'dccbridge models pull' before serving)")
     add_cluster_flags(p)
     p.add_argument("--log-level", default="INFO")
+    _add_history_arguments(p)
     p.set_defaults(handler=_serve)
 
 
@@ -186,6 +187,7 @@ def _serve(args) -> int:
             limits=Limits(**{name: getattr(args, name) for name in ("max_input_pixels", "max_upscale_input_pixels")
                              if getattr(args, name) is not None}),
             cluster=_cluster_config(args),
+            **_history_settings(args),
         )
         return serve_forever(config)
     except (ValueError, OSError, StoreError) as error:
@@ -216,6 +218,35 @@ def _pixel_count(text: str) -> int:
     if len(parts) not in (1, 2) or min(parts) < 1:
         raise argparse.ArgumentTypeError(f"expected a pixel count or WIDTHxHEIGHT, got '{text}'")
     return math.prod(parts)
+
+
+def _add_history_arguments(p) -> None:
+    g = p.add_argument_group("history and retention (docs/operations.md)")
+    g.add_argument("--admin-token", help="a second token that sees every client's jobs; with one set, callers of "
+                                         "--token see only their own client's jobs (prefer --admin-token-file)")
+    g.add_argument("--admin-token-file", type=Path, help="read the admin token from a file")
+    g.add_argument("--keep-days", type=float, default=0.0, metavar="D",
+                   help="remove result files of jobs finished more than D days ago (default 0: keep)")
+    g.add_argument("--keep-bytes", default="0", metavar="SIZE",
+                   help="remove the oldest jobs' result files while they take more than SIZE in all, e.g. 20G "
+                        "(default 0: no limit)")
+    g.add_argument("--retention-interval-s", type=_positive_float, default=600.0, metavar="S",
+                   help="how often the retention sweep runs, besides once at start (default 600)")
+
+
+def _history_settings(args) -> dict:
+    """--admin-token(-file), --keep-days, --keep-bytes -> ServeConfig fields; ValueError names the option."""
+    from ..jobs.retention import parse_size
+
+    admin = args.admin_token or (args.admin_token_file.read_text().strip() if args.admin_token_file else None)
+    try:
+        keep_bytes = parse_size(args.keep_bytes)
+    except ValueError as error:
+        raise ValueError(f"--keep-bytes: {error}") from None
+    if args.keep_days < 0:
+        raise ValueError(f"--keep-days must be 0 (keep) or more, got {args.keep_days:g}")
+    return {"admin_token": admin or None, "keep_days": args.keep_days, "keep_bytes": keep_bytes,
+            "retention_interval_s": args.retention_interval_s}
 
 
 def _serve_token(args) -> str | None:

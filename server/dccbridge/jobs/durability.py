@@ -106,6 +106,13 @@ class Durability:
         job.payload_bytes = len(row["payload"])
         return None
 
+    def results_removed(self, job_id: str, at_ms: int, note: str) -> None:
+        """Retention removed a finished job's files (jobs/retention.py): its cached record says so too."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.results_removed_ms, job.results_removed_note = at_ms, note
+
     def _from_row(self, row: dict) -> JobRecord:
         """A job from an earlier run, rebuilt from the index; its terminal event is re-created."""
         job = JobRecord(
@@ -114,6 +121,8 @@ class Durability:
             state=JobState(row["state"]), started_ms=row["started_ms"], finished_ms=row["finished_ms"],
             sequence=row["sequence"], cancel_reason=row["cancel_reason"] or "", attempts=row["attempts"] or 0,
             options=JobOptions(**json.loads(row["options_json"])) if row["options_json"] else JobOptions(),
+            results_removed_ms=row.get("results_removed_ms") or 0,
+            results_removed_note=row.get("results_removed_note") or "",
         )
         if row["result_json"]:
             job.result = JobResult.from_json(row["result_json"])

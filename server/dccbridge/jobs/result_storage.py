@@ -4,7 +4,8 @@ A key names a file relative to the storage ("JOB_ID/00-image-1234.png"); `url(ke
 clients see. For LocalResultStorage the url is the file's absolute path, so one directory every node mounts at the
 same path (NFS, CephFS, a shared volume) is the cluster's result storage. An object store (S3, GCS) is another
 subclass: put = PutObject (atomic on its own, no temporary name needed), open = GetObject, exists = HeadObject,
-delete = DeleteObject, url = "s3://bucket/prefix/key"; register it for its scheme with `register_scheme` so a
+delete = DeleteObject, url = "s3://bucket/prefix/key", keys = ListObjectsV2 (prefix), size = HeadObject
+(retention needs those two); register it for its scheme with `register_scheme` so a
 result recorded by one node is read back by any other (docs/job-store.md).
 """
 
@@ -39,6 +40,13 @@ class ResultStorage(abc.ABC):
 
     def describe(self) -> str:
         return type(self).__name__
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key that starts with prefix ("JOB_ID/": a job's results and thumbnails); retention needs it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys (retention needs keys and size)")
+
+    def size(self, key: str) -> int:
+        return len(self.open(key))
 
     def remove_partial(self) -> int:
         """Drop what an interrupted put left behind; how many. Object stores have nothing to drop."""
@@ -85,6 +93,17 @@ class LocalResultStorage(ResultStorage):
 
     def url(self, key: str) -> str:
         return str(self.path(key))
+
+    def keys(self, prefix: str) -> list[str]:
+        folder, _, start = prefix.rpartition("/")
+        directory = self.path(folder) if folder else self.root
+        if not directory.is_dir():
+            return []
+        return sorted(f"{folder}/{p.name}" if folder else p.name for p in directory.iterdir()
+                      if p.is_file() and p.name.startswith(start) and not p.name.endswith(".part"))
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
 
     def describe(self) -> str:
         return f"files in {self.root}"
