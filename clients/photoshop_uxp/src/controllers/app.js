@@ -502,5 +502,6 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     store, updateSettings, updateForm, testConnection, refreshDocument, addUnit, updateUnit, removeUnit,
     adapterMenus, addLora, updateLora, removeLora, setVae, insertEmbedding,
     generate, depth2img, upscale, texture, extendCanvas, previewControl, cancel, resume, dispose, planLayers,
+    runAction, follow, say, // History (controllers/history.js) re-runs and re-applies through these
   };
 }
