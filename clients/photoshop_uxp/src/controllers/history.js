@@ -199,5 +199,12 @@ export function createHistory({ app, host, storage = globalThis.localStorage, br
     return form;
   }
 
-  return { load, refresh, next, previous, setFilter, reapply, rerun, useSettings, placementOf };
+  /** "Use": the job's settings into the form, and the Generate workspace in front to adjust and run them. */
+  async function useSettingsOf(jobId) {
+    const form = useSettings(await bridge().getJob(jobId, { omitImageData: true }));
+    store.set({ workspace: "generate" });
+    return form;
+  }
+
+  return { load, refresh, next, previous, setFilter, reapply, rerun, useSettings, useSettingsOf, placementOf };
 }
