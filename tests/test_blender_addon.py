@@ -205,6 +205,31 @@ def test_blender_depth2img_from_render(run_scenario, address):
     assert image["size"] == [64, 64] and image["packed"] and image["props"]["dccbridge_kind"] == "depth2img"
 
 
+def test_blender_reference_unit_sends_an_image_datablock_or_the_render(run_scenario, address):
+    from dccbridge.client import Client
+
+    r = run_scenario("reference", address, timeout=180)
+    assert ["tiny-ip-adapter-plus", "tiny"] in r["reference_adapters"] and \
+        ["tiny-ip-adapter", "tiny"] in r["reference_adapters"]
+    assert r["ui"]["problems"] == [], r["ui"]
+    units = json.loads(r["with_image"]["props"]["dccbridge_units"])
+    assert [u["type"] for u in units] == ["canny", "reference"]
+    assert units[1]["adapter"] == "tiny-ip-adapter" and units[1]["source"] == "Ref" and units[1]["end"] == 0.8
+    with Client(address) as client:
+        job = client.get_job(r["with_image"]["props"]["dccbridge_job_id"])
+        record = json.loads(job.result.metadata_json)["reference_units"]
+        render = json.loads(client.get_job(r["with_render"]["props"]["dccbridge_job_id"]).result.metadata_json)
+    # what the server used is exactly the datablock's pixels as the add-on encoded them, with the unit's settings
+    assert record == [{"control_unit": 1, "adapter_id": "tiny-ip-adapter", "kind": "ip-adapter",
+                       "adapter_hash": record[0]["adapter_hash"], "image_encoder_hash": record[0]["image_encoder_hash"],
+                       "scale": pytest.approx(0.6), "control_guidance_start": 0.0,
+                       "control_guidance_end": pytest.approx(0.8),
+                       "images": [{"sha256": r["sent_sha256"], "weight": 1.0}]}]
+    assert render["reference_units"][0]["adapter_id"] == "tiny-ip-adapter-plus"  # empty id: the model's first
+    assert render["reference_units"][0]["images"][0]["sha256"] != r["sent_sha256"]
+    assert "choose an image" in r["no_image_outcome"] and "choose an image" in r["no_image_error"]
+
+
 @pytest.fixture(scope="module")
 def adapter_address(tmp_path_factory):
     """A tiny-preset server whose catalog has an sd15 LoRA, embedding and VAE and an sdxl LoRA; tiny-sdxl is the

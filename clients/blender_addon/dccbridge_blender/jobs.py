@@ -205,6 +205,12 @@ def _apply_capabilities(event: dict):
         for model in event["models"]:
             item = rt.models.add()
             item.name, item.family = model["id"], model["family"]
+        if hasattr(rt, "reference_adapters"):
+            rt.reference_adapters.clear()
+            for model in event["models"]:
+                for adapter in model.get("reference_adapters", ()):
+                    item = rt.reference_adapters.add()
+                    item.name, item.family, item.description = adapter["id"], model["id"], adapter["label"]
         rt.schedulers.clear()
         for scheduler in event["schedulers"]:
             rt.schedulers.add().name = scheduler

@@ -2,9 +2,10 @@
 
 from .adapters import DCCBRIDGE_PG_lora
 from .live import DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime
+from .reference import DCCBRIDGE_PG_reference
 from .scene import (DCCBRIDGE_PG_job, DCCBRIDGE_PG_name, DCCBRIDGE_PG_runtime, DCCBRIDGE_PG_settings,
                     DCCBRIDGE_PG_unit, attach, detach)
 
-CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_lora, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_job, DCCBRIDGE_PG_live,
-           DCCBRIDGE_PG_live_runtime, DCCBRIDGE_PG_settings, DCCBRIDGE_PG_runtime)
+CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_lora, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_reference, DCCBRIDGE_PG_job,
+           DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime, DCCBRIDGE_PG_settings, DCCBRIDGE_PG_runtime)
 __all__ = ["CLASSES", "attach", "detach"]
