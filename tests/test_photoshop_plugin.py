@@ -164,6 +164,9 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         # workspaces: the Generate tab in front, the server settings folded away once connected
         assert [v for v in result["visible"] if v] == ["Prompt", "LoRAs · embeddings · VAE", "Image", "ControlNet", "Extend canvas"]
         assert 'data-workspace-tab="history"' in dom.stdout
+        # the Restore faces toggle, restorer menu and strength set in the panel reached the server
+        assert "Face restoration: RestoreFormer (tiny-restoreformer), Face restoration strength: 0.6" in \
+            result["parameters"], result["parameters"]
         shot = tmp_path / "panel.png"
         chromium(binary, url, "--window-size=340,1400", f"--screenshot={shot}")
     data = shot.read_bytes()

@@ -138,6 +138,11 @@ export function mountPanel(root, app, live = null, { history = null, workspaces 
 
   // -- live (src/ui/live_panel.js) ------------------------------------------------------------------------------
   const liveUi = live ? liveSection({ el, field, section, bind }, app, live) : null;
+  const restorerSelect = bind(el("select", { onchange: form("faceRestorerId") }), (s) => s.form.faceRestorerId);
+  const faces = section("Restore faces",
+    el("label", { class: "check" }, bind(el("input", { type: "checkbox", checked: s0.form.restoreFaces, onchange: form("restoreFaces") }), (s) => s.form.restoreFaces), "Restore faces after Generate, Upscale and Extend canvas"),
+    el("div", { class: "row" }, field("Restorer", restorerSelect),
+      field("Strength", bind(el("input", { type: "number", min: 0, max: 1, step: 0.05, value: s0.form.faceStrength, onchange: form("faceStrength", num) }), (s) => s.form.faceStrength))));
 
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
@@ -151,11 +156,11 @@ export function mountPanel(root, app, live = null, { history = null, workspaces 
   // -- workspaces (tabs) and history (src/ui/workspaces_bar.js, src/ui/history_panel.js) ----------------------------
   const historyUi = history ? historySection({ el, section, setChildren }, app, history) : null;
   const tabs = workspaces ? workspaceTabs({ el }, app, workspaces, (id) => { if (id === "history") history?.refresh(); }) : null;
-  const placed = [[adapters, "generate live upscale texture"], [image, "generate"], [control, "generate"], [extend, "generate"],
+  const placed = [[adapters, "generate live upscale texture"], [image, "generate"], [control, "generate"], [extend, "generate"], [faces, "generate upscale"],
     [liveUi?.node, "live"], [upscale, "upscale"], [texture, "texture"], [historyUi?.node, "history"]];
   for (const [node, names] of placed) node?.setAttribute("data-workspaces", names);
 
-  setChildren(root, [el("div", { class: "panel" }, tabs?.node, connection, prompt, adapters, image, control, extend, liveUi?.node, upscale, texture, historyUi?.node, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, tabs?.node, connection, prompt, adapters, image, control, extend, liveUi?.node, upscale, faces, texture, historyUi?.node, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -227,6 +232,7 @@ export function mountPanel(root, app, live = null, { history = null, workspaces 
     fill(modelSelect, s.server.models.map((m) => [m.id, `${m.id} (${m.family})`]), s.form.modelId, "Server default");
     fill(schedulerSelect, s.server.schedulers.map((o) => [o.id, o.label]), s.form.scheduler, "Model default");
     fill(upscalerSelect, s.server.upscalers.map((o) => [o.id, o.label]), s.form.upscalerId, "Default for method");
+    fill(restorerSelect, (s.server.restorers ?? []).map((o) => [o.id, o.label]), s.form.faceRestorerId, "Server default");
     fill(depthSelect, (s.doc?.layers ?? []).map((l) => [l.id, l.name]), s.form.depthLayerId, "None (estimate)");
     const sel = s.doc?.selection;
     selectionInfo.textContent = !s.doc ? "No document open"

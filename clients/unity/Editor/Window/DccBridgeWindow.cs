@@ -13,7 +13,7 @@ using UnityEngine;
 
 namespace DccBridge.Editor
 {
-    public sealed class DccBridgeWindow : EditorWindow
+    public sealed partial class DccBridgeWindow : EditorWindow
     {
         [SerializeField] private string _model = "";
         [SerializeField] private string _prompt = "";
@@ -111,6 +111,7 @@ namespace DccBridge.Editor
             _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
             if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
             _extend.Draw(() => Fill(new DiffusionParams()), _camera, _useSceneView, _width, _height);
+            DrawRestoreFaces();
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
@@ -267,7 +268,7 @@ namespace DccBridge.Editor
                 var texture = Selection.activeObject as Texture2D;
                 if (texture == null) throw new InvalidOperationException("Select a Texture2D asset to upscale.");
                 job.Target = AssetDatabase.GetAssetPath(texture);
-                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt };
+                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt, RestoreFaces = FaceOption() };
                 return c => c.SubmitAsync(up, options);
             }
 
@@ -301,7 +302,7 @@ namespace DccBridge.Editor
                     d2i.DepthPass = CameraCapture.DepthPass(camera, _width, _height);
                     return c => c.SubmitAsync(d2i, options);
                 }
-                var generate = Fill(new GenerateRequest());
+                var generate = Fill(new GenerateRequest { RestoreFaces = FaceOption() });
                 generate.ControlUnits.AddRange(Units(camera));
                 return c => c.SubmitAsync(generate, options);
             }
