@@ -56,7 +56,7 @@ test("History lists this panel's jobs after a restart; Re-apply places the resul
   assert.ok(entry, `job ${inpaint.jobId} listed: ${entries.map((e) => e.jobId)}`);
   assert.deepEqual([entry.state, entry.mode, entry.prompt, entry.seed, entry.model], ["succeeded", "inpaint", "history lighthouse", "77", "tiny"]);
   assert.deepEqual(entry.controls, ["canny 0.60"]);
-  assert.match(entry.thumbnailUrl, /^data:image\/(png|jpeg);base64,/);
+  assert.match(entry.thumbnailUrl, /^data:image\/jpeg;base64,/, "the server's small JPEG (ListJobs thumbnail_size)");
   assert.ok(entries.length <= HISTORY_PAGE_SIZE);
 
   const before = second.doc.layers.length;
@@ -160,4 +160,24 @@ test("The workspace and the form persist per document, and across a restart", { 
   const workspaces2 = createWorkspaces({ app: app2, storage });
   await app2.refreshDocument();
   assert.deepEqual([workspaces2.current(), app2.store.get().form.prompt], ["upscale", "for a"]);
+});
+
+test("\"This plugin's jobs\" leaves out another client's jobs; \"All\" shows them; server thumbnails are small JPEGs", { skip }, async () => {
+  const { app, history } = open(memoryStorage());
+  app.updateSettings({ serverUrl: baseUrl, token });
+  // Another client (the CLI, another host): the same server, another dccbridge-client header.
+  const asOther = (url, init) => {
+    const headers = new Headers(init.headers);
+    headers.set("dccbridge-client", "history-test-other");
+    return globalThis.fetch(url, { ...init, headers });
+  };
+  const other = await createBridge({ baseUrl, token, fetch: asOther }).submit({ kind: { case: "generate", value: { prompt: "not mine", width: 64, height: 64, sampling: { numInferenceSteps: 1, seed: 3n } } } });
+  const mine = await createBridge({ baseUrl, token }).submit({ kind: { case: "generate", value: { prompt: "mine", width: 64, height: 64, sampling: { numInferenceSteps: 1, seed: 4n } } } });
+  let entries = await history.setFilter({ scope: "mine", text: "" });
+  assert.ok(entries.some((e) => e.jobId === mine.jobId), "this plugin's job listed");
+  assert.ok(!entries.some((e) => e.jobId === other.jobId), "another client's job left out");
+  entries = await history.setFilter({ scope: "all" });
+  const theirs = entries.find((e) => e.jobId === other.jobId);
+  assert.ok(theirs, "All shows every client's job (no admin token on this server)");
+  assert.equal(theirs.client, "history-test-other");
 });
