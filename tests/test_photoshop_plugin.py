@@ -162,7 +162,7 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
         assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"
         # workspaces: the Generate tab in front, the server settings folded away once connected
-        assert [v for v in result["visible"] if v] == ["Prompt", "LoRAs · embeddings · VAE", "Image", "ControlNet", "Extend canvas"]
+        assert [v for v in result["visible"] if v] == ["Prompt", "LoRAs · embeddings · VAE", "Image", "ControlNet", "Extend canvas", "Restore faces"]
         assert 'data-workspace-tab="history"' in dom.stdout
         # the Restore faces toggle, restorer menu and strength set in the panel reached the server
         assert "Face restoration: RestoreFormer (tiny-restoreformer), Face restoration strength: 0.6" in \
