@@ -162,7 +162,7 @@ test("The workspace and the form persist per document, and across a restart", { 
   assert.deepEqual([workspaces2.current(), app2.store.get().form.prompt], ["upscale", "for a"]);
 });
 
-test("\"This plugin's jobs\" leaves out another client's jobs; \"All\" shows them; server thumbnails are small JPEGs", { skip }, async () => {
+test("\"This plugin's jobs\" leaves out another client's jobs; \"All\" shows them", { skip }, async () => {
   const { app, history } = open(memoryStorage());
   app.updateSettings({ serverUrl: baseUrl, token });
   // Another client (the CLI, another host): the same server, another dccbridge-client header.
