@@ -38,6 +38,7 @@ PLUGIN = ROOT / "clients" / "photoshop_uxp"
 GENERATED = PLUGIN / "src" / "transport" / "gen"
 SCREENSHOT = ROOT / "docs" / "img" / "photoshop-panel.png"
 LIVE_SCREENSHOT = ROOT / "docs" / "img" / "photoshop-live.png"
+WORKSPACE_SCREENSHOTS = {name: ROOT / "docs" / "img" / f"photoshop-{name}.png" for name in ("history", "upscale", "texture")}
 TOKEN = "photoshop plugin token"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -160,6 +161,9 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         assert result["layer"]["bounds"] == result["selection"] == {"left": 353, "top": 187, "width": 301, "height": 455}
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
         assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"
+        # workspaces: the Generate tab in front, the server settings folded away once connected
+        assert [v for v in result["visible"] if v] == ["Prompt", "LoRAs · embeddings · VAE", "Image", "ControlNet", "Extend canvas", "Restore faces"]
+        assert 'data-workspace-tab="history"' in dom.stdout
         # the Restore faces toggle, restorer menu and strength set in the panel reached the server
         assert "Face restoration: RestoreFormer (tiny-restoreformer), Face restoration strength: 0.6" in \
             result["parameters"], result["parameters"]
@@ -180,7 +184,7 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
 def test_the_panel_live_in_headless_chromium(node, plugin_server, tmp_path):
     """The panel's Live section with the real live server (scene=live in test/panel/index.html): Start live on a
     feathered selection, an edit, the one Live layer updated in place at the selection; the Extend section's preview
-    line for "fill beyond the selection to 16:9"; screenshot of both sections."""
+    line for "fill beyond the selection to 16:9"; screenshot of the Live workspace."""
     binary = need("chromium", "the panel screenshot", "scripts/setup_system.sh installs it as root")
     with serve_plugin_folder() as origin:
         url = (f"{origin}/test/panel/index.html?scene=live&server=http://127.0.0.1:{plugin_server.http_port}"
@@ -207,6 +211,38 @@ def test_the_panel_live_in_headless_chromium(node, plugin_server, tmp_path):
         shutil.copyfile(shot, LIVE_SCREENSHOT)
 
 
+def test_the_panel_history_in_headless_chromium(node, plugin_server, tmp_path):
+    """The History workspace (src/ui/history_panel.js, controllers/history.js) after the panel's inpaint: the job is a
+    tile with its thumbnail, prompt, mode, seed, model and ControlNet unit; only the shared Prompt header and History
+    show. With DCCBRIDGE_UPDATE_SCREENSHOTS set, also screenshots the Upscale and Texture workspaces for docs/."""
+    binary = need("chromium", "the panel screenshot", "scripts/setup_system.sh installs it as root")
+    shots = {}
+    with serve_plugin_folder() as origin:
+        url = (f"{origin}/test/panel/index.html?server=http://127.0.0.1:{plugin_server.http_port}"
+               f"&token={TOKEN.replace(' ', '%20')}&workspace=history")
+        dom = chromium(binary, url, "--dump-dom")
+        assert "<title>done: succeeded</title>" in dom.stdout, dom.stdout[-3000:] + dom.stderr[-2000:]
+        result = json.loads(re.search(r'<pre id="result"[^>]*>(.*?)</pre>', dom.stdout, re.S).group(1)
+                            .replace("&quot;", '"').replace("&amp;", "&"))
+        assert [v for v in result["visible"] if v] == ["Prompt", "History"]
+        tiles = {t["job"]: t for t in result["history"]}
+        assert result["outcomeJob"] in tiles, (result["outcomeJob"], list(tiles))
+        tile = tiles[result["outcomeJob"]]
+        assert tile["text"].startswith("weathered lighthouse keeper, oil paint, rim light"), tile
+        assert "inpaint · seed 1234 · " in tile["text"] and "ControlNet: canny 0.85" in tile["text"], tile
+        assert tile["thumb"].startswith("data:image/"), tile
+        for name in ("history", "upscale", "texture") if os.environ.get("DCCBRIDGE_UPDATE_SCREENSHOTS") else ("history",):
+            shots[name] = tmp_path / f"{name}.png"
+            chromium(binary, url.replace("workspace=history", f"workspace={name}"), "--window-size=340,720",
+                     f"--screenshot={shots[name]}")
+    from PIL import Image
+
+    for name, shot in shots.items():
+        with Image.open(shot) as image:
+            assert image.size == (340, 720)
+            assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 200, f"{name}: text and widgets were drawn"
+        if os.environ.get("DCCBRIDGE_UPDATE_SCREENSHOTS"):
+            shutil.copyfile(shot, WORKSPACE_SCREENSHOTS[name])
 def test_the_panel_offers_a_reference_unit_in_headless_chromium(node, plugin_server):
     """The Reference (IP-Adapter) controls in the real panel: the Type menu offers it, the model's IP-Adapters appear
     in their own menu (and the ControlNet-only Input menu goes), and generating sends the chosen layer inside the

@@ -3,7 +3,9 @@
 import { entrypoints } from "uxp";
 
 import { createApp } from "./controllers/app.js";
+import { createHistory } from "./controllers/history.js";
 import { createLive } from "./controllers/live.js";
+import { createWorkspaces } from "./controllers/workspaces.js";
 import { createHost } from "./photoshop/host.js";
 import { mountPanel } from "./ui/panel.js";
 
@@ -16,9 +18,11 @@ function show(rootNode) {
     const host = createHost();
     app = createApp({ host, storage: globalThis.localStorage });
     live = createLive({ host, store: app.store });
-    mountPanel(root, app, live);
+    const history = createHistory({ app, host, storage: globalThis.localStorage });
+    const workspaces = createWorkspaces({ app, storage: globalThis.localStorage });
+    mountPanel(root, app, live, { history, workspaces });
     root.addEventListener("mouseenter", () => app.refreshDocument().catch(() => {}));
-    globalThis.dccbridge = { app, host, live }; // for the UXP Developer Tool's console
+    globalThis.dccbridge = { app, host, live, history, workspaces }; // for the UXP Developer Tool's console
   }
   app.refreshDocument().catch(() => {});
   // Jobs started before the panel was closed (or Photoshop quit) are fetched by id and placed now.

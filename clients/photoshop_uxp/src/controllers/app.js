@@ -344,7 +344,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const { fields, placement } = await extendRequest(doc, form, { selectionBounds, readMerged });
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, sampling: sampling(form),
-        adapters: await taskAdapters(form), ...fillFields(form), ...fields, ...restoreFacesField(form),
+        adapters: await taskAdapters(form), ...fillFields(form), ...restoreFacesField(form), ...fields,
       };
       return { task: { kind: { case: "outpaint", value: task } }, placement };
     });
@@ -505,5 +505,6 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     store, updateSettings, updateForm, testConnection, refreshDocument, addUnit, updateUnit, removeUnit,
     adapterMenus, addLora, updateLora, removeLora, setVae, insertEmbedding,
     generate, depth2img, upscale, texture, extendCanvas, previewControl, cancel, resume, dispose, planLayers,
+    runAction, follow, say, // History (controllers/history.js) re-runs and re-applies through these
   };
 }

@@ -2,7 +2,7 @@
 // Everything else gets a `host` with this contract (test/fakes/memory_host.js implements the same one in
 // memory for the tests and the headless panel):
 //
-//   activeDocument()            -> {id, title, width, height, resolution} | null      (pixels, ppi)
+//   activeDocument()            -> {id, title, width, height, resolution, path} | null (pixels, ppi; path "" unsaved)
 //   documentOpen(docId)         -> boolean
 //   layers(docId)               -> [{id, name, visible, bounds: rect}]  pixel layers, top first
 //   activeLayerId(docId)        -> id | null
@@ -93,7 +93,8 @@ export function createHost() {
       const doc = app.activeDocument;
       if (!doc) return null;
       // UXP's Document.width/height are pixels; resolution is ppi.
-      return { id: doc.id, title: doc.title ?? doc.name, width: Math.round(doc.width), height: Math.round(doc.height), resolution: doc.resolution };
+      // path (saved documents): what the panel keys the document's workspace and settings by (state/workspaces.js)
+      return { id: doc.id, title: doc.title ?? doc.name, width: Math.round(doc.width), height: Math.round(doc.height), resolution: doc.resolution, path: doc.path ?? "" };
     },
 
     async documentOpen(docId) {

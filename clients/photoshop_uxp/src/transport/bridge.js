@@ -16,6 +16,8 @@ import { Anchor, OutpaintFill, TilingAxes, UpscaleMethod } from "./gen/dccbridge
 export { Anchor, ControlType, DepthEncoding, DepthNormalization, JobState, OutpaintFill, Preprocessor, TilingAxes, UpscaleMethod };
 
 export const LONG_POLL_WAIT_MS = 10_000;
+/** The client name this plugin's jobs are recorded under (the dccbridge-client header; History's "mine" filter). */
+export const CLIENT_NAME = "photoshop-uxp";
 
 /** A failed call or job, with the gRPC code name ("invalid_argument"), the message and the request field. */
 export class BridgeError extends Error {
@@ -59,7 +61,7 @@ export function createBridge({ baseUrl, token = "", fetch, binary = true } = {})
   }
   const auth = (next) => async (req) => {
     if (token) req.header.set("authorization", `Bearer ${token}`);
-    req.header.set("dccbridge-client", "photoshop-uxp");
+    req.header.set("dccbridge-client", CLIENT_NAME);
     return next(req);
   };
   const transport = createConnectTransport({
@@ -77,6 +79,12 @@ export function createBridge({ baseUrl, token = "", fetch, binary = true } = {})
       wrap(async () => (await client.getJob({ jobId, waitMs, afterSequence: BigInt(afterSequence), omitImageData }, { signal })).job),
     cancel: (jobId) => wrap(async () => (await client.cancel({ jobId })).job),
     listJobs: (pageSize = 20) => wrap(async () => (await client.listJobs({ pageSize })).jobs),
+    // History: one page of jobs with the filters of ListJobsRequest (client, taskTypes, createdAfterMs, text, modelId,
+    // thumbnailSize, pageToken) -> {jobs, nextPageToken}.
+    listJobsPage: (request = {}) => wrap(async () => {
+      const page = await client.listJobs(request);
+      return { jobs: page.jobs, nextPageToken: page.nextPageToken };
+    }),
     run: (task, options = {}, signal) => client.run({ task, options }, { signal }),
     watch: (jobId, afterSequence = 0n, signal) => client.watch({ jobId, afterSequence: BigInt(afterSequence) }, { signal }),
     // Live mode (live.proto; followed by src/transport/live.js)

@@ -3,7 +3,9 @@
 import { ANCHORS, ASPECTS, extendPreview } from "../controllers/extend.js";
 import { REFERENCE_SCOPES, referenceAdapters } from "../controllers/reference.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
+import { historySection } from "./history_panel.js";
 import { liveSection } from "./live_panel.js";
+import { workspaceTabs } from "./workspaces_bar.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -29,7 +31,9 @@ const field = (label, control, hint) => el("label", { class: "field" }, el("span
 const options = (list, selected) => list.map(([value, text]) => el("option", { value, selected: String(value) === String(selected) }, text));
 const section = (title, ...children) => el("section", { class: "section" }, el("h2", {}, title), ...children);
 
-export function mountPanel(root, app, live = null) {
+/** Workspaces (src/state/workspaces.js): with `workspaces`, tabs at the top show one workspace's sections at a time
+ * under the shared header (server, prompt); without, every section shows (one long panel). */
+export function mountPanel(root, app, live = null, { history = null, workspaces = null } = {}) {
   const { store } = app;
   const s0 = store.get();
   // Inputs show the state (settings and form may change from code: loaded, resumed, set by a controller);
@@ -149,7 +153,14 @@ export function mountPanel(root, app, live = null) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, faces, liveUi?.node, progress, status)]);
+  // -- workspaces (tabs) and history (src/ui/workspaces_bar.js, src/ui/history_panel.js) ----------------------------
+  const historyUi = history ? historySection({ el, section, setChildren }, app, history) : null;
+  const tabs = workspaces ? workspaceTabs({ el }, app, workspaces, (id) => { if (id === "history") history?.refresh(); }) : null;
+  const placed = [[adapters, "generate live upscale texture"], [image, "generate"], [control, "generate"], [extend, "generate"], [faces, "generate upscale"],
+    [liveUi?.node, "live"], [upscale, "upscale"], [texture, "texture"], [historyUi?.node, "history"]];
+  for (const [node, names] of placed) node?.setAttribute("data-workspaces", names);
+
+  setChildren(root, [el("div", { class: "panel" }, tabs?.node, connection, prompt, adapters, image, control, extend, liveUi?.node, upscale, faces, texture, historyUi?.node, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -229,6 +240,13 @@ export function mountPanel(root, app, live = null) {
         : `No selection: the whole ${s.doc.width} × ${s.doc.height} px document`;
     extendInfo.textContent = extendPreview(s.form, s.doc);
     liveUi?.render(s);
+    historyUi?.render(s);
+    if (tabs) {
+      tabs.render(s);
+      // the server settings stay in view until connected; then the gear opens them
+      connection.style.display = s.serverOpen || s.server.status !== "connected" ? "" : "none";
+      for (const [node, names] of placed) if (node) node.style.display = names.split(" ").includes(s.workspace) ? "" : "none";
+    }
     renderUnits(s);
     renderAdapters(s);
     for (const [node, read] of bindings) {
