@@ -39,7 +39,7 @@ def draw_sheet(folder: Path, out: Path) -> None:
                                       f"re-run recaptures {recapture}" if recapture else "") if x)
         draw.text((76, y + 34), extra, fill=(160, 190, 230))
         draw.text((76, y + 50), "[Re-apply]  [Re-run]  [New seed]", fill=(150, 150, 150))
-    sheet.save(out, optimize=True)
+    sheet.quantize(colors=96).save(out, optimize=True)  # a palette keeps the figure small
 
 
 def main(size: str = "64", steps: str = "2", rounds: str = "20") -> None:
