@@ -80,6 +80,8 @@ def image_fields(bomb: bytes, bomb16: bytes) -> dict[str, tasks_pb2.Task]:
         "control_units[0].image": generate_task(control_units=[unit(image=image(bomb))]),
         "control_units[0].preprocess.image": generate_task(control_units=[
             unit(preprocess=control_pb2.PreprocessSource(image=image(bomb)))]),
+        "control_units[0].reference.images[1]": generate_task(control_units=[unit(
+            control_pb2.CONTROL_TYPE_REFERENCE, reference=control_pb2.ReferenceImages(images=[ok_png(), image(bomb)]))]),
         "control_units[0].depth_pass.png16": generate_task(control_units=[unit(
             control_pb2.CONTROL_TYPE_DEPTH,
             depth_pass=media_pb2.DepthPass(png16=bomb16, encoding=media_pb2.DEPTH_ENCODING_LINEAR))]),

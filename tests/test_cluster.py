@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ import pytest
 pytest.importorskip("ray.serve")
 
 from dccbridge.client import Client  # noqa: E402
+from dccbridge.v1 import live_pb2  # noqa: E402
 from dccbridge.cluster.config import ClusterConfig  # noqa: E402
 from dccbridge.models.profile import ProfileOptions  # noqa: E402
 from dccbridge.v1 import jobs_pb2  # noqa: E402
@@ -273,6 +275,12 @@ def test_a_cancelled_job_stops_on_its_replica_and_the_replica_takes_the_next(tmp
         caps = client.capabilities()
         assert len(caps.replicas) >= 2 and all(r.device.type == "cpu" and "tiny" in r.loaded_models
                                                for r in caps.replicas), caps.replicas
+        # Live sessions need a warm pipeline in the serving process: a cluster ingress says so, not INTERNAL.
+        assert "live" not in caps.features
+        with pytest.raises(grpc.RpcError) as refused:
+            client.stub.OpenLive(live_pb2.OpenLiveRequest(config=live_pb2.LiveConfig(prompt="x")), timeout=30,
+                                metadata=client.metadata)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED and "--ray" in refused.value.details()
         long_job = client.submit(generate_task(size=SIZE, steps=150, seed=1))
         for event in client.watch(long_job.job_id):
             if event.WhichOneof("event") == "progress":

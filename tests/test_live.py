@@ -84,6 +84,7 @@ def wait_until(condition, timeout_s: float = 20.0) -> bool:
 
 
 def test_open_frames_results_close(client):
+    assert "live" in client.capabilities().features  # a single server offers live sessions
     with session(client, similarity_threshold=0) as live:
         config = live.opened.config
         assert live.session_id and len(live.session_id) >= 20  # unguessable

@@ -202,3 +202,27 @@ def test_the_panel_live_in_headless_chromium(node, plugin_server, tmp_path):
         assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 200, "text and widgets were drawn"
     if os.environ.get("DCCBRIDGE_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, LIVE_SCREENSHOT)
+
+
+def test_the_panel_offers_a_reference_unit_in_headless_chromium(node, plugin_server):
+    """The Reference (IP-Adapter) controls in the real panel: the Type menu offers it, the model's IP-Adapters appear
+    in their own menu (and the ControlNet-only Input menu goes), and generating sends the chosen layer inside the
+    selection with the chosen adapter -- as the server's record of the job shows."""
+    binary = need("chromium", "the panel's reference unit", "scripts/setup_system.sh installs it as root")
+    with serve_plugin_folder() as origin:
+        url = (f"{origin}/test/panel/reference.html?server=http://127.0.0.1:{plugin_server.http_port}"
+               f"&token={TOKEN.replace(' ', '%20')}")
+        dom = chromium(binary, url, "--dump-dom")
+    assert "<title>done: succeeded</title>" in dom.stdout, dom.stdout[:3000] + dom.stderr[-2000:]
+    result = json.loads(re.search(r'<pre id="result"[^>]*>(.*?)</pre>', dom.stdout, re.S).group(1)
+                        .replace("&quot;", '"').replace("&amp;", "&"))
+    assert "reference" in result["offeredTypes"]
+    assert result["offeredAdapters"] == [["", "Model's default"],
+                                         ["tiny-ip-adapter-plus", "tiny-ip-adapter-plus (IP-Adapter Plus)"],
+                                         ["tiny-ip-adapter", "tiny-ip-adapter (IP-Adapter)"]]
+    assert not result["inputMenuShown"] and not result["previewButtonShown"]  # no control map to preview
+    unit = result["unit"]
+    assert (unit["type"], unit["adapterId"], unit["scope"]) == ("reference", "tiny-ip-adapter", "selection")
+    [record] = result["reference"]
+    assert record["adapter_id"] == "tiny-ip-adapter" and record["kind"] == "ip-adapter"
+    assert 'IP-Adapter 0: "Model: tiny-ip-adapter (' in result["parameters"]

@@ -236,7 +236,7 @@ def test_capabilities_list_tiny_sdxl_with_its_tasks_and_control_types(client):
                              service_pb2.TASK_TYPE_TEXTURE, service_pb2.TASK_TYPE_DEPTH2IMG,
                              service_pb2.TASK_TYPE_UPSCALE, service_pb2.TASK_TYPE_OUTPAINT}
     assert list(xl.control_types) == [control_pb2.CONTROL_TYPE_CANNY, control_pb2.CONTROL_TYPE_DEPTH,
-                                      control_pb2.CONTROL_TYPE_OPENPOSE]
+                                      control_pb2.CONTROL_TYPE_OPENPOSE, control_pb2.CONTROL_TYPE_REFERENCE]
     assert (xl.default_width, xl.default_height, xl.default_steps, xl.default_guidance_scale,
             xl.default_scheduler) == (1024, 1024, 30, 5.0, "dpmpp_2m_karras")
     assert list(models["tiny"].tasks) != [] and set(models["tiny"].tasks) == set(xl.tasks)

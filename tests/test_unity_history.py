@@ -36,4 +36,4 @@ def test_history_survives_a_server_restart_and_re_applies_and_re_runs_there(tmp_
         passed, failed, not_run, failures, out = _nunit(tmp_path, dll, server, "recall", "DccBridge.Tests.HistoryTests")
     print(f"recall on the restarted server: {passed} passed, {failed} failed")
     assert failed == 0 and not_run == 0, "\n".join(failures) + out
-    assert passed == 5, out
+    assert passed == 6, out

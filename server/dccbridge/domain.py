@@ -25,6 +25,7 @@ class ControlType(str, enum.Enum):
     SCRIBBLE = "scribble"
     NORMAL = "normal"
     TILE = "tile"
+    REFERENCE = "reference"  # an IP-Adapter image prompt, not a ControlNet (ops/reference.py)
 
 
 class Preprocessor(str, enum.Enum):
@@ -164,7 +165,15 @@ class PreprocessInput:
     canny_high: int | None = None
 
 
-ControlSource = Union[ImageInput, PreprocessInput, DepthPassInput, PoseRigInput]
+@dataclass(frozen=True)
+class ReferenceImagesInput:
+    """The images of a REFERENCE unit (an IP-Adapter image prompt) and their relative weights (empty: equal)."""
+
+    images: tuple[ImageInput, ...]
+    weights: tuple[float, ...] = ()
+
+
+ControlSource = Union[ImageInput, PreprocessInput, DepthPassInput, PoseRigInput, ReferenceImagesInput]
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,11 @@ class ControlUnitSpec:
     guidance_start: float = 0.0
     guidance_end: float = 1.0
     controlnet_id: str = ""
+    adapter_id: str = ""  # REFERENCE units: the IP-Adapter of the model's catalog entry ("" = its first)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.control_type is ControlType.REFERENCE
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,8 @@ class Server:
                                       store_kind=self.store.index.kind)
         if self.cluster is not None:
             add_replicas(response, self.cluster.replicas())
+        else:  # live sessions keep a warm pipeline in this process (docs/live.md); a cluster ingress has none
+            response.features.extend(["live", f"live_sessions:{self.config.max_live_sessions}"])
         return response
 
     def start(self) -> "Server":

@@ -575,6 +575,55 @@ def scenario_adapters(addon):
                           "vae_id": s.vae_id, "embeddings_used": [e.name for e in s.embeddings_used]}
 
 
+
+def scenario_multiview(addon):
+    """Texture from views (tests/blender/multiview_scenario.py: this file's helpers passed in)."""
+    from multiview_scenario import scenario_multiview as run
+
+    run(addon, globals())
+
+
+def scenario_reference(addon):
+    """The Reference unit: an image datablock (with a canny unit in the same job), then the current render."""
+    import hashlib
+
+    import numpy as np
+
+    assert bpy.ops.dccbridge.test_connection() == {"FINISHED"}
+    rt = wait(addon, 30)
+    RESULT["reference_adapters"] = [[a.name, a.family] for a in rt.reference_adapters]
+    s = settings()
+    ref = bpy.data.images.new("Ref", 40, 32)
+    rgba = np.zeros((32, 40, 4), np.float32)
+    rgba[..., 0] = np.linspace(0, 1, 40)[None, :]
+    rgba[..., 2] = np.linspace(1, 0, 32)[:, None]
+    rgba[..., 3] = 1.0
+    ref.pixels.foreach_set(rgba.ravel())
+    unit = s.unit_reference
+    unit.enabled, unit.source, unit.image, unit.adapter_id = True, "IMAGE", ref, "tiny-ip-adapter"
+    unit.weight, unit.start, unit.end = 0.6, 0.0, 0.8
+    s.unit_canny.enabled = True
+    RESULT["sent_sha256"] = hashlib.sha256(addon_module("capture").image_png(ref)).hexdigest()
+    RESULT["ui"] = draw_every_panel(addon, ADDON_MODULE, None)
+    assert bpy.ops.dccbridge.generate() == {"FINISHED"}
+    rt = wait(addon)
+    assert not rt.error, rt.error
+    RESULT["with_image"] = image_info(bpy.data.images["DCC generate 1234"])
+    s.unit_canny.enabled = False
+    unit.source, unit.adapter_id = "RENDER", ""
+    s.seed = 4321
+    assert bpy.ops.dccbridge.generate() == {"FINISHED"}
+    rt = wait(addon)
+    assert not rt.error, rt.error
+    RESULT["with_render"] = image_info(bpy.data.images["DCC generate 4321"])
+    unit.source, unit.image = "IMAGE", None
+    try:  # an operator that reports an ERROR raises in background mode
+        RESULT["no_image_outcome"] = sorted(bpy.ops.dccbridge.generate())
+    except RuntimeError as error:
+        RESULT["no_image_outcome"] = str(error)
+    RESULT["no_image_error"] = bpy.context.window_manager.dccbridge.error
+
+
 def main():
     addon = install()
     try:

@@ -243,7 +243,12 @@ namespace UnityEditor
     public static class EditorUtility { public static bool DisplayDialog(string t, string m, string ok) { return true; } }
     public static class EditorGUIUtility { public static void PingObject(UnityEngine.Object o) { } }
     public static class EditorStyles { public static GUIStyle boldLabel, wordWrappedMiniLabel, wordWrappedLabel; }
-    public static class EditorGUI { public class DisabledScope : IDisposable { public DisabledScope(bool d) { } public void Dispose() { } } }
+    public static class EditorGUI
+    {
+        public class DisabledScope : IDisposable { public DisabledScope(bool d) { } public void Dispose() { } }
+        public class IndentLevelScope : IDisposable { public IndentLevelScope() { } public void Dispose() { } }
+    }
+    public enum MessageType { None, Info, Warning, Error }
     public static class EditorGUILayout
     {
         public class HorizontalScope : IDisposable { public HorizontalScope(params GUILayoutOption[] o) { } public void Dispose() { } }
@@ -264,6 +269,7 @@ namespace UnityEditor
         public static Enum EnumPopup(string l, Enum e, params GUILayoutOption[] o) { return e; }
         public static UnityEngine.Object ObjectField(string l, UnityEngine.Object o, Type t, bool scene, params GUILayoutOption[] opts) { return o; }
         public static void Space() { }
+        public static void HelpBox(string message, MessageType type) { }
         public static Vector2 BeginScrollView(Vector2 v, params GUILayoutOption[] o) { return v; }
         public static void EndScrollView() { }
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .proto import control_pb2, jobs_pb2, media_pb2, tasks_pb2
 
 CONTROL_TYPES = {"depth": control_pb2.CONTROL_TYPE_DEPTH, "openpose": control_pb2.CONTROL_TYPE_OPENPOSE,
-                 "canny": control_pb2.CONTROL_TYPE_CANNY}
+                 "canny": control_pb2.CONTROL_TYPE_CANNY, "reference": control_pb2.CONTROL_TYPE_REFERENCE}
 TILING = {"NONE": tasks_pb2.TILING_AXES_NONE, "X": tasks_pb2.TILING_AXES_X, "Y": tasks_pb2.TILING_AXES_Y,
           "BOTH": tasks_pb2.TILING_AXES_BOTH}
 UPSCALE_METHODS = {"AUTO": tasks_pb2.UPSCALE_METHOD_UNSPECIFIED, "LANCZOS": tasks_pb2.UPSCALE_METHOD_LANCZOS,
@@ -73,8 +73,8 @@ def pose_rig(pose: dict) -> media_pb2.PoseRig:
 
 
 def control_unit(unit: dict) -> control_pb2.ControlUnit:
-    """unit: {"type": "depth"|"openpose"|"canny", "weight", "start", "end", and "depth" | "pose" | "image"
-    (+ "low", "high" for canny)}."""
+    """unit: {"type": "depth"|"openpose"|"canny"|"reference", "weight", "start", "end", and "depth" | "pose" |
+    "image" (+ "low", "high" for canny) | "images" (PNG bytes) + "adapter" (IP-Adapter id) for reference}."""
     msg = control_pb2.ControlUnit(control_type=CONTROL_TYPES[unit["type"]],
                                   controlnet_conditioning_scale=float(unit.get("weight", 1.0)),
                                   control_guidance_start=float(unit.get("start", 0.0)),
@@ -83,6 +83,9 @@ def control_unit(unit: dict) -> control_pb2.ControlUnit:
         msg.depth_pass.CopyFrom(depth_pass(unit["depth"]))
     elif unit["type"] == "openpose":
         msg.pose_rig.CopyFrom(pose_rig(unit["pose"]))
+    elif unit["type"] == "reference":
+        msg.adapter_id = unit.get("adapter", "")
+        msg.reference.images.extend(image(png) for png in unit["images"])
     else:
         msg.preprocess.image.CopyFrom(image(unit["image"]))
         msg.preprocess.preprocessor = control_pb2.PREPROCESSOR_CANNY
@@ -99,6 +102,15 @@ def generate_task(params: dict, units: list) -> tasks_pb2.Task:
                                   height=params["height"], sampling=sampling(params),
                                   control_units=[control_unit(u) for u in units])
     return tasks_pb2.Task(generate=_set_adapters(task, params))
+
+
+def with_inpaint(task: tasks_pb2.Task, init_png: bytes, mask_png: bytes, strength=None) -> tasks_pb2.Task:
+    """A generate task made an inpaint: start from init_png, repaint where mask_png is white."""
+    task.generate.init_image.CopyFrom(image(init_png))
+    task.generate.mask_image.CopyFrom(image(mask_png))
+    if strength is not None:
+        task.generate.strength = float(strength)
+    return task
 
 
 def depth2img_task(params: dict, init_png: bytes, depth: dict | None) -> tasks_pb2.Task:

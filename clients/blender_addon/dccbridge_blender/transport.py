@@ -81,7 +81,9 @@ def capabilities_dict(caps) -> dict:
         "device": f"{caps.device.type} {caps.device.name} {caps.device.dtype}".strip(),
         "default_model": caps.default_model_id,
         "models": [{"id": m.id, "family": m.family, "tasks": [service_pb2.TaskType.Name(t) for t in m.tasks],
-                    "default_width": m.default_width, "default_height": m.default_height} for m in caps.models],
+                    "default_width": m.default_width, "default_height": m.default_height,
+                    "reference_adapters": [{"id": a.id, "label": a.label} for a in m.reference_adapters]}
+                   for m in caps.models],
         "schedulers": [s.id for s in caps.schedulers],
         "upscalers": [u.id for u in caps.upscalers],
         "features": list(caps.features),

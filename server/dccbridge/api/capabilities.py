@@ -9,7 +9,8 @@ from .convert import CONTROL_TYPE_TO_PROTO, PREPROCESSOR_TO_PROTO
 
 GENERATE_TASKS = (service_pb2.TASK_TYPE_TXT2IMG, service_pb2.TASK_TYPE_IMG2IMG, service_pb2.TASK_TYPE_INPAINT)
 UPSCALER_KIND_LABELS = {"esrgan": "ESRGAN", "sd_x4": "SD x4"}
-FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet")
+FEATURES = ("previews", "long_poll", "depth_pass", "pose_rig", "cancel", "job_index", "multi_controlnet",
+            "reference_images")
 # Preprocessors that need no weights; others appear when an estimator for them is configured.
 BUILTIN_PREPROCESSORS = (Preprocessor.CANNY,)
 
@@ -37,6 +38,7 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
             max_message_bytes=max_message_bytes,
             max_queue=max_queue,
             size_multiple=limits.size_multiple,
+            max_reference_images=limits.max_reference_images,
         ),
         features=list(FEATURES) + ([f"job_store:{store_kind}"] if store_kind else []),
     )
@@ -46,7 +48,8 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
             id=entry.id,
             family=entry.family,
             tasks=model_tasks(entry),
-            control_types=[CONTROL_TYPE_TO_PROTO[t] for t in entry.controlnets],
+            control_types=[CONTROL_TYPE_TO_PROTO[t] for t in entry.controlnets]
+            + ([CONTROL_TYPE_TO_PROTO[ControlType.REFERENCE]] if entry.ip_adapters else []),
             is_default=entry.id == catalog.default_id,
             loaded=manager.is_loaded(entry.id),
             default_width=entry.default_width,
@@ -57,6 +60,8 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
             description=entry.description,
             profile=manager.model_profile(entry.id).summary(),
             taesd_previews=bool(entry.preview_vae),
+            reference_adapters=[service_pb2.NamedOption(id=a.id, label=a.label, description=a.description)
+                                for a in entry.ip_adapters.values()],
         )
     for scheduler_id, label in scheduler_options:
         response.schedulers.add(id=scheduler_id, label=label)

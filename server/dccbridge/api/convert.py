@@ -204,7 +204,11 @@ def _enum(field: str, table: dict, value: int):
 def preprocess_request(p: tasks_pb2.PreprocessTask) -> d.PreprocessRequest:
     if not p.HasField("unit"):
         raise InvalidInput("unit", "is required: the ControlNet unit whose map to compute")
-    return d.PreprocessRequest(unit=control_unit(p.unit, "unit"), width=p.width, height=p.height)
+    unit = control_unit(p.unit, "unit")
+    if unit.is_reference:
+        raise InvalidInput("unit.control_type", "a CONTROL_TYPE_REFERENCE unit has no control map to compute; "
+                                                "send it in a generate task")
+    return d.PreprocessRequest(unit=unit, width=p.width, height=p.height)
 
 
 def sampling(s: tasks_pb2.Sampling) -> d.Sampling:
@@ -246,8 +250,10 @@ def control_unit(u: control_pb2.ControlUnit, field: str) -> d.ControlUnitSpec:
         source = depth_pass(u.depth_pass, f"{field}.depth_pass")
     elif source_kind == "pose_rig":
         source = pose_rig(u.pose_rig)
+    elif source_kind == "reference":
+        source = reference_images(u.reference, f"{field}.reference")
     else:
-        raise InvalidInput(f"{field}.source", "set one of image, preprocess, depth_pass, pose_rig")
+        raise InvalidInput(f"{field}.source", "set one of image, preprocess, depth_pass, pose_rig, reference")
     return d.ControlUnitSpec(
         control_type=CONTROL_TYPES[u.control_type],
         source=source,
@@ -255,6 +261,14 @@ def control_unit(u: control_pb2.ControlUnit, field: str) -> d.ControlUnitSpec:
         guidance_start=_optional_float(u, "control_guidance_start", 0.0, field),
         guidance_end=_optional_float(u, "control_guidance_end", 1.0, field),
         controlnet_id=u.controlnet_id,
+        adapter_id=u.adapter_id,
+    )
+
+
+def reference_images(r: control_pb2.ReferenceImages, field: str) -> d.ReferenceImagesInput:
+    return d.ReferenceImagesInput(
+        images=tuple(image_input(image) for image in r.images),
+        weights=tuple(_finite(f"{field}.weights[{j}]", w) for j, w in enumerate(r.weights)),
     )
 
 

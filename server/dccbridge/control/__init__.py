@@ -17,6 +17,7 @@ from ..domain import (
     PoseRigInput,
     PreprocessInput,
     Preprocessor,
+    ReferenceImagesInput,
 )
 from ..errors import InvalidInput, Unsupported
 from ..imaging import DEFAULT_MAX_INPUT_PIXELS, decode_image, image_size, resize
@@ -70,6 +71,8 @@ def prepare_control_map(
     """The unit's control map as uint8 height x width x 3 RGB. Source images above max_pixels are refused from
     their header."""
     source = unit.source
+    if isinstance(source, ReferenceImagesInput):  # an IP-Adapter image prompt (ops/reference.py), not a map
+        raise InvalidInput(f"{field}.reference", "reference images feed only CONTROL_TYPE_REFERENCE units")
     if isinstance(source, ImageInput):
         return resize(decode_image(source.data, f"{field}.image", max_pixels=max_pixels), width, height)
     if isinstance(source, DepthPassInput):
@@ -164,6 +167,8 @@ def source_size(unit: ControlUnitSpec) -> tuple[int, int] | None:
         if source.width and source.height:
             return source.width, source.height
         return _encoded_size(source.png16 or b"")
+    if isinstance(source, ReferenceImagesInput):
+        return None
     image = source if isinstance(source, ImageInput) else source.image
     return _encoded_size(image.data)
 

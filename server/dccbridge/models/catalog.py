@@ -13,6 +13,7 @@ from pathlib import Path
 from ..domain import ControlType
 from ..errors import ModelNotFound
 from .adapter_catalog import AdapterCatalog, parse_adapter_tables
+from .ip_adapter_catalog import IpAdapterEntry, parse_ip_adapters
 from .profile import parse_profile_table
 from .schedulers import SCHEDULERS
 from .sources import (  # noqa: F401 - re-exported: loading, hub and the CLI read them from here
@@ -57,7 +58,7 @@ FAMILY_REFERENCE_REPOS = {
 MODEL_KEYS = {
     "family", "source", "config", "description", "controlnets", "default_width", "default_height",
     "default_steps", "default_guidance_scale", "default_scheduler", "variant", "inpainting", "inpaint_model",
-    "preview_vae", "profile", "fp16_vae",
+    "preview_vae", "profile", "fp16_vae", "ip_adapters",
 }
 
 # What an [upscalers.ID] table's `kind` selects: a spandrel-loaded single-image SR model (ESRGAN family),
@@ -110,6 +111,8 @@ class ModelEntry:
     # A VAE id (the catalog's [vaes.*] or VAE folder) the model decodes with when it runs in float16, e.g. SDXL's
     # sdxl-vae-fp16-fix: SDXL's own VAE overflows in float16 and diffusers then decodes in float32 (slower).
     fp16_vae: str = ""
+    # IP-Adapters for REFERENCE control units, by id, in catalog order (the first is the default).
+    ip_adapters: dict[str, IpAdapterEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,7 @@ def _parse_entry(model_id: str, table, base_dir: Path, where: str) -> ModelEntry
         preview_vae=resolve_source(preview_vae, base_dir) if preview_vae else "",
         profile=parse_profile_table(table.get("profile", {}), f"{where}.profile"),
         fp16_vae=_string(table, "fp16_vae", where, default=""),
+        ip_adapters=parse_ip_adapters(table.get("ip_adapters", {}), base_dir, f"{where}.ip_adapters"),
     )
 
 
@@ -304,6 +308,9 @@ def _parse_controlnets(table, base_dir: Path, where: str) -> dict[ControlType, s
         except ValueError:
             raise ValueError(f"{where}.{name}: unknown control type; choose from: "
                              f"{', '.join(t.value for t in ControlType)}") from None
+        if control_type is ControlType.REFERENCE:
+            raise ValueError(f"{where}.{name}: reference units use IP-Adapters, not a ControlNet; list them as "
+                             f"[{where.split(': ')[-1].removesuffix('.controlnets')}.ip_adapters.ID] tables")
         if not isinstance(source, str) or not source:
             raise ValueError(f"{where}.{name}: must be a source string")
         controlnets[control_type] = resolve_source(source, base_dir)

@@ -111,11 +111,16 @@ class User:
     def __str__(self) -> str:  # for people only: match on the fields
         return {"model": self.id, "source": self.id, "controlnet": f"{self.id} {self.detail} ControlNet",
                 "configs": self.id, "upscaler": f"upscaler {self.id}", "vae": f"VAE {self.id}",
-                "estimator": f"{self.id} estimator", "preview": f"{self.id} preview VAE"}[self.kind]
+                "estimator": f"{self.id} estimator", "preview": f"{self.id} preview VAE",
+                "ip_adapter": f"{self.id} IP-Adapter {self.detail}",
+                "image_encoder": f"{self.id} IP-Adapter {self.detail} image encoder"}[self.kind]
 
 
 # What `models pull --models CATALOG ID` fetches for an id: everything its model, upscaler or VAE entry names.
-PULLABLE_BY_ID = ("model", "controlnet", "configs", "upscaler", "vae", "preview")
+PULLABLE_BY_ID = ("model", "controlnet", "configs", "upscaler", "vae", "preview", "ip_adapter", "image_encoder")
+# A transformers model folder inside a repo, named by its weights file (an IP-Adapter's image encoder,
+# hf://h94/IP-Adapter/models/image_encoder/model.safetensors): its config.json comes with it.
+WITH_CONFIG_SUFFIX = "image_encoder/model.safetensors"
 
 
 @dataclass
@@ -167,6 +172,13 @@ def catalog_needs(catalog) -> list[Need]:
             add(source, User("controlnet", entry.id, control_type.value))
         if entry.preview_vae:
             add(entry.preview_vae, User("preview", entry.id))
+        for adapter in entry.ip_adapters.values():  # only the files read: the weights and the image encoder
+            for source, subfolder, name, kind in (
+                    (adapter.source, adapter.subfolder, adapter.weight_name, "ip_adapter"),
+                    (adapter.image_encoder, adapter.image_encoder_subfolder, "model.safetensors", "image_encoder")):
+                inner = "/".join(part for part in (subfolder, name) if part)
+                add(f"{HUB_FILE_PREFIX}{source}/{inner}" if _kind(source) == "hub" else source,
+                    User(kind, entry.id, adapter.id))
     for upscaler in catalog.upscalers():
         add(upscaler.source, User("upscaler", upscaler.id))
     if "depth" in catalog.estimators:  # the other estimators are controlnet_aux pickles: not pulled
@@ -203,6 +215,8 @@ def _without_redundant_configs(needs: list[Need]) -> list[Need]:
 def allow_patterns(source: HubSource, repo_files: list[str], read_model_index: Callable[[], dict]) -> list[str]:
     """The repo's files a loader reads (see the module docstring)."""
     if source.filename:
+        if source.filename.endswith(WITH_CONFIG_SUFFIX):
+            return [source.filename, source.filename.rsplit("/", 1)[0] + "/config.json"]
         return [source.filename]
 
     def weights(folder: str) -> list[str]:

@@ -18,6 +18,7 @@ from diffusers import ControlNetModel, StableDiffusionPipeline
 from ..domain import AdapterSpec, ControlType
 from ..errors import DccError, Unsupported
 from .adapters import AdapterRuntime
+from .ip_adapters import IpAdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
 from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
@@ -158,6 +159,8 @@ class ModelManager:
         self.estimators = ServerEstimators(catalog.estimators, self._placement)
         # Per-job LoRAs, embeddings and VAE overrides (catalog.adapters lists them).
         self.adapters = AdapterRuntime(self._placement, self._hasher)
+        # IP-Adapters of REFERENCE control units (each model's catalog entry lists its own).
+        self.ip_adapters = IpAdapterRuntime(self._placement, self._hasher)
         # One lock for all loads: loading two large models at once would only compete for memory and disk.
         self._load_lock = threading.Lock()
 
@@ -282,6 +285,7 @@ class ModelManager:
             self._upscalers.clear()
         self.estimators.unload()
         self.adapters.unload()
+        self.ip_adapters.unload()
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -37,6 +37,7 @@ from ..errors import Cancelled, InvalidInput, OutOfMemory, Unsupported, shown
 from ..models.adapter_catalog import ResolvedAdapters
 from ..models.loading import PIPELINE_OPTIONS
 from ..models.schedulers import SCHEDULERS, make_scheduler
+from . import reference
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
 from .limits import Limits, check_range
@@ -152,10 +153,17 @@ def resolve_size(width: int, height: int, init_image: ImageInput | None,
 
 
 def check_control_units(units: tuple[ControlUnitSpec, ...], entry, width: int, height: int, env: OpEnv,
-                        field: str = "control_units") -> None:
+                        field: str = "control_units", reference_ok: bool = False) -> None:
+    """reference_ok: the task takes CONTROL_TYPE_REFERENCE (IP-Adapter) units too (generate)."""
     if len(units) > env.limits.max_control_units:
         raise InvalidInput(field, f"at most {env.limits.max_control_units} units, got {len(units)}")
     for i, unit in enumerate(units):
+        if unit.is_reference:
+            if not reference_ok:
+                raise InvalidInput(f"{field}[{i}].control_type",
+                                   "CONTROL_TYPE_REFERENCE (IP-Adapter) units run in generate tasks only")
+            reference.check_reference_unit(unit, f"{field}[{i}]", entry, env)
+            continue
         check_unit(unit, f"{field}[{i}]", entry, width, height, env)
 
 
@@ -343,17 +351,18 @@ def expected_steps(steps: int, strength: float | None) -> int:
     return steps if strength is None else max(1, int(steps * strength))
 
 
-def denoise(pipe, ctx: OpContext, total_steps: int, **kwargs) -> np.ndarray:
-    """Run the pipeline with progress, previews and cancel within one step; uint8 N x H x W x 3."""
+def denoise(pipe, ctx: OpContext, total_steps: int, on_step=None, **kwargs) -> np.ndarray:
+    """Run the pipeline with progress, previews and cancel within one step; uint8 N x H x W x 3. on_step(n), when
+    given, runs before step n > 0 (e.g. reference units' scale schedule)."""
     ctx.report("denoise", 0, total_steps)
     with out_of_memory_as_error(), torch.inference_mode():
         kwargs = with_cached_embeddings(pipe, _VIEW_MODELS.get(pipe), kwargs)  # a repeated prompt skips the encoders
-        images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx)).images
+        images = pipe(**kwargs, output_type="np", callback_on_step_end=step_callback(ctx, on_step)).images
     raise_if_cancelled(ctx)
     return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def step_callback(ctx: OpContext):
+def step_callback(ctx: OpContext, on_step=None):
     """diffusers' callback_on_step_end: progress, previews, and cancel within one step."""
 
     def on_step_end(pipe, step, timestep, callback_kwargs):
@@ -361,6 +370,8 @@ def step_callback(ctx: OpContext):
             # Raising (rather than setting pipe._interrupt) skips the remaining steps *and* the VAE decode.
             raise Cancelled()
         done = step + 1
+        if on_step is not None:
+            on_step(done)
         preview = None
         if ctx.preview_every and done % ctx.preview_every == 0:
             preview = step_preview(pipe, callback_kwargs["latents"], ctx.preview_max_size)

@@ -1,5 +1,5 @@
 """generate: txt2img, img2img (init image + strength) and inpaint (+ mask), each with 0..N
-ControlNet units (canny, depth, openpose, ...).
+ControlNet units (canny, depth, openpose, ...) and reference units (IP-Adapter image prompts, ops/reference.py).
 
 Contract: GenerateRequest -> OpOutput with num_images_per_prompt images (role "image").
 Stages: 1 check inputs (no loading) · 2 load the model and its ControlNets · 3 decode
@@ -14,7 +14,7 @@ from PIL import Image
 from .. import families, imaging
 from ..domain import GenerateRequest, OpOutput, OutputImage
 from ..errors import InvalidInput
-from . import batching, common
+from . import batching, common, reference
 from .context import OpContext
 from .env import OpEnv
 
@@ -47,7 +47,8 @@ def check_inputs(req: GenerateRequest, env: OpEnv) -> None:
                                f"must be the same size as init_image ({init_w}x{init_h}), got {mask_w}x{mask_h}")
     elif req.init_image is not None:
         imaging.decode_image(req.init_image.data, "init_image", max_pixels=budget)
-    common.check_control_units(req.control_units, entry, width, height, env)
+    common.check_control_units(req.control_units, entry, width, height, env, reference_ok=True)
+    reference.check_one_encoder(req.control_units, entry)
     common.check_adapters(req.adapters, entry, env)
 
 
@@ -55,9 +56,10 @@ def batch_key(req: GenerateRequest, env: OpEnv) -> tuple | None:
     """Requests with equal keys may run as one batch (ops/batching.py): same model, size, scheduler, steps,
     guidance mode (with or without classifier-free guidance) and ControlNets. Prompts, seeds, strengths, CFG
     values, control maps and scales may differ. None: this request runs alone (per-job LoRAs, embeddings or VAE
-    change the shared modules for one job; so does an fp16 SDXL VAE that must be upcast)."""
+    change the shared modules for one job; so do reference units' IP-Adapters, and an fp16 SDXL VAE that must be
+    upcast)."""
     entry = env.catalog.get(req.model_id)
-    if req.adapters or not batching.vae_stays_shared(env, entry):
+    if req.adapters or reference.has_references(req.control_units) or not batching.vae_stays_shared(env, entry):
         return None
     plan = common.plan_sampling(req.sampling, entry)
     units = tuple((u.control_type.value, u.controlnet_id) for u in req.control_units)
@@ -79,7 +81,8 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     # 2. load the model and its ControlNets (lazily, shared across jobs)
     model = common.load_model(env, req.model_id, ctx)
     entry = model.entry
-    units = common.with_family_defaults(req.control_units, entry.family)
+    all_units = common.with_family_defaults(req.control_units, entry.family)
+    units, references = reference.split_units(all_units)  # ControlNet units; (index, unit) of IP-Adapter ones
     controlnets = [model.controlnet(u.control_type, u.controlnet_id) for u in units]
     adapters = common.check_adapters(req.adapters, entry, env)  # again: the folders may have changed since
 
@@ -102,12 +105,17 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
     )
     pipe = batching.gathered(pipe, ctx)  # in a batch: UNet, ControlNets, VAE, text encoders run with its other jobs
 
-    # 5. denoise, with the job's LoRAs, embeddings and VAE on the view for this job only
-    with env.manager.adapters.applied(pipe, entry.family, adapters):
-        pixels = common.denoise(pipe, ctx, common.expected_steps(plan.steps, strength), **kwargs)
+    # 5. denoise, with the job's LoRAs, embeddings, VAE and reference units' IP-Adapters on the view for this job
+    # only (the model lock that `adapters.applied` holds covers the IP-Adapters too)
+    total_steps = common.expected_steps(plan.steps, strength)
+    with env.manager.adapters.applied(pipe, entry.family, adapters), \
+            reference.applied(pipe, references, entry, env, kwargs, plan.guidance > 1.0, total_steps) as on_step:
+        pixels = common.denoise(pipe, ctx, total_steps, on_step=on_step, **kwargs)
 
     # 6. package with provenance
     adapter_fields, adapter_record = common.adapter_provenance(adapters, env)
+    reference_fields, reference_record = reference.provenance(references, entry, env)
+    adapter_fields += reference_fields
     outputs = [
         OutputImage(
             pixels[i], role="image", seed=seed, index=i,
@@ -116,6 +124,6 @@ def run(req: GenerateRequest, env: OpEnv, ctx: OpContext) -> OpOutput:
         )
         for i, seed in enumerate(plan.seeds)
     ]
-    depth_record = common.depth_provenance((f"control_units[{i}].depth_pass", u) for i, u in enumerate(units))
+    depth_record = common.depth_provenance((f"control_units[{i}].depth_pass", u) for i, u in enumerate(all_units))
     return OpOutput(outputs, common.provenance(model, plan, width, height, mode=req.mode, **adapter_record,
-                                               **depth_record))
+                                               **depth_record, **reference_record))

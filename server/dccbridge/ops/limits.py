@@ -16,6 +16,7 @@ class Limits:
     max_batch: int = 8
     max_steps: int = 150
     max_control_units: int = 4
+    max_reference_images: int = 4  # images in one REFERENCE (IP-Adapter) unit
     size_multiple: int = 8
     max_prompt_chars: int = 4000
     # Pixel budgets of decoded inputs, checked from the image's header before anything is decoded: every

@@ -25,21 +25,23 @@ _sym_db = _symbol_database.Default()
 from dccbridge.v1 import media_pb2 as dccbridge_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x63\x63\x62ridge/v1/control.proto\x12\x0c\x64\x63\x63\x62ridge.v1\x1a\x18\x64\x63\x63\x62ridge/v1/media.proto\"k\n\x0b\x43\x61nnyParams\x12\x1a\n\rlow_threshold\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x1b\n\x0ehigh_threshold\x18\x02 \x01(\rH\x01\x88\x01\x01\x42\x10\n\x0e_low_thresholdB\x11\n\x0f_high_threshold\"\x9e\x01\n\x10PreprocessSource\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.dccbridge.v1.Image\x12\x30\n\x0cpreprocessor\x18\x02 \x01(\x0e\x32\x1a.dccbridge.v1.Preprocessor\x12*\n\x05\x63\x61nny\x18\n \x01(\x0b\x32\x19.dccbridge.v1.CannyParamsH\x00\x42\x08\n\x06params\"\xdf\x03\n\x0b\x43ontrolUnit\x12/\n\x0c\x63ontrol_type\x18\x01 \x01(\x0e\x32\x19.dccbridge.v1.ControlType\x12*\n\x1d\x63ontrolnet_conditioning_scale\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12#\n\x16\x63ontrol_guidance_start\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12!\n\x14\x63ontrol_guidance_end\x18\x04 \x01(\x02H\x03\x88\x01\x01\x12\x15\n\rcontrolnet_id\x18\x05 \x01(\t\x12$\n\x05image\x18\n \x01(\x0b\x32\x13.dccbridge.v1.ImageH\x00\x12\x34\n\npreprocess\x18\x0b \x01(\x0b\x32\x1e.dccbridge.v1.PreprocessSourceH\x00\x12-\n\ndepth_pass\x18\x0c \x01(\x0b\x32\x17.dccbridge.v1.DepthPassH\x00\x12)\n\x08pose_rig\x18\r \x01(\x0b\x32\x15.dccbridge.v1.PoseRigH\x00\x42\x08\n\x06sourceB \n\x1e_controlnet_conditioning_scaleB\x19\n\x17_control_guidance_startB\x17\n\x15_control_guidance_end*\xf6\x01\n\x0b\x43ontrolType\x12\x1c\n\x18\x43ONTROL_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43ONTROL_TYPE_CANNY\x10\x01\x12\x16\n\x12\x43ONTROL_TYPE_DEPTH\x10\x02\x12\x19\n\x15\x43ONTROL_TYPE_OPENPOSE\x10\x03\x12\x18\n\x14\x43ONTROL_TYPE_LINEART\x10\x04\x12\x19\n\x15\x43ONTROL_TYPE_SOFTEDGE\x10\x05\x12\x19\n\x15\x43ONTROL_TYPE_SCRIBBLE\x10\x06\x12\x17\n\x13\x43ONTROL_TYPE_NORMAL\x10\x07\x12\x15\n\x11\x43ONTROL_TYPE_TILE\x10\x08*\xbc\x01\n\x0cPreprocessor\x12\x1c\n\x18PREPROCESSOR_UNSPECIFIED\x10\x00\x12\x16\n\x12PREPROCESSOR_CANNY\x10\x01\x12\x1f\n\x1bPREPROCESSOR_DEPTH_ESTIMATE\x10\x02\x12 \n\x1cPREPROCESSOR_OPENPOSE_DETECT\x10\x03\x12\x18\n\x14PREPROCESSOR_LINEART\x10\x04\x12\x19\n\x15PREPROCESSOR_SOFTEDGE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x63\x63\x62ridge/v1/control.proto\x12\x0c\x64\x63\x63\x62ridge.v1\x1a\x18\x64\x63\x63\x62ridge/v1/media.proto\"k\n\x0b\x43\x61nnyParams\x12\x1a\n\rlow_threshold\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x1b\n\x0ehigh_threshold\x18\x02 \x01(\rH\x01\x88\x01\x01\x42\x10\n\x0e_low_thresholdB\x11\n\x0f_high_threshold\"\x9e\x01\n\x10PreprocessSource\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.dccbridge.v1.Image\x12\x30\n\x0cpreprocessor\x18\x02 \x01(\x0e\x32\x1a.dccbridge.v1.Preprocessor\x12*\n\x05\x63\x61nny\x18\n \x01(\x0b\x32\x19.dccbridge.v1.CannyParamsH\x00\x42\x08\n\x06params\"\xa7\x04\n\x0b\x43ontrolUnit\x12/\n\x0c\x63ontrol_type\x18\x01 \x01(\x0e\x32\x19.dccbridge.v1.ControlType\x12*\n\x1d\x63ontrolnet_conditioning_scale\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12#\n\x16\x63ontrol_guidance_start\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12!\n\x14\x63ontrol_guidance_end\x18\x04 \x01(\x02H\x03\x88\x01\x01\x12\x15\n\rcontrolnet_id\x18\x05 \x01(\t\x12\x12\n\nadapter_id\x18\x06 \x01(\t\x12$\n\x05image\x18\n \x01(\x0b\x32\x13.dccbridge.v1.ImageH\x00\x12\x34\n\npreprocess\x18\x0b \x01(\x0b\x32\x1e.dccbridge.v1.PreprocessSourceH\x00\x12-\n\ndepth_pass\x18\x0c \x01(\x0b\x32\x17.dccbridge.v1.DepthPassH\x00\x12)\n\x08pose_rig\x18\r \x01(\x0b\x32\x15.dccbridge.v1.PoseRigH\x00\x12\x32\n\treference\x18\x0e \x01(\x0b\x32\x1d.dccbridge.v1.ReferenceImagesH\x00\x42\x08\n\x06sourceB \n\x1e_controlnet_conditioning_scaleB\x19\n\x17_control_guidance_startB\x17\n\x15_control_guidance_end\"G\n\x0fReferenceImages\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.dccbridge.v1.Image\x12\x0f\n\x07weights\x18\x02 \x03(\x02*\x92\x02\n\x0b\x43ontrolType\x12\x1c\n\x18\x43ONTROL_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43ONTROL_TYPE_CANNY\x10\x01\x12\x16\n\x12\x43ONTROL_TYPE_DEPTH\x10\x02\x12\x19\n\x15\x43ONTROL_TYPE_OPENPOSE\x10\x03\x12\x18\n\x14\x43ONTROL_TYPE_LINEART\x10\x04\x12\x19\n\x15\x43ONTROL_TYPE_SOFTEDGE\x10\x05\x12\x19\n\x15\x43ONTROL_TYPE_SCRIBBLE\x10\x06\x12\x17\n\x13\x43ONTROL_TYPE_NORMAL\x10\x07\x12\x15\n\x11\x43ONTROL_TYPE_TILE\x10\x08\x12\x1a\n\x16\x43ONTROL_TYPE_REFERENCE\x10\t*\xbc\x01\n\x0cPreprocessor\x12\x1c\n\x18PREPROCESSOR_UNSPECIFIED\x10\x00\x12\x16\n\x12PREPROCESSOR_CANNY\x10\x01\x12\x1f\n\x1bPREPROCESSOR_DEPTH_ESTIMATE\x10\x02\x12 \n\x1cPREPROCESSOR_OPENPOSE_DETECT\x10\x03\x12\x18\n\x14PREPROCESSOR_LINEART\x10\x04\x12\x19\n\x15PREPROCESSOR_SOFTEDGE\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dccbridge.v1.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTROLTYPE']._serialized_start=823
-  _globals['_CONTROLTYPE']._serialized_end=1069
-  _globals['_PREPROCESSOR']._serialized_start=1072
-  _globals['_PREPROCESSOR']._serialized_end=1260
+  _globals['_CONTROLTYPE']._serialized_start=968
+  _globals['_CONTROLTYPE']._serialized_end=1242
+  _globals['_PREPROCESSOR']._serialized_start=1245
+  _globals['_PREPROCESSOR']._serialized_end=1433
   _globals['_CANNYPARAMS']._serialized_start=70
   _globals['_CANNYPARAMS']._serialized_end=177
   _globals['_PREPROCESSSOURCE']._serialized_start=180
   _globals['_PREPROCESSSOURCE']._serialized_end=338
   _globals['_CONTROLUNIT']._serialized_start=341
-  _globals['_CONTROLUNIT']._serialized_end=820
+  _globals['_CONTROLUNIT']._serialized_end=892
+  _globals['_REFERENCEIMAGES']._serialized_start=894
+  _globals['_REFERENCEIMAGES']._serialized_end=965
 # @@protoc_insertion_point(module_scope)

@@ -51,7 +51,7 @@ class DeviceInfo(_message.Message):
     def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., dtype: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., profile: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("id", "family", "tasks", "control_types", "is_default", "loaded", "default_width", "default_height", "default_steps", "default_guidance_scale", "default_scheduler", "description", "profile", "taesd_previews")
+    __slots__ = ("id", "family", "tasks", "control_types", "is_default", "loaded", "default_width", "default_height", "default_steps", "default_guidance_scale", "default_scheduler", "description", "profile", "taesd_previews", "reference_adapters")
     ID_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class ModelInfo(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TAESD_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     family: str
     tasks: _containers.RepeatedScalarFieldContainer[TaskType]
@@ -80,7 +81,8 @@ class ModelInfo(_message.Message):
     description: str
     profile: str
     taesd_previews: bool
-    def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskType, str]]] = ..., control_types: _Optional[_Iterable[_Union[_control_pb2.ControlType, str]]] = ..., is_default: _Optional[bool] = ..., loaded: _Optional[bool] = ..., default_width: _Optional[int] = ..., default_height: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_scheduler: _Optional[str] = ..., description: _Optional[str] = ..., profile: _Optional[str] = ..., taesd_previews: _Optional[bool] = ...) -> None: ...
+    reference_adapters: _containers.RepeatedCompositeFieldContainer[NamedOption]
+    def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskType, str]]] = ..., control_types: _Optional[_Iterable[_Union[_control_pb2.ControlType, str]]] = ..., is_default: _Optional[bool] = ..., loaded: _Optional[bool] = ..., default_width: _Optional[int] = ..., default_height: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_scheduler: _Optional[str] = ..., description: _Optional[str] = ..., profile: _Optional[str] = ..., taesd_previews: _Optional[bool] = ..., reference_adapters: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ...) -> None: ...
 
 class NamedOption(_message.Message):
     __slots__ = ("id", "label", "description")
@@ -107,7 +109,7 @@ class AdapterInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., family: _Optional[str] = ..., label: _Optional[str] = ..., description: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_width", "max_height", "max_pixels", "max_batch", "max_steps", "max_control_units", "max_message_bytes", "max_queue", "size_multiple")
+    __slots__ = ("max_width", "max_height", "max_pixels", "max_batch", "max_steps", "max_control_units", "max_message_bytes", "max_queue", "size_multiple", "max_reference_images")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +119,7 @@ class Limits(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_FIELD_NUMBER: _ClassVar[int]
     SIZE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_REFERENCE_IMAGES_FIELD_NUMBER: _ClassVar[int]
     max_width: int
     max_height: int
     max_pixels: int
@@ -126,7 +129,8 @@ class Limits(_message.Message):
     max_message_bytes: int
     max_queue: int
     size_multiple: int
-    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_control_units: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_queue: _Optional[int] = ..., size_multiple: _Optional[int] = ...) -> None: ...
+    max_reference_images: int
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_control_units: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_queue: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_reference_images: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
     __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes", "replicas")

@@ -59,7 +59,7 @@ def capture_units(context, settings, width: int, height: int, only: str = "") ->
     wanted = [name for name, unit in (("depth", settings.unit_depth), ("openpose", settings.unit_pose),
                                       ("canny", settings.unit_canny)) if (unit.enabled if not only else name == only)]
     if not wanted:
-        return []
+        return reference_units(context, settings, width, height, only)
     camera = capture.active_camera(scene)
     units = []
     views = {}
@@ -82,7 +82,25 @@ def capture_units(context, settings, width: int, height: int, only: str = "") ->
             data["image"] = views["color_png"]
             data["low"], data["high"] = settings.canny_low, settings.canny_high
         units.append(data)
-    return units
+    return units + reference_units(context, settings, width, height, only)
+
+
+def reference_units(context, settings, width: int, height: int, only: str = "") -> list:
+    """The Reference unit when enabled: its image datablock, or the active camera's render made now."""
+    unit = getattr(settings, "unit_reference", None)
+    if unit is None or not unit.enabled or only:
+        return []
+    if unit.source == "RENDER":
+        views = capture.render_views(context.scene, capture.active_camera(context.scene), width, height,
+                                     depth=False, color=True, engine=settings.capture_engine,
+                                     samples=settings.capture_samples)
+        png, name = views["color_png"], "render"
+    else:
+        if unit.image is None:
+            raise ValueError("Reference unit: choose an image (or the current render)")
+        png, name = capture.image_png(unit.image), unit.image.name
+    return [{"type": "reference", "weight": unit.weight, "start": unit.start, "end": unit.end, "images": [png],
+             "adapter": unit.adapter_id.strip(), "source": name}]
 
 
 def depth_of(views: dict, settings) -> dict:
@@ -104,6 +122,8 @@ def unit_summary(units: list) -> list:
                         normalization=u["depth"].get("normalization", "AUTO"))
         elif u["type"] == "openpose":
             item.update(armatures=u.get("armatures", []), people=len(u["pose"]["people"]))
+        elif u["type"] == "reference":
+            item.update(adapter=u.get("adapter", ""), source=u.get("source", ""), images=len(u["images"]))
         else:
             item.update(low=u.get("low"), high=u.get("high"))
         out.append(item)

@@ -173,6 +173,24 @@ class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
             row = box.row(align=True)
             row.prop(settings, "canny_low")
             row.prop(settings, "canny_high")
+        _reference_unit(layout, context, settings.unit_reference)
+
+
+def _reference_unit(layout, context, unit):
+    """The Reference (IP-Adapter) unit: an image datablock or the current render as an image prompt."""
+    box = layout.box()
+    box.prop(unit, "enabled", text="Reference (IP-Adapter image)", icon="IMAGE_REFERENCE")
+    if not unit.enabled:
+        return
+    box.prop(unit, "source", expand=True)
+    if unit.source == "IMAGE":
+        box.template_ID(unit, "image", open="image.open")
+    box.prop_search(unit, "adapter_id", context.window_manager.dccbridge, "reference_adapters", icon="NODE_MATERIAL")
+    col = box.column(align=True)
+    col.prop(unit, "weight")
+    row = col.row(align=True)
+    row.prop(unit, "start")
+    row.prop(unit, "end")
 
 
 class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):

@@ -4,6 +4,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 from .adapters import DCCBRIDGE_PG_lora, vae_enum
 from .live import DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime
+from .reference import DCCBRIDGE_PG_reference
 
 
 class DCCBRIDGE_PG_name(bpy.types.PropertyGroup):
@@ -56,6 +57,7 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     unit_depth: PointerProperty(type=DCCBRIDGE_PG_unit)
     unit_pose: PointerProperty(type=DCCBRIDGE_PG_unit)
     unit_canny: PointerProperty(type=DCCBRIDGE_PG_unit)
+    unit_reference: PointerProperty(type=DCCBRIDGE_PG_reference)
     depth_normalization: EnumProperty(name="Normalisation", default="AUTO", items=(
         ("AUTO", "Auto", "The model family's default: min-max, the scaling the depth ControlNets were trained on"),
         ("MIN_MAX", "Min-max", "Nearest surface white, farthest dark, per frame (as the ControlNet annotators)"),
@@ -121,6 +123,8 @@ class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
     loras: CollectionProperty(type=DCCBRIDGE_PG_name)
     embeddings: CollectionProperty(type=DCCBRIDGE_PG_name)
     vaes: CollectionProperty(type=DCCBRIDGE_PG_name)
+    # The IP-Adapters of the server's models (family = the model id they belong to), for the Reference unit.
+    reference_adapters: CollectionProperty(type=DCCBRIDGE_PG_name)
     schedulers: CollectionProperty(type=DCCBRIDGE_PG_name)
     preview_image: PointerProperty(type=bpy.types.Image)
     live: PointerProperty(type=DCCBRIDGE_PG_live_runtime)

@@ -11,6 +11,7 @@ import {
 } from "../math/region.js";
 import { canvasGrowth, extendLabel, extendRequest, fillFields, placeBeyond } from "./extend.js";
 import { depthPassFromGray, tilingAxes, upscaleMethod, upscaleSampling } from "./fields.js";
+import { referenceUnit } from "./reference.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
   createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
@@ -85,7 +86,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
         version: caps.serverVersion,
         device,
         defaultModelId: caps.defaultModelId,
-        models: caps.models.map((m) => ({ id: m.id, family: m.family, isDefault: m.isDefault, tasks: [...m.tasks], controlTypes: [...m.controlTypes] })),
+        models: caps.models.map((m) => ({ id: m.id, family: m.family, isDefault: m.isDefault, tasks: [...m.tasks], controlTypes: [...m.controlTypes], referenceAdapters: m.referenceAdapters.map((a) => ({ id: a.id, label: a.label })) })),
         schedulers: caps.schedulers.map((o) => ({ id: o.id, label: o.label })),
         upscalers: caps.upscalers.map((o) => ({ id: o.id, label: o.label })),
         preprocessors: [...caps.preprocessors].map((p) => Preprocessor[p].toLowerCase()),
@@ -202,6 +203,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
   }
 
   async function controlUnit(doc, unit, crop) {
+    if (unit.type === "reference") return referenceUnit(doc, unit, readRegion); // an IP-Adapter image prompt
     const image = { data: encodePNG(await readRegion(doc, unit.layerId, crop)), mimeType: "image/png" };
     return {
       controlType: CONTROL_TYPES[unit.type],

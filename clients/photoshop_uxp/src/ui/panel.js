@@ -1,6 +1,7 @@
 // The panel: plain HTML elements styled like Spectrum (styles.css), bound to the store. It reads state and calls
 // controllers; it never talks to the network or to Photoshop itself.
 import { ANCHORS, ASPECTS, extendPreview } from "../controllers/extend.js";
+import { REFERENCE_SCOPES, referenceAdapters } from "../controllers/reference.js";
 import { promptUses, tokenOf } from "../state/adapters.js";
 import { liveSection } from "./live_panel.js";
 
@@ -149,7 +150,7 @@ export function mountPanel(root, app, live = null) {
   let lastUnitsKey = "";
   function renderUnits(s) {
     const layers = s.doc?.layers ?? [];
-    const key = JSON.stringify([s.units, layers.map((l) => [l.id, l.name])]);
+    const key = JSON.stringify([s.units, layers.map((l) => [l.id, l.name]), s.form.modelId, s.server.models]);
     if (key === lastUnitsKey) return;
     lastUnitsKey = key;
     const layerOptions = (selected) => options(layers.map((l) => [l.id, l.name]), selected);
@@ -157,17 +158,20 @@ export function mountPanel(root, app, live = null) {
       const set = (k, parse = (v) => v) => (e) => app.updateUnit(u.id, { [k]: parse(e.target.value) });
       return el("div", { class: "unit" },
         el("div", { class: "row unit-head" }, el("strong", {}, `Unit ${i + 1}`),
-          el("button", { class: "quiet", title: "Preview the map as a hidden layer", onclick: () => app.previewControl(u.id) }, "Preview map"),
+          u.type === "reference" ? null : el("button", { class: "quiet", title: "Preview the map as a hidden layer", onclick: () => app.previewControl(u.id) }, "Preview map"),
           el("button", { class: "quiet", title: "Remove", onclick: () => app.removeUnit(u.id) }, "✕")),
         el("div", { class: "row" },
           field("Layer", el("select", { onchange: (e) => app.updateUnit(u.id, { layerId: layers.find((l) => String(l.id) === e.target.value)?.id ?? "" }) }, layerOptions(u.layerId))),
-          field("Type", el("select", { onchange: set("type") }, options([["canny", "Canny"], ["depth", "Depth"], ["openpose", "Pose"]], u.type)))),
+          field("Type", el("select", { onchange: set("type") }, options([["canny", "Canny"], ["depth", "Depth"], ["openpose", "Pose"], ["reference", "Reference (IP-Adapter)"]], u.type)))),
+        u.type === "reference" ? el("div", { class: "row" },
+          field("Take", el("select", { onchange: set("scope") }, options(REFERENCE_SCOPES, u.scope ?? "layer"))),
+          field("IP-Adapter", el("select", { onchange: set("adapterId") }, options([["", "Model's default"], ...referenceAdapters(s.server, s.form.modelId).map((a) => [a.id, a.label])], u.adapterId ?? "")))) : null,
         el("div", { class: "row four unit-params" },
-          field("Input", el("select", { onchange: set("source") }, options([["preprocess", "Preprocess"], ["map", "Ready map"]], u.source))),
+          u.type === "reference" ? null : field("Input", el("select", { onchange: set("source") }, options([["preprocess", "Preprocess"], ["map", "Ready map"]], u.source))),
           field("Weight", el("input", { type: "number", min: 0, max: 2, step: 0.05, value: u.weight, onchange: set("weight", Number) })),
           field("Start", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.start, onchange: set("start", Number) })),
           field("End", el("input", { type: "number", min: 0, max: 1, step: 0.05, value: u.end, onchange: set("end", Number) }))));
-    }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth or pose).")]);
+    }) : [el("div", { class: "hint" }, "No units. Add one to guide the image with a layer (canny, depth, pose, or a reference image).")]);
   }
 
   let lastAdaptersKey = "";

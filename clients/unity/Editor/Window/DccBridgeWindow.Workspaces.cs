@@ -27,6 +27,7 @@ namespace DccBridge.Editor
             {
                 case Workspace.Generate:
                     DrawCapture(true);
+                    _reference.Draw(_caps, _model);   // IP-Adapter reference: a unit of the generate job
                     if (GUILayout.Button("Generate image from camera (ControlNet)")) Run(ResultApplier.Generate);
                     _strength = EditorGUILayout.Slider("Depth2img strength", _strength, 0.05f, 1f);
                     if (GUILayout.Button("Depth2img from camera")) Run(ResultApplier.Depth2Img);
@@ -122,8 +123,16 @@ namespace DccBridge.Editor
             try
             {
                 foreach (var path in entry.StrippedInputs)
-                    inputs[path] = path.EndsWith("depthPass") ? WireFormat.Depth(CameraCapture.DepthPass(camera, w, h))
-                                                              : WireFormat.Image(CameraCapture.RenderColorPng(camera, w, h));
+                {
+                    if (path.Contains(".reference.images["))
+                    {
+                        if (!_reference.Enabled || _reference.Texture == null)
+                            throw new System.InvalidOperationException("This job had a reference image: turn on Reference (IP-Adapter image) and choose its texture to re-run it.");
+                        inputs[path] = WireFormat.Image(TextureCapture.EncodePng(_reference.Texture));
+                    }
+                    else inputs[path] = path.EndsWith("depthPass") ? WireFormat.Depth(CameraCapture.DepthPass(camera, w, h))
+                                                                   : WireFormat.Image(CameraCapture.RenderColorPng(camera, w, h));
+                }
             }
             finally
             {

@@ -25,6 +25,7 @@ namespace DccBridge.Editor
         [SerializeField] private Camera _camera;
         [SerializeField] private bool _depthUnit = true, _poseUnit, _cannyUnit;
         [SerializeField] private float _depthWeight = 1f, _poseWeight = 1f, _cannyWeight = 0.8f;
+        [SerializeField] private ReferenceUnitGui _reference = new ReferenceUnitGui();
         [SerializeField] private TilingAxes _tiling = TilingAxes.Both;
         [SerializeField] private bool _pbr = true;
         [SerializeField] private float _strength = 0.75f, _upscale = 2f;
@@ -326,6 +327,8 @@ namespace DccBridge.Editor
                 else units.Add(ControlUnitSpec.Pose(rig, _poseWeight));
             }
             if (_cannyUnit) units.Add(ControlUnitSpec.CannyFrom(CameraCapture.RenderColorPng(camera, _width, _height), _cannyWeight));
+            var reference = _reference.Unit();
+            if (reference != null) units.Add(reference);
             return units;
         }
 

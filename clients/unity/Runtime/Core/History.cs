@@ -43,7 +43,8 @@ namespace DccBridge.Core
         public long? Seed;
         /// <summary>Control units by type ("DEPTH", "OPENPOSE", ...), in order.</summary>
         public List<string> Controls = new List<string>();
-        /// <summary>Paths of image inputs whose bytes the server stripped (e.g. "controlUnits[0].depthPass").</summary>
+        /// <summary>Paths of image inputs whose bytes the server stripped (e.g. "controlUnits[0].depthPass",
+        /// "controlUnits[1].reference.images[0]").</summary>
         public List<string> StrippedInputs = new List<string>();
     }
 
@@ -141,15 +142,21 @@ namespace DccBridge.Core
                 if (m.Value.Kind == JsonKind.Array)
                 {
                     for (int i = 0; i < m.Value.Count; i++)
-                        if (m.Value[i].Kind == JsonKind.Object) CollectStripped(m.Value[i], at + "[" + i + "]", found);
+                    {
+                        if (m.Value[i].Kind != JsonKind.Object) continue;
+                        if (m.Key == "images" && IsStripped(m.Value[i])) found.Add(at + "[" + i + "]");   // a reference unit's images
+                        else CollectStripped(m.Value[i], at + "[" + i + "]", found);
+                    }
                 }
                 else if (m.Value.Kind == JsonKind.Object)
                 {
-                    if (IsImageInput(m.Key) && !m.Value.Has("data") && !m.Value.Has("float32Le") && !m.Value.Has("png16")) found.Add(at);
+                    if (IsImageInput(m.Key) && IsStripped(m.Value)) found.Add(at);
                     else CollectStripped(m.Value, at, found);
                 }
             }
         }
+
+        private static bool IsStripped(JsonValue v) { return !v.Has("data") && !v.Has("float32Le") && !v.Has("png16"); }
 
         private static bool IsImageInput(string key)
         {
@@ -209,10 +216,11 @@ namespace DccBridge.Core
                     key = key.Substring(0, bracket);
                 }
                 if (i == parts.Length - 1 && index < 0) { node.Set(key, value); return; }
+                if (i == parts.Length - 1 && index < node[key].Count) { node[key].Items[index] = value; return; }
                 node = index >= 0 ? node[key][index] : node[key];
                 if (node.IsNull) throw new ArgumentException("no input at " + path + " in the stored task", "recaptured");
             }
-            throw new ArgumentException("an input path must end at a field, not " + path, "recaptured");
+            throw new ArgumentException("no input at " + path + " in the stored task", "recaptured");
         }
 
         private static JsonValue Int64(long v) { return JsonValue.Str(v.ToString(CultureInfo.InvariantCulture)); }

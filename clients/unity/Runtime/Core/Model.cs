@@ -4,7 +4,7 @@ using System.Collections.Generic;
 
 namespace DccBridge.Core
 {
-    public enum ControlType { Canny = 1, Depth = 2, Openpose = 3, Lineart = 4, Softedge = 5, Scribble = 6, Normal = 7, Tile = 8 }
+    public enum ControlType { Canny = 1, Depth = 2, Openpose = 3, Lineart = 4, Softedge = 5, Scribble = 6, Normal = 7, Tile = 8, Reference = 9 }
     public enum DepthEncoding { Linear = 1, Inverse = 2, Normalized = 3 }
     /// <summary>How the server scales a depth pass to grey levels. Auto = the model family's default (min-max, as the
     /// depth ControlNets' annotators); NearFar = fixed from the pass's near/far, the same in every frame.</summary>
@@ -23,6 +23,8 @@ namespace DccBridge.Core
         public int DefaultWidth, DefaultHeight, DefaultSteps;
         public float DefaultGuidanceScale;
         public string Description = "";
+        /// <summary>The IP-Adapters a Reference unit may name for this model (Id, Label); empty: none.</summary>
+        public List<AdapterInfo> ReferenceAdapters = new List<AdapterInfo>();
     }
 
     /// <summary>A LoRA, embedding or VAE the server offers; it fits only models of its Family.</summary>
@@ -64,7 +66,7 @@ namespace DccBridge.Core
         public List<string> Schedulers = new List<string>();
         public List<string> Upscalers = new List<string>();
         public List<string> Features = new List<string>();
-        public int MaxWidth, MaxHeight, MaxSteps, MaxControlUnits, SizeMultiple;
+        public int MaxWidth, MaxHeight, MaxSteps, MaxControlUnits, SizeMultiple, MaxReferenceImages;
         public long MaxPixels, MaxMessageBytes;
         public List<AdapterInfo> Loras = new List<AdapterInfo>();
         public List<AdapterInfo> Embeddings = new List<AdapterInfo>();
@@ -108,6 +110,9 @@ namespace DccBridge.Core
         public int? CannyLow, CannyHigh;
         public DepthPassData DepthPass;
         public PoseRigData PoseRig;
+        public List<byte[]> ReferencePngs;  // Reference units: the image prompt (1..MaxReferenceImages encoded images)
+        public List<float> ReferenceWeights = new List<float>();   // optional, one per image; empty = equal
+        public string AdapterId = "";       // Reference units: the model's IP-Adapter ("" = its first)
 
         public static ControlUnitSpec Depth(DepthPassData depth, float? weight = null)
         { return new ControlUnitSpec { Type = ControlType.Depth, DepthPass = depth, Weight = weight }; }
@@ -115,6 +120,12 @@ namespace DccBridge.Core
         { return new ControlUnitSpec { Type = ControlType.Openpose, PoseRig = rig, Weight = weight }; }
         public static ControlUnitSpec CannyFrom(byte[] png, float? weight = null)
         { return new ControlUnitSpec { Type = ControlType.Canny, PreprocessPng = png, Weight = weight }; }
+        /// <summary>A reference image (IP-Adapter image prompt); Weight is the IP-Adapter scale.</summary>
+        public static ControlUnitSpec ReferenceFrom(byte[] png, string adapterId = "", float? weight = null)
+        {
+            return new ControlUnitSpec { Type = ControlType.Reference, ReferencePngs = new List<byte[]> { png },
+                                         AdapterId = adapterId ?? "", Weight = weight };
+        }
     }
 
     /// <summary>What every diffusion task shares.</summary>

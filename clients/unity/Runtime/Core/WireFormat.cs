@@ -172,10 +172,14 @@ namespace DccBridge.Core
             if (u.GuidanceStart.HasValue) j.Set("controlGuidanceStart", u.GuidanceStart.Value);
             if (u.GuidanceEnd.HasValue) j.Set("controlGuidanceEnd", u.GuidanceEnd.Value);
             if (!string.IsNullOrEmpty(u.ControlnetId)) j.Set("controlnetId", u.ControlnetId);
+            if (!string.IsNullOrEmpty(u.AdapterId)) j.Set("adapterId", u.AdapterId);
             int sources = (u.ImagePng != null ? 1 : 0) + (u.PreprocessPng != null ? 1 : 0) +
-                          (u.DepthPass != null ? 1 : 0) + (u.PoseRig != null ? 1 : 0);
+                          (u.DepthPass != null ? 1 : 0) + (u.PoseRig != null ? 1 : 0) + (u.ReferencePngs != null ? 1 : 0);
             if (sources != 1)
-                throw new ArgumentException("a control unit needs exactly one source (image, preprocess, depth pass or pose rig), got " + sources);
+                throw new ArgumentException("a control unit needs exactly one source (image, preprocess, depth pass, pose rig or reference images), got " + sources);
+            if ((u.ReferencePngs != null) != (u.Type == ControlType.Reference))
+                throw new ArgumentException("reference images go with ControlType.Reference units only (ControlUnitSpec.ReferenceFrom)");
+            if (u.ReferencePngs != null) j.Set("reference", Reference(u));
             if (u.ImagePng != null) j.Set("image", Image(u.ImagePng));
             if (u.PreprocessPng != null)
             {
@@ -192,6 +196,20 @@ namespace DccBridge.Core
             if (u.DepthPass != null) j.Set("depthPass", Depth(u.DepthPass));
             if (u.PoseRig != null) j.Set("poseRig", Pose(u.PoseRig));
             return j;
+        }
+
+        public static JsonValue Reference(ControlUnitSpec u)
+        {
+            var images = JsonValue.NewArray();
+            foreach (var png in u.ReferencePngs) images.Add(Image(png));
+            var reference = JsonValue.NewObject().Set("images", images);
+            if (u.ReferenceWeights.Count > 0)
+            {
+                var weights = JsonValue.NewArray();
+                foreach (var w in u.ReferenceWeights) weights.Add(JsonValue.Number(w));
+                reference.Set("weights", weights);
+            }
+            return reference;
         }
 
         public static JsonValue Depth(DepthPassData d)
@@ -298,6 +316,7 @@ namespace DccBridge.Core
                     ControlType ct;
                     if (TryControlType(c.AsString(), out ct)) info.ControlTypes.Add(ct);
                 }
+                info.ReferenceAdapters.AddRange(ParseAdapters(m["referenceAdapters"]));
                 caps.Models.Add(info);
             }
             foreach (var s in j["schedulers"].Items) caps.Schedulers.Add(s["id"].AsString());
@@ -311,6 +330,7 @@ namespace DccBridge.Core
             caps.MaxControlUnits = l["maxControlUnits"].AsInt();
             caps.MaxMessageBytes = l["maxMessageBytes"].AsLong();
             caps.SizeMultiple = l["sizeMultiple"].AsInt(8);
+            caps.MaxReferenceImages = l["maxReferenceImages"].AsInt();
             caps.Loras.AddRange(ParseAdapters(j["loras"]));
             caps.Embeddings.AddRange(ParseAdapters(j["embeddings"]));
             caps.Vaes.AddRange(ParseAdapters(j["vaes"]));

@@ -164,6 +164,33 @@ namespace DccBridge.Tests
         }
 
         [Test]
+        public void StrippedInputsAreFoundAtEveryDepthAndReplacedInACopy()
+        {
+            // A listed job as the server writes it: image bytes stripped, the rest (mime type, a pose rig) kept.
+            var listed = JsonValue.Parse("{\"jobId\":\"j1\",\"state\":\"JOB_STATE_SUCCEEDED\",\"taskType\":\"generate\",\"createdMs\":\"1700000000000\"," +
+                "\"task\":{\"generate\":{\"prompt\":\"p\",\"width\":64,\"height\":64,\"sampling\":{\"seed\":\"9\"},\"controlUnits\":[" +
+                "{\"controlType\":\"CONTROL_TYPE_OPENPOSE\",\"poseRig\":{\"canvasWidth\":64}}," +
+                "{\"controlType\":\"CONTROL_TYPE_CANNY\",\"preprocess\":{\"image\":{\"mimeType\":\"image/png\"}}}," +
+                "{\"controlType\":\"CONTROL_TYPE_REFERENCE\",\"reference\":{\"images\":[{},{\"mimeType\":\"image/png\"}]}}]}}}");
+            var entry = History.ParseEntry(listed);
+            Assert.AreEqual(9L, entry.Seed);
+            CollectionAssert.AreEqual(new[] { "OPENPOSE", "CANNY", "REFERENCE" }, entry.Controls);
+            CollectionAssert.AreEqual(new[] { "controlUnits[1].preprocess.image", "controlUnits[2].reference.images[0]", "controlUnits[2].reference.images[1]" },
+                                      entry.StrippedInputs, "the pose rig has no bytes: it is kept, not recaptured");
+            var png = new byte[] { 1, 2, 3 };
+            var inputs = entry.StrippedInputs.ToDictionary(p => p, p => WireFormat.Image(png));
+            var task = History.RerunTask(entry, 77, inputs)["generate"];
+            Assert.AreEqual("77", task["sampling"]["seed"].AsString());
+            Assert.AreEqual("AQID", task["controlUnits"][1]["preprocess"]["image"]["data"].AsString());
+            Assert.AreEqual("AQID", task["controlUnits"][2]["reference"]["images"][1]["data"].AsString());
+            Assert.AreEqual(64, task["controlUnits"][0]["poseRig"]["canvasWidth"].AsInt());
+            Assert.IsFalse(entry.Task["generate"]["controlUnits"][1]["preprocess"]["image"].Has("data"), "the entry is not changed");
+            var missing = Assert.Throws<InvalidOperationException>(delegate { History.RerunTask(entry, null, new Dictionary<string, JsonValue> { { "controlUnits[1].preprocess.image", WireFormat.Image(png) } }); });
+            StringAssert.Contains("controlUnits[2].reference.images[0], controlUnits[2].reference.images[1]", missing.Message);
+            Assert.Throws<InvalidOperationException>(delegate { History.RerunTask(new HistoryEntry { Job = new JobInfo { JobId = "x" } }, 1); });
+        }
+
+        [Test]
         public void WorkspaceMemoryRoundTripsPerSceneAndFallsBackToGenerate()
         {
             Assert.AreEqual("DccBridge.Scene.0123abcd", WorkspaceMemory.KeyFor("0123abcd", "Assets/A.unity"));
