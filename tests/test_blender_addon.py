@@ -164,6 +164,25 @@ def test_blender_upscale(run_scenario, address, blender_runner):
     assert r["image"]["name"] == "Source x2" and r["image"]["size"] == [64, 48] and r["image"]["packed"]
 
 
+def test_blender_restore_faces_sends_the_option(run_scenario, address):
+    from dccbridge.client import Client
+
+    r = run_scenario("restore_faces", address, timeout=150)
+    assert r["restorers"] == [["tiny-restoreformer", "RestoreFormer · Apache-2.0 (architecture); random weights"]]
+    chosen = {"restorer_id": "tiny-restoreformer", "strength": pytest.approx(0.6)}
+    assert r["params"] == {"generate": chosen, "upscale": chosen, "outpaint": chosen, "depth2img": None}
+    assert "enabled: true" in r["generate_option"] and 'restorer_id: "tiny-restoreformer"' in r["generate_option"]
+    assert [(kind, state) for kind, _, state in r["jobs"]] == [("upscale", "done"), ("generate", "done"),
+                                                                 ("generate", "done")]
+    assert r["ui"]["problems"] == [], r["ui"]
+    with Client(address) as client:  # what the server received and did, per job
+        upscaled, generated, plain = (client.get_job(job_id).result for _, job_id, _ in r["jobs"])
+    up = json.loads(upscaled.metadata_json)["restore_faces"][0]
+    assert up["faces"] == 1 and up["strength"] == pytest.approx(0.6) and up["restorer_id"] == "tiny-restoreformer"
+    assert json.loads(generated.extra_json)["restore_faces"]["notice"] == "no face found"  # noise: no face
+    assert "restore_faces" not in json.loads(plain.metadata_json)
+
+
 def test_blender_extend_image_outpaints_with_the_servers_placement(run_scenario, address):
     r = run_scenario("extend", address, timeout=90)
     # 60 + 16 + 8 = 84 -> 88 (the right margin padded); 44 -> 48 at the bottom (Blender reads rows bottom-up)

@@ -53,4 +53,4 @@ def test_service_surface():
     assert methods == {"GetCapabilities", "Submit", "Watch", "Run", "GetJob", "Cancel", "ListJobs",
                        "Live", "OpenLive", "SendLiveFrame", "WatchLive", "PollLive", "CloseLive"}
     kinds = {f.name for f in tasks_pb2.Task.DESCRIPTOR.oneofs_by_name["kind"].fields}
-    assert kinds == {"generate", "depth2img", "texture", "upscale", "preprocess", "outpaint"}
+    assert kinds == {"generate", "depth2img", "texture", "upscale", "preprocess", "outpaint", "restore_faces"}

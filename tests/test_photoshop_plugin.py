@@ -160,6 +160,9 @@ def test_the_panel_in_headless_chromium(node, plugin_server, tmp_path):
         assert result["layer"]["bounds"] == result["selection"] == {"left": 353, "top": 187, "width": 301, "height": 455}
         assert result["layer"]["masked"] and result["layer"]["name"] == "inpaint · seed 1234"
         assert 'Lora hashes: "style: ' in result["parameters"], "the LoRA chosen in the panel reached the server"
+        # the Restore faces toggle, restorer menu and strength set in the panel reached the server
+        assert "Face restoration: RestoreFormer (tiny-restoreformer), Face restoration strength: 0.6" in \
+            result["parameters"], result["parameters"]
         shot = tmp_path / "panel.png"
         chromium(binary, url, "--window-size=340,1400", f"--screenshot={shot}")
     data = shot.read_bytes()

@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 
 from .imaging import sniff_mime
-from .v1 import control_pb2, jobs_pb2, media_pb2, service_pb2, service_pb2_grpc, tasks_pb2
+from .v1 import control_pb2, faces_pb2, jobs_pb2, media_pb2, service_pb2, service_pb2_grpc, tasks_pb2
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEPTH_ENCODINGS = {
@@ -291,3 +291,39 @@ def outpaint_task(image, prompt: str = "", *, margins: tuple[int, int, int, int]
     if strength is not None:
         task.strength = strength
     return tasks_pb2.Task(outpaint=task)
+
+
+def face_restoration(restorer_id: str = "", *, strength: float | None = None, fidelity: float | None = None,
+                     detector_id: str = "", threshold: float | None = None,
+                     max_faces: int | None = None) -> faces_pb2.FaceRestoration:
+    """The `restore_faces` finishing option for a GenerateTask / UpscaleTask / OutpaintTask (enabled)."""
+    option = faces_pb2.FaceRestoration(enabled=True, restorer_id=restorer_id,
+                                       detection=_face_detection(detector_id, threshold, max_faces))
+    if strength is not None:
+        option.strength = strength
+    if fidelity is not None:
+        option.fidelity = fidelity
+    return option
+
+
+def restore_faces_task(image, restorer_id: str = "", *, strength: float | None = None,
+                       fidelity: float | None = None, detector_id: str = "", threshold: float | None = None,
+                       max_faces: int | None = None) -> tasks_pb2.Task:
+    """A restore_faces Task for an image (a path, bytes or an Image message)."""
+    task = faces_pb2.RestoreFacesTask(
+        image=image if isinstance(image, media_pb2.Image) else image_message(image), restorer_id=restorer_id,
+        detection=_face_detection(detector_id, threshold, max_faces))
+    if strength is not None:
+        task.strength = strength
+    if fidelity is not None:
+        task.fidelity = fidelity
+    return tasks_pb2.Task(restore_faces=task)
+
+
+def _face_detection(detector_id: str, threshold: float | None, max_faces: int | None) -> faces_pb2.FaceDetection:
+    detection = faces_pb2.FaceDetection(detector_id=detector_id)
+    if threshold is not None:
+        detection.threshold = threshold
+    if max_faces is not None:
+        detection.max_faces = max_faces
+    return detection

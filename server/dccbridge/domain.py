@@ -57,6 +57,7 @@ class TaskType(str, enum.Enum):
     UPSCALE = "upscale"
     PREPROCESS = "preprocess"
     OUTPAINT = "outpaint"
+    RESTORE_FACES = "restore_faces"
 
 
 class TilingAxes(str, enum.Enum):
@@ -220,6 +221,25 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class FaceDetectionSpec:
+    """How faces are found (docs/face-restoration.md); None fields take the server's defaults."""
+
+    detector_id: str = ""          # "" = the catalog's default face detector
+    threshold: float | None = None  # minimum detector score, (0, 1); None: 0.5
+    max_faces: int | None = None    # largest first, 1..64; None: 16
+
+
+@dataclass(frozen=True)
+class FaceRestorationSpec:
+    """Restore the faces of an image: detect, align to the restorer's template, restore, paste back blended."""
+
+    restorer_id: str = ""          # "" = the catalog's default restorer
+    strength: float | None = None  # share of the restored face in the result, [0, 1]; None: 1.0
+    fidelity: float | None = None  # CodeFormer's w, [0, 1]; None: 0.5 (refused for restorers without one)
+    detection: FaceDetectionSpec = field(default_factory=FaceDetectionSpec)
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
     model_id: str = ""
@@ -232,6 +252,7 @@ class GenerateRequest:
     mask_image: ImageInput | None = None
     control_units: tuple[ControlUnitSpec, ...] = ()
     adapters: AdapterSpec = field(default_factory=AdapterSpec)
+    restore_faces: FaceRestorationSpec | None = None  # finishing step after the main result
 
     task_type = TaskType.GENERATE
 
@@ -314,6 +335,7 @@ class UpscaleRequest:
     tile_size: int = 0      # output pixels; 0 = default
     tile_overlap: int = 0
     adapters: AdapterSpec = field(default_factory=AdapterSpec)  # TILED_DIFFUSION
+    restore_faces: FaceRestorationSpec | None = None  # finishing step after the main result
 
     task_type = TaskType.UPSCALE
 
@@ -352,8 +374,20 @@ class OutpaintRequest:
     fill: OutpaintFill = OutpaintFill.EDGE
     strength: float | None = None  # None: 1.0 with an inpainting model, 0.85 with the base model
     adapters: AdapterSpec = field(default_factory=AdapterSpec)
+    restore_faces: FaceRestorationSpec | None = None  # finishing step after the main result
 
     task_type = TaskType.OUTPAINT
+
+
+@dataclass(frozen=True)
+class RestoreFacesRequest:
+    """Restore the faces of `image` (the task form of the finishing step)."""
+
+    image: ImageInput
+    restoration: FaceRestorationSpec = field(default_factory=FaceRestorationSpec)
+
+    task_type = TaskType.RESTORE_FACES
+    model_id = ""
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,40 @@ def scenario_upscale(addon):
     RESULT["image"] = image_info(out)
 
 
+def scenario_restore_faces(addon):
+    """The Restore faces controls: the restorer menu comes from the server's capabilities; with the toggle on, an
+    upscale and a generate send the option (the test reads the jobs back from the server); off, nothing is sent."""
+    import numpy as np
+
+    assert bpy.ops.dccbridge.test_connection() == {"FINISHED"}
+    rt = wait(addon, 30)
+    RESULT["restorers"] = [[r.name, r.description] for r in rt.restorers]
+    src = bpy.data.images.new("Portrait", 64, 48)
+    rgba = np.full((48, 64, 4), 0.08, np.float32)
+    rgba[..., 3] = 1.0
+    rgba[16:32, 16:32, :3] = 0.9  # a bright 16-px square: one 32-px "face" for the tiny detector at 2x
+    src.pixels.foreach_set(rgba[::-1].ravel())
+    s = settings()
+    s.restore_faces, s.face_restorer, s.face_strength = True, rt.restorers[0].name, 0.6
+    s.upscale_scale, s.upscale_method = 2.0, "LANCZOS"
+    requests, common = addon_module("requests"), addon_module("operators.common")
+    sent = {kind: common.params(bpy.context.scene, s, kind).get("restore_faces")
+            for kind in ("generate", "upscale", "outpaint", "depth2img")}
+    RESULT["params"] = sent
+    RESULT["generate_option"] = str(requests.generate_task(common.params(bpy.context.scene, s, "generate"),
+                                                           []).generate.restore_faces)
+    assert bpy.ops.dccbridge.upscale(image_name="Portrait") == {"FINISHED"}
+    wait(addon)
+    assert bpy.ops.dccbridge.generate() == {"FINISHED"}
+    wait(addon)
+    s.restore_faces = False
+    assert bpy.ops.dccbridge.generate() == {"FINISHED"}
+    rt = wait(addon)
+    assert not rt.error, rt.error
+    RESULT["jobs"] = [[j.kind, j.job_id, j.state] for j in bpy.context.scene.dccbridge.jobs]
+    RESULT["ui"] = draw_every_panel(addon, ADDON_MODULE, bpy.data.images["Portrait x2"])
+
+
 def scenario_extend(addon):
     import numpy as np
 

@@ -227,6 +227,10 @@ def _apply_capabilities(event: dict):
         for scheduler in event["schedulers"]:
             rt.schedulers.add().name = scheduler
         rt.default_model = event["default_model"]
+        rt.restorers.clear()
+        for restorer in event.get("restorers", ()):
+            item = rt.restorers.add()
+            item.name, item.description = restorer["id"], restorer["description"]
         for kind in ("loras", "embeddings", "vaes"):
             listing = getattr(rt, kind)
             listing.clear()

@@ -5,7 +5,7 @@ Everything the scene gives is already plain: floats, bytes, lists. This module o
 
 from __future__ import annotations
 
-from .proto import control_pb2, jobs_pb2, media_pb2, tasks_pb2
+from .proto import control_pb2, faces_pb2, jobs_pb2, media_pb2, tasks_pb2
 
 CONTROL_TYPES = {"depth": control_pb2.CONTROL_TYPE_DEPTH, "openpose": control_pb2.CONTROL_TYPE_OPENPOSE,
                  "canny": control_pb2.CONTROL_TYPE_CANNY, "reference": control_pb2.CONTROL_TYPE_REFERENCE}
@@ -42,6 +42,22 @@ def _set_adapters(task, params: dict):
     chosen = adapters(params.get("adapters"))
     if chosen is not None:
         task.adapters.CopyFrom(chosen)
+    return task
+
+
+def face_restoration(chosen: dict | None) -> faces_pb2.FaceRestoration | None:
+    """chosen: {"restorer_id", "strength"} (operators.common.restoration); None: no face restoration."""
+    if not chosen:
+        return None
+    return faces_pb2.FaceRestoration(enabled=True, restorer_id=chosen.get("restorer_id", ""),
+                                     strength=float(chosen.get("strength", 1.0)))
+
+
+def _set_restore_faces(task, params: dict):
+    """The finishing face restoration on a generate / upscale / outpaint task, when the artist asked for it."""
+    chosen = face_restoration(params.get("restore_faces"))
+    if chosen is not None:
+        task.restore_faces.CopyFrom(chosen)
     return task
 
 
@@ -101,7 +117,7 @@ def generate_task(params: dict, units: list) -> tasks_pb2.Task:
                                   negative_prompt=params.get("negative_prompt", ""), width=params["width"],
                                   height=params["height"], sampling=sampling(params),
                                   control_units=[control_unit(u) for u in units])
-    return tasks_pb2.Task(generate=_set_adapters(task, params))
+    return tasks_pb2.Task(generate=_set_restore_faces(_set_adapters(task, params), params))
 
 
 def with_inpaint(task: tasks_pb2.Task, init_png: bytes, mask_png: bytes, strength=None) -> tasks_pb2.Task:
@@ -156,7 +172,7 @@ def upscale_task(png: bytes, scale: float, method: str = "AUTO", params: dict | 
                                  model_id=params.get("model", ""), prompt=params.get("prompt", ""))
     if method == "TILED_DIFFUSION":  # the other methods run no SD model to apply them to
         _set_adapters(task, params)
-    return tasks_pb2.Task(upscale=task)
+    return tasks_pb2.Task(upscale=_set_restore_faces(task, params))
 
 
 def outpaint_task(png: bytes, margins, fill: str = "EDGE", feather: int | None = None,
@@ -171,7 +187,7 @@ def outpaint_task(png: bytes, margins, fill: str = "EDGE", feather: int | None =
                                   sampling=sampling(params))
     if feather is not None:
         task.feather = int(feather)
-    return tasks_pb2.Task(outpaint=_set_adapters(task, params))
+    return tasks_pb2.Task(outpaint=_set_restore_faces(_set_adapters(task, params), params))
 
 
 def preprocess_task(unit: dict, width: int, height: int) -> tasks_pb2.Task:

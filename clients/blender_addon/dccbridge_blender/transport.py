@@ -86,6 +86,8 @@ def capabilities_dict(caps) -> dict:
                    for m in caps.models],
         "schedulers": [s.id for s in caps.schedulers],
         "upscalers": [u.id for u in caps.upscalers],
+        "restorers": [{"id": r.id, "description": f"{r.architecture} · {r.license}"
+                       + ("" if r.commercial_use else " · non-commercial")} for r in caps.restorers],
         "features": list(caps.features),
         **{kind: [{"id": a.id, "family": a.family, "description": a.description} for a in getattr(caps, kind)]
            for kind in ("loras", "embeddings", "vaes")},

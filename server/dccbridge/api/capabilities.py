@@ -70,6 +70,7 @@ def build_capabilities(manager, limits, max_message_bytes: int, max_queue: int, 
         response.upscalers.add(id=upscaler.id, label=f"{upscaler.id} ({UPSCALER_KIND_LABELS[upscaler.kind]})",
                                description=upscaler.description)
     add_adapters(response, catalog.adapters, manager.allow_pickle)
+    add_face_models(response, catalog.faces)
     available = set(BUILTIN_PREPROCESSORS) | set(getattr(estimators, "available", ()) or ())
     response.preprocessors.extend(PREPROCESSOR_TO_PROTO[p] for p in Preprocessor if p in available)
     return response
@@ -117,3 +118,20 @@ def add_replicas(response, replicas: list[dict]) -> None:
     held = {model_id for info in replicas for model_id in info.get("loaded_models", ())}
     for model in response.models:
         model.loaded = model.loaded or model.id in held
+
+
+def add_face_models(response, faces) -> None:
+    """Face restorers with their licences (several are non-commercial) and the face detectors."""
+    for entry in faces.restorers.values():
+        response.restorers.add(
+            id=entry.id, architecture=entry.architecture, description=entry.description, license=entry.license,
+            commercial_use=entry.commercial_use, is_default=entry.id == faces.default_restorer,
+            has_fidelity=entry.architecture == "CodeFormer", face_size=entry.face_size,
+        )
+    for entry in faces.detectors.values():
+        response.face_detectors.add(
+            id=entry.id, architecture=entry.architecture, description=entry.description, license=entry.license,
+            commercial_use=entry.commercial_use, is_default=entry.id == faces.default_detector,
+        )
+    if faces.restorers and faces.detectors:
+        response.features.append("restore_faces")

@@ -11,6 +11,7 @@ from ..errors import InvalidInput, ResultLost, without_host_paths
 from ..jobs import JobEvent, JobRecord, JobResult
 from ..jobs.result_storage import read_result
 from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
+from .convert_faces import restore_faces_request, with_restore_faces
 from .convert_history import mark_results_removed
 
 CONTROL_TYPES = {getattr(control_pb2, f"CONTROL_TYPE_{t.name}"): t for t in d.ControlType}
@@ -28,7 +29,7 @@ PREPROCESSOR_TO_PROTO = {v: k for k, v in PREPROCESSORS.items()}
 def task_to_request(task: tasks_pb2.Task):
     kind = task.WhichOneof("kind")
     if kind == "generate":
-        return generate_request(task.generate)
+        return with_restore_faces(generate_request(task.generate), task.generate)
     if kind == "preprocess":
         return preprocess_request(task.preprocess)
     if kind == "depth2img":
@@ -36,10 +37,13 @@ def task_to_request(task: tasks_pb2.Task):
     if kind == "texture":
         return texture_request(task.texture)
     if kind == "upscale":
-        return upscale_request(task.upscale)
+        return with_restore_faces(upscale_request(task.upscale), task.upscale)
     if kind == "outpaint":
-        return outpaint_request(task.outpaint)
-    raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess, outpaint")
+        return with_restore_faces(outpaint_request(task.outpaint), task.outpaint)
+    if kind == "restore_faces":
+        return restore_faces_request(task.restore_faces)
+    raise InvalidInput("task", "is empty; set one of generate, depth2img, texture, upscale, preprocess, outpaint, "
+                               "restore_faces")
 
 
 def generate_request(g: tasks_pb2.GenerateTask) -> d.GenerateRequest:

@@ -1,4 +1,5 @@
-"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, outpaint, models, doctor, jobs.
+"""`dccbridge`: serve, generate, depth2img, texture, preprocess, upscale, outpaint, restore-faces, models, doctor,
+jobs.
 
 One module per command group: serve.py, tasks.py (the commands that send one job), outpaint.py, models.py (models,
 doctor, jobs); common.py holds what they share (connection flags, progress, writing results)."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import live, outpaint
+from . import faces, live, outpaint
 from .models import add_doctor_parser, add_jobs_parser, add_models_parser
 from .serve import add_serve_parser
 from .tasks import (add_depth2img_parser, add_generate_parser, add_preprocess_parser, add_texture_parser,
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     add_preprocess_parser(commands)
     add_upscale_parser(commands)
     outpaint.add_parser(commands)
+    faces.add_parser(commands)
     add_models_parser(commands)
     add_doctor_parser(commands)
     add_jobs_parser(commands)

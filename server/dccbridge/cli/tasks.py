@@ -8,6 +8,7 @@ from pathlib import Path
 from .common import (DEFAULT_SERVER, adapter_flags, adapters_from_args, connection_flags, control_flags,
                      control_unit_from_spec, control_units_from_args, depth_flags, diffusion_flags, run_task,
                      sampling_from_args)
+from .faces import restoration_from_args, restore_faces_flags
 
 
 # -- generate ---------------------------------------------------------------------------------------
@@ -20,6 +21,7 @@ def add_generate_parser(commands) -> None:
     p.add_argument("--strength", type=float)
     p.add_argument("--mask", type=Path, help="inpaint mask (white = repaint)")
     control_flags(p)
+    restore_faces_flags(p)
     p.set_defaults(handler=_generate)
 
 
@@ -42,6 +44,8 @@ def _generate(args) -> int:
     except (OSError, ValueError) as error:
         print(f"dccbridge generate: {error}", file=sys.stderr)
         return 2
+    if restoration_from_args(args) is not None:
+        task.restore_faces.CopyFrom(restoration_from_args(args))
     return run_task(args, tasks_pb2.Task(generate=task), "generate", args.preview_every)
 
 
@@ -212,6 +216,7 @@ def add_upscale_parser(commands) -> None:
     p.add_argument("--tile", type=int, default=0, help="tile size in output pixels (0 = server default)")
     p.add_argument("--overlap", type=int, default=0, help="context around each tile, output pixels (0 = default)")
     adapter_flags(p)  # tiled
+    restore_faces_flags(p)
     p.add_argument("--preview-every", type=int, default=0, help="write a preview JPEG every N tiles")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.set_defaults(handler=_upscale)
@@ -242,4 +247,6 @@ def _upscale(args) -> int:
         task.sampling.num_inference_steps = args.steps
     if args.guidance is not None:
         task.sampling.guidance_scale = args.guidance
+    if restoration_from_args(args) is not None:
+        task.restore_faces.CopyFrom(restoration_from_args(args))
     return run_task(args, tasks_pb2.Task(upscale=task), "upscale", args.preview_every)

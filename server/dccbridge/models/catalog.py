@@ -14,6 +14,7 @@ from ..domain import ControlType
 from ..errors import ModelNotFound
 from .adapter_catalog import AdapterCatalog, parse_adapter_tables
 from .ip_adapter_catalog import IpAdapterEntry, parse_ip_adapters
+from .face_catalog import FACE_TABLES, FaceCatalog, parse_face_tables
 from .profile import parse_profile_table
 from .schedulers import SCHEDULERS
 from .sources import (  # noqa: F401 - re-exported: loading, hub and the CLI read them from here
@@ -132,7 +133,8 @@ def single_file_config(entry: ModelEntry) -> str:
 class Catalog:
     def __init__(self, entries: list[ModelEntry], default_id: str = "", origin: str = "<catalog>",
                  upscalers: tuple[UpscalerEntry, ...] | list[UpscalerEntry] = (),
-                 estimators: dict[str, str] | None = None, adapters: AdapterCatalog | None = None):
+                 estimators: dict[str, str] | None = None, adapters: AdapterCatalog | None = None,
+                 faces: FaceCatalog | None = None):
         if not entries:
             raise ValueError(f"{origin}: the catalog has no models; add a [models.NAME] table")
         self._entries = {entry.id: entry for entry in entries}
@@ -147,6 +149,7 @@ class Catalog:
         self._upscalers = {entry.id: entry for entry in upscalers}
         self.estimators: dict[str, str] = dict(estimators or {})  # kind (ESTIMATOR_KINDS) -> source
         self.adapters = adapters or AdapterCatalog()  # LoRAs, embeddings and VAEs per family
+        self.faces = faces or FaceCatalog()  # face restorers and detectors (face_catalog.py)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Catalog:
@@ -170,10 +173,11 @@ class Catalog:
 
     @classmethod
     def from_dict(cls, document: dict, base_dir: Path, origin: str) -> Catalog:
-        unknown = set(document) - {"default", "models", "upscalers", "estimators", "families", "vaes"}
+        unknown = set(document) - {"default", "models", "upscalers", "estimators", "families", "vaes", *FACE_TABLES}
         if unknown:
             raise ValueError(f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected 'default', [models.*], "
-                             "[upscalers.*], [estimators.*], [families.*] and [vaes.*]")
+                             "[upscalers.*], [estimators.*], [families.*], [vaes.*], [restorers.*] and "
+                             "[face_detectors.*]")
         default_id = document.get("default", "")
         if not isinstance(default_id, str):
             raise ValueError(f"{origin}: 'default' must be a model id string")
@@ -189,7 +193,8 @@ class Catalog:
                      for upscaler_id, table in upscaler_tables.items()]
         estimators = _parse_estimators(document.get("estimators", {}), base_dir, f"{origin}: estimators")
         adapters = parse_adapter_tables(document, base_dir, origin)
-        return cls(entries, default_id, origin, upscalers, estimators, adapters)
+        faces = parse_face_tables(document, base_dir, origin)
+        return cls(entries, default_id, origin, upscalers, estimators, adapters, faces)
 
     def ids(self) -> list[str]:
         return list(self._entries)

@@ -169,24 +169,8 @@ def load_upscaler(entry: UpscalerEntry, placement: Placement):
 
 
 def _load_esrgan(source: str, kind: str, placement: Placement, owner: str) -> ImageModelDescriptor:
-    if kind == "builtin":
-        name = source.removeprefix(BUILTIN_PREFIX)
-        if name not in TINY_ESRGANS:
-            raise ModelUnavailable(f"{owner}: unknown builtin ESRGAN '{source}'; builtins: "
-                                   + ", ".join(BUILTIN_PREFIX + n for n in TINY_ESRGANS))
-        state = build_tiny_esrgan_state_dict(name)
-    elif kind == "hub_file":
-        state = load_file(_hub_file(source, owner, placement))
-    elif kind == "single_file" or kind == "pickle_file":
-        _refuse_pickle(source, kind, placement.allow_pickle)
-        _require_exists(source, owner)
-        if kind == "single_file":
-            state = load_file(source)
-        else:  # not spandrel's own .pth reader (a restricted unpickler): weights_only=True is the rule for models
-            state = torch.load(source, map_location="cpu", weights_only=True)
-    else:
-        raise ModelUnavailable(f"{owner}: '{source}' is not a weights file; an esrgan upscaler's source is one "
-                               ".safetensors file (e.g. RealESRGAN_x4plus.safetensors)")
+    state = read_state_dict(source, kind, placement, owner, "ESRGAN", TINY_ESRGANS, build_tiny_esrgan_state_dict,
+                            "an esrgan upscaler's source is one .safetensors file (e.g. RealESRGAN_x4plus.safetensors)")
     descriptor = ModelLoader().load_from_state_dict(canonicalize_state_dict(state))
     if not isinstance(descriptor, ImageModelDescriptor) or descriptor.input_channels != 3 \
             or descriptor.output_channels != 3:
@@ -195,6 +179,28 @@ def _load_esrgan(source: str, kind: str, placement: Placement, owner: str) -> Im
     supported = {torch.float16: descriptor.supports_half, torch.bfloat16: descriptor.supports_bfloat16}
     dtype = placement.dtype if supported.get(placement.dtype, True) else torch.float32
     return descriptor.to(placement.device, dtype).eval()
+
+
+def read_state_dict(source: str, kind: str, placement: Placement, owner: str, what: str, builtins,
+                    build_builtin, expected: str) -> dict:
+    """The state dict of a single-file spandrel model (ESRGAN upscalers, face restorers): a builtin's random
+    weights, a .safetensors file (local or hf://), or a pickle file only with --allow-pickle (weights_only=True)."""
+    if kind == "builtin":
+        name = source.removeprefix(BUILTIN_PREFIX)
+        if name not in builtins:
+            raise ModelUnavailable(f"{owner}: unknown builtin {what} '{source}'; builtins: "
+                                   + ", ".join(BUILTIN_PREFIX + n for n in builtins))
+        return build_builtin(name)
+    if kind == "hub_file":
+        return load_file(_hub_file(source, owner, placement))
+    if kind == "single_file" or kind == "pickle_file":
+        _refuse_pickle(source, kind, placement.allow_pickle)
+        _require_exists(source, owner)
+        if kind == "single_file":
+            return load_file(source)
+        # not spandrel's own .pth reader (a restricted unpickler): weights_only=True is the rule for models
+        return torch.load(source, map_location="cpu", weights_only=True)
+    raise ModelUnavailable(f"{owner}: '{source}' is not a weights file; {expected}")
 
 
 def _load_sd_x4(source: str, kind: str, placement: Placement, owner: str) -> StableDiffusionUpscalePipeline:

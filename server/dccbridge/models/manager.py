@@ -21,6 +21,7 @@ from .adapters import AdapterRuntime
 from .ip_adapters import IpAdapterRuntime
 from .catalog import Catalog, ModelEntry, UpscalerEntry
 from .estimators import ServerEstimators
+from .face_loading import FaceModels
 from .loading import Placement, load_controlnet, load_pipeline, load_upscaler, source_sha256
 from .preview_decoder import PreviewDecoder, load_preview_decoder
 from .profile import (
@@ -161,6 +162,8 @@ class ModelManager:
         self.adapters = AdapterRuntime(self._placement, self._hasher)
         # IP-Adapters of REFERENCE control units (each model's catalog entry lists its own).
         self.ip_adapters = IpAdapterRuntime(self._placement, self._hasher)
+        # Face restorers and detectors (catalog [restorers.*] / [face_detectors.*]), loaded on first use.
+        self.faces = FaceModels(catalog.faces, self._placement, self._hasher, self._loaded_in)
         # One lock for all loads: loading two large models at once would only compete for memory and disk.
         self._load_lock = threading.Lock()
 
@@ -286,6 +289,7 @@ class ModelManager:
         self.estimators.unload()
         self.adapters.unload()
         self.ip_adapters.unload()
+        self.faces.unload()
         gc.collect()
         if self._placement.device.type == "cuda":
             torch.cuda.empty_cache()

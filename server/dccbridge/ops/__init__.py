@@ -22,6 +22,7 @@ OP_MODULES = {
     TaskType.PREPROCESS: "preprocess",
     TaskType.UPSCALE: "upscale",
     TaskType.OUTPAINT: "outpaint",
+    TaskType.RESTORE_FACES: "restore_faces",
 }
 
 
@@ -41,9 +42,14 @@ class Ops:
 
     def check(self, request) -> None:
         _module_for(request).check_inputs(request, self.env)
+        if getattr(request, "restore_faces", None) is not None:  # the finishing step (ops/restore_faces.py)
+            importlib.import_module(".restore_faces", __name__).check_finishing(request, self.env)
 
     def run(self, request, ctx) -> OpOutput:
-        return _module_for(request).run(request, self.env, ctx)
+        output = _module_for(request).run(request, self.env, ctx)
+        if getattr(request, "restore_faces", None) is not None:
+            output = importlib.import_module(".restore_faces", __name__).finish(request, output, self.env, ctx)
+        return output
 
     def batch_key(self, request):
         """Requests with equal, non-None keys may run as one batch; None: this one runs alone."""

@@ -1,4 +1,5 @@
 from dccbridge.v1 import control_pb2 as _control_pb2
+from dccbridge.v1 import faces_pb2 as _faces_pb2
 from dccbridge.v1 import jobs_pb2 as _jobs_pb2
 from dccbridge.v1 import live_pb2 as _live_pb2
 from dccbridge.v1 import tasks_pb2 as _tasks_pb2
@@ -22,6 +23,7 @@ class TaskType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_TYPE_UPSCALE: _ClassVar[TaskType]
     TASK_TYPE_PREPROCESS: _ClassVar[TaskType]
     TASK_TYPE_OUTPAINT: _ClassVar[TaskType]
+    TASK_TYPE_RESTORE_FACES: _ClassVar[TaskType]
 TASK_TYPE_UNSPECIFIED: TaskType
 TASK_TYPE_TXT2IMG: TaskType
 TASK_TYPE_IMG2IMG: TaskType
@@ -31,6 +33,7 @@ TASK_TYPE_TEXTURE: TaskType
 TASK_TYPE_UPSCALE: TaskType
 TASK_TYPE_PREPROCESS: TaskType
 TASK_TYPE_OUTPAINT: TaskType
+TASK_TYPE_RESTORE_FACES: TaskType
 
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ()
@@ -133,7 +136,7 @@ class Limits(_message.Message):
     def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_control_units: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_queue: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_reference_images: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes", "replicas")
+    __slots__ = ("server_version", "api_version", "device", "models", "default_model_id", "schedulers", "upscalers", "preprocessors", "limits", "features", "loras", "embeddings", "vaes", "replicas", "restorers", "face_detectors")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +151,8 @@ class GetCapabilitiesResponse(_message.Message):
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     VAES_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    RESTORERS_FIELD_NUMBER: _ClassVar[int]
+    FACE_DETECTORS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     device: DeviceInfo
@@ -162,7 +167,9 @@ class GetCapabilitiesResponse(_message.Message):
     embeddings: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
     vaes: _containers.RepeatedCompositeFieldContainer[AdapterInfo]
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., loras: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., embeddings: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., vaes: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ...) -> None: ...
+    restorers: _containers.RepeatedCompositeFieldContainer[_faces_pb2.RestorerInfo]
+    face_detectors: _containers.RepeatedCompositeFieldContainer[_faces_pb2.FaceDetectorInfo]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model_id: _Optional[str] = ..., schedulers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., upscalers: _Optional[_Iterable[_Union[NamedOption, _Mapping]]] = ..., preprocessors: _Optional[_Iterable[_Union[_control_pb2.Preprocessor, str]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., loras: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., embeddings: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., vaes: _Optional[_Iterable[_Union[AdapterInfo, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., restorers: _Optional[_Iterable[_Union[_faces_pb2.RestorerInfo, _Mapping]]] = ..., face_detectors: _Optional[_Iterable[_Union[_faces_pb2.FaceDetectorInfo, _Mapping]]] = ...) -> None: ...
 
 class ReplicaInfo(_message.Message):
     __slots__ = ("replica_id", "node", "device", "loaded_models", "state", "pid", "jobs_done")

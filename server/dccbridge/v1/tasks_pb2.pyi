@@ -1,4 +1,5 @@
 from dccbridge.v1 import control_pb2 as _control_pb2
+from dccbridge.v1 import faces_pb2 as _faces_pb2
 from dccbridge.v1 import media_pb2 as _media_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -120,7 +121,7 @@ class Adapters(_message.Message):
     def __init__(self, loras: _Optional[_Iterable[_Union[LoraRef, _Mapping]]] = ..., embeddings: _Optional[_Iterable[str]] = ..., vae_id: _Optional[str] = ...) -> None: ...
 
 class GenerateTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "mask_image", "control_units", "adapters")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "mask_image", "control_units", "adapters", "restore_faces")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +133,7 @@ class GenerateTask(_message.Message):
     MASK_IMAGE_FIELD_NUMBER: _ClassVar[int]
     CONTROL_UNITS_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FACES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -143,7 +145,8 @@ class GenerateTask(_message.Message):
     mask_image: _media_pb2.Image
     control_units: _containers.RepeatedCompositeFieldContainer[_control_pb2.ControlUnit]
     adapters: Adapters
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., mask_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
+    restore_faces: _faces_pb2.FaceRestoration
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., mask_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ..., restore_faces: _Optional[_Union[_faces_pb2.FaceRestoration, _Mapping]] = ...) -> None: ...
 
 class Depth2ImgTask(_message.Message):
     __slots__ = ("model_id", "prompt", "negative_prompt", "width", "height", "sampling", "init_image", "strength", "depth_pass", "adapters")
@@ -234,7 +237,7 @@ class TextureTask(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., tiling: _Optional[_Union[TilingAxes, str]] = ..., pbr_maps: _Optional[bool] = ..., normal_convention: _Optional[_Union[NormalConvention, str]] = ..., projection: _Optional[_Union[ProjectionView, _Mapping]] = ..., control_units: _Optional[_Iterable[_Union[_control_pb2.ControlUnit, _Mapping]]] = ..., init_image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
 
 class UpscaleTask(_message.Message):
-    __slots__ = ("image", "method", "upscaler_id", "scale", "model_id", "prompt", "negative_prompt", "sampling", "strength", "tile_size", "tile_overlap", "adapters")
+    __slots__ = ("image", "method", "upscaler_id", "scale", "model_id", "prompt", "negative_prompt", "sampling", "strength", "tile_size", "tile_overlap", "adapters", "restore_faces")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     UPSCALER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +250,7 @@ class UpscaleTask(_message.Message):
     TILE_SIZE_FIELD_NUMBER: _ClassVar[int]
     TILE_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FACES_FIELD_NUMBER: _ClassVar[int]
     image: _media_pb2.Image
     method: UpscaleMethod
     upscaler_id: str
@@ -259,7 +263,8 @@ class UpscaleTask(_message.Message):
     tile_size: int
     tile_overlap: int
     adapters: Adapters
-    def __init__(self, image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., method: _Optional[_Union[UpscaleMethod, str]] = ..., upscaler_id: _Optional[str] = ..., scale: _Optional[float] = ..., model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., strength: _Optional[float] = ..., tile_size: _Optional[int] = ..., tile_overlap: _Optional[int] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
+    restore_faces: _faces_pb2.FaceRestoration
+    def __init__(self, image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., method: _Optional[_Union[UpscaleMethod, str]] = ..., upscaler_id: _Optional[str] = ..., scale: _Optional[float] = ..., model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., strength: _Optional[float] = ..., tile_size: _Optional[int] = ..., tile_overlap: _Optional[int] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ..., restore_faces: _Optional[_Union[_faces_pb2.FaceRestoration, _Mapping]] = ...) -> None: ...
 
 class PreprocessTask(_message.Message):
     __slots__ = ("unit", "width", "height")
@@ -292,7 +297,7 @@ class AspectRatio(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class OutpaintTask(_message.Message):
-    __slots__ = ("model_id", "prompt", "negative_prompt", "sampling", "image", "margins", "aspect", "anchor", "feather", "fill", "strength", "adapters")
+    __slots__ = ("model_id", "prompt", "negative_prompt", "sampling", "image", "margins", "aspect", "anchor", "feather", "fill", "strength", "adapters", "restore_faces")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -305,6 +310,7 @@ class OutpaintTask(_message.Message):
     FILL_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FACES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     negative_prompt: str
@@ -317,20 +323,23 @@ class OutpaintTask(_message.Message):
     fill: OutpaintFill
     strength: float
     adapters: Adapters
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., margins: _Optional[_Union[Margins, _Mapping]] = ..., aspect: _Optional[_Union[AspectRatio, _Mapping]] = ..., anchor: _Optional[_Union[Anchor, str]] = ..., feather: _Optional[int] = ..., fill: _Optional[_Union[OutpaintFill, str]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ...) -> None: ...
+    restore_faces: _faces_pb2.FaceRestoration
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., image: _Optional[_Union[_media_pb2.Image, _Mapping]] = ..., margins: _Optional[_Union[Margins, _Mapping]] = ..., aspect: _Optional[_Union[AspectRatio, _Mapping]] = ..., anchor: _Optional[_Union[Anchor, str]] = ..., feather: _Optional[int] = ..., fill: _Optional[_Union[OutpaintFill, str]] = ..., strength: _Optional[float] = ..., adapters: _Optional[_Union[Adapters, _Mapping]] = ..., restore_faces: _Optional[_Union[_faces_pb2.FaceRestoration, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("generate", "depth2img", "texture", "upscale", "preprocess", "outpaint")
+    __slots__ = ("generate", "depth2img", "texture", "upscale", "preprocess", "outpaint", "restore_faces")
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     DEPTH2IMG_FIELD_NUMBER: _ClassVar[int]
     TEXTURE_FIELD_NUMBER: _ClassVar[int]
     UPSCALE_FIELD_NUMBER: _ClassVar[int]
     PREPROCESS_FIELD_NUMBER: _ClassVar[int]
     OUTPAINT_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FACES_FIELD_NUMBER: _ClassVar[int]
     generate: GenerateTask
     depth2img: Depth2ImgTask
     texture: TextureTask
     upscale: UpscaleTask
     preprocess: PreprocessTask
     outpaint: OutpaintTask
-    def __init__(self, generate: _Optional[_Union[GenerateTask, _Mapping]] = ..., depth2img: _Optional[_Union[Depth2ImgTask, _Mapping]] = ..., texture: _Optional[_Union[TextureTask, _Mapping]] = ..., upscale: _Optional[_Union[UpscaleTask, _Mapping]] = ..., preprocess: _Optional[_Union[PreprocessTask, _Mapping]] = ..., outpaint: _Optional[_Union[OutpaintTask, _Mapping]] = ...) -> None: ...
+    restore_faces: _faces_pb2.RestoreFacesTask
+    def __init__(self, generate: _Optional[_Union[GenerateTask, _Mapping]] = ..., depth2img: _Optional[_Union[Depth2ImgTask, _Mapping]] = ..., texture: _Optional[_Union[TextureTask, _Mapping]] = ..., upscale: _Optional[_Union[UpscaleTask, _Mapping]] = ..., preprocess: _Optional[_Union[PreprocessTask, _Mapping]] = ..., outpaint: _Optional[_Union[OutpaintTask, _Mapping]] = ..., restore_faces: _Optional[_Union[_faces_pb2.RestoreFacesTask, _Mapping]] = ...) -> None: ...

@@ -38,7 +38,18 @@ def params(scene, settings, kind: str, seed="auto") -> dict:
             "negative_prompt": settings.negative_prompt, "width": width, "height": height,
             "steps": settings.steps, "guidance": settings.guidance, "scheduler": settings.scheduler.strip(),
             "seed": resolve_seed(settings) if seed == "auto" else seed, "strength": settings.strength,
-            "adapters": chosen_adapters(settings) if takes_adapters else None}
+            "adapters": chosen_adapters(settings) if takes_adapters else None,
+            "restore_faces": restoration(settings) if kind in FACE_KINDS else None}
+
+
+# Jobs whose results the server can finish with face restoration (FaceRestoration on their task).
+FACE_KINDS = ("generate", "animation", "upscale", "outpaint")
+
+
+def restoration(settings) -> dict | None:
+    if not settings.restore_faces:
+        return None
+    return {"restorer_id": settings.face_restorer.strip(), "strength": settings.face_strength}
 
 
 def chosen_adapters(settings) -> dict | None:

@@ -4,6 +4,7 @@ import bpy
 
 from .. import capture
 from ..properties.adapters import catalog, chosen, model_family, stale_reason
+from .faces import draw_restore_faces
 
 
 class _Sidebar:
@@ -93,6 +94,7 @@ class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "capture_engine")
         col.prop(settings, "capture_samples")
+        draw_restore_faces(layout, settings, rt)
 
 
 class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
@@ -264,6 +266,7 @@ class DCCBRIDGE_PT_image(bpy.types.Panel):
         col.prop(settings, "extend_fill")
         col.prop(settings, "extend_feather")
         col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT")
+        draw_restore_faces(layout, settings, rt)
         _status(layout, rt)
 
 

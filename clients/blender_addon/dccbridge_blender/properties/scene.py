@@ -95,6 +95,13 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
     extend_fill: EnumProperty(name="Fill", default="EDGE", items=(
         ("EDGE", "Edge extend", "Border pixels replicated outward, blurred with distance"),
         ("INPAINT_TELEA", "Inpaint (Telea)", "OpenCV inpainting"), ("INPAINT_NS", "Inpaint (Navier-Stokes)", "")))
+    restore_faces: BoolProperty(name="Restore faces", default=False,
+                                description="Restore faces in the result (generate, upscale, extend): the server "
+                                            "finds each face, restores it and blends it back")
+    face_restorer: StringProperty(name="Restorer", default="",
+                                  description="Face restorer id (empty: the server's default); licences differ")
+    face_strength: FloatProperty(name="Face strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+                                 description="How much of the restored face replaces the original")
     anim_use_scene_range: BoolProperty(name="Scene range", default=True)
     anim_start: IntProperty(name="Start", default=1)
     anim_end: IntProperty(name="End", default=2)
@@ -126,6 +133,7 @@ class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
     # The IP-Adapters of the server's models (family = the model id they belong to), for the Reference unit.
     reference_adapters: CollectionProperty(type=DCCBRIDGE_PG_name)
     schedulers: CollectionProperty(type=DCCBRIDGE_PG_name)
+    restorers: CollectionProperty(type=DCCBRIDGE_PG_name)  # description: architecture and licence
     preview_image: PointerProperty(type=bpy.types.Image)
     live: PointerProperty(type=DCCBRIDGE_PG_live_runtime)
 

@@ -24,54 +24,55 @@ _sym_db = _symbol_database.Default()
 
 
 from . import control_pb2 as dccbridge_dot_v1_dot_control__pb2
+from . import faces_pb2 as dccbridge_dot_v1_dot_faces__pb2
 from . import jobs_pb2 as dccbridge_dot_v1_dot_jobs__pb2
 from . import live_pb2 as dccbridge_dot_v1_dot_live__pb2
 from . import tasks_pb2 as dccbridge_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x63\x63\x62ridge/v1/service.proto\x12\x0c\x64\x63\x63\x62ridge.v1\x1a\x1a\x64\x63\x63\x62ridge/v1/control.proto\x1a\x17\x64\x63\x63\x62ridge/v1/jobs.proto\x1a\x17\x64\x63\x63\x62ridge/v1/live.proto\x1a\x18\x64\x63\x63\x62ridge/v1/tasks.proto\"\x18\n\x16GetCapabilitiesRequest\"^\n\nDeviceInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07profile\x18\x05 \x01(\t\"\x9a\x03\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12%\n\x05tasks\x18\x03 \x03(\x0e\x32\x16.dccbridge.v1.TaskType\x12\x30\n\rcontrol_types\x18\x04 \x03(\x0e\x32\x19.dccbridge.v1.ControlType\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x0e\n\x06loaded\x18\x06 \x01(\x08\x12\x15\n\rdefault_width\x18\x07 \x01(\r\x12\x16\n\x0e\x64\x65\x66\x61ult_height\x18\x08 \x01(\r\x12\x15\n\rdefault_steps\x18\t \x01(\r\x12\x1e\n\x16\x64\x65\x66\x61ult_guidance_scale\x18\n \x01(\x02\x12\x19\n\x11\x64\x65\x66\x61ult_scheduler\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x0f\n\x07profile\x18\r \x01(\t\x12\x16\n\x0etaesd_previews\x18\x0e \x01(\x08\x12\x35\n\x12reference_adapters\x18\x0f \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\"=\n\x0bNamedOption\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\\\n\x0b\x41\x64\x61pterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\"\xe7\x01\n\x06Limits\x12\x11\n\tmax_width\x18\x01 \x01(\r\x12\x12\n\nmax_height\x18\x02 \x01(\r\x12\x12\n\nmax_pixels\x18\x03 \x01(\x04\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x11\n\tmax_steps\x18\x05 \x01(\r\x12\x19\n\x11max_control_units\x18\x06 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x07 \x01(\x04\x12\x11\n\tmax_queue\x18\x08 \x01(\r\x12\x15\n\rsize_multiple\x18\t \x01(\r\x12\x1c\n\x14max_reference_images\x18\n \x01(\r\"\xaa\x04\n\x17GetCapabilitiesResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x02 \x01(\t\x12(\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x18.dccbridge.v1.DeviceInfo\x12\'\n\x06models\x18\x04 \x03(\x0b\x32\x17.dccbridge.v1.ModelInfo\x12\x18\n\x10\x64\x65\x66\x61ult_model_id\x18\x05 \x01(\t\x12-\n\nschedulers\x18\x06 \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\x12,\n\tupscalers\x18\x07 \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\x12\x31\n\rpreprocessors\x18\x08 \x03(\x0e\x32\x1a.dccbridge.v1.Preprocessor\x12$\n\x06limits\x18\t \x01(\x0b\x32\x14.dccbridge.v1.Limits\x12\x10\n\x08\x66\x65\x61tures\x18\n \x03(\t\x12(\n\x05loras\x18\x0b \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12-\n\nembeddings\x18\x0c \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12\'\n\x04vaes\x18\r \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12+\n\x08replicas\x18\x14 \x03(\x0b\x32\x19.dccbridge.v1.ReplicaInfo\"\x9f\x01\n\x0bReplicaInfo\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12(\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x18.dccbridge.v1.DeviceInfo\x12\x15\n\rloaded_models\x18\x04 \x03(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x06 \x01(\r\x12\x11\n\tjobs_done\x18\x07 \x01(\x04\"\\\n\rSubmitRequest\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.dccbridge.v1.Task\x12)\n\x07options\x18\x02 \x01(\x0b\x32\x18.dccbridge.v1.JobOptions\"0\n\x0eSubmitResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"6\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"a\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x17\n\x0fomit_image_data\x18\x04 \x01(\x08\"0\n\x0eGetJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"\x1f\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"0\n\x0e\x43\x61ncelResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"\x89\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06states\x18\x03 \x03(\x0e\x32\x16.dccbridge.v1.JobState\x12\x0e\n\x06\x63lient\x18\x04 \x01(\t\x12*\n\ntask_types\x18\x05 \x03(\x0e\x32\x16.dccbridge.v1.TaskType\x12\x18\n\x10\x63reated_after_ms\x18\x06 \x01(\x03\x12\x19\n\x11\x63reated_before_ms\x18\x07 \x01(\x03\x12\x0c\n\x04text\x18\x08 \x01(\t\x12\x10\n\x08model_id\x18\t \x01(\t\x12\x16\n\x0ethumbnail_size\x18\n \x01(\r\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.dccbridge.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xe3\x01\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_TYPE_TXT2IMG\x10\x01\x12\x15\n\x11TASK_TYPE_IMG2IMG\x10\x02\x12\x15\n\x11TASK_TYPE_INPAINT\x10\x03\x12\x17\n\x13TASK_TYPE_DEPTH2IMG\x10\x04\x12\x15\n\x11TASK_TYPE_TEXTURE\x10\x05\x12\x15\n\x11TASK_TYPE_UPSCALE\x10\x06\x12\x18\n\x14TASK_TYPE_PREPROCESS\x10\x07\x12\x16\n\x12TASK_TYPE_OUTPAINT\x10\x08\x32\xcf\x07\n\x10\x44\x63\x63\x42ridgeService\x12^\n\x0fGetCapabilities\x12$.dccbridge.v1.GetCapabilitiesRequest\x1a%.dccbridge.v1.GetCapabilitiesResponse\x12\x43\n\x06Submit\x12\x1b.dccbridge.v1.SubmitRequest\x1a\x1c.dccbridge.v1.SubmitResponse\x12=\n\x05Watch\x12\x1a.dccbridge.v1.WatchRequest\x1a\x16.dccbridge.v1.JobEvent0\x01\x12<\n\x03Run\x12\x1b.dccbridge.v1.SubmitRequest\x1a\x16.dccbridge.v1.JobEvent0\x01\x12\x43\n\x06GetJob\x12\x1b.dccbridge.v1.GetJobRequest\x1a\x1c.dccbridge.v1.GetJobResponse\x12\x43\n\x06\x43\x61ncel\x12\x1b.dccbridge.v1.CancelRequest\x1a\x1c.dccbridge.v1.CancelResponse\x12I\n\x08ListJobs\x12\x1d.dccbridge.v1.ListJobsRequest\x1a\x1e.dccbridge.v1.ListJobsResponse\x12>\n\x04Live\x12\x19.dccbridge.v1.LiveRequest\x1a\x17.dccbridge.v1.LiveEvent(\x01\x30\x01\x12I\n\x08OpenLive\x12\x1d.dccbridge.v1.OpenLiveRequest\x1a\x1e.dccbridge.v1.OpenLiveResponse\x12X\n\rSendLiveFrame\x12\".dccbridge.v1.SendLiveFrameRequest\x1a#.dccbridge.v1.SendLiveFrameResponse\x12\x46\n\tWatchLive\x12\x1e.dccbridge.v1.WatchLiveRequest\x1a\x17.dccbridge.v1.LiveEvent0\x01\x12I\n\x08PollLive\x12\x1d.dccbridge.v1.PollLiveRequest\x1a\x1e.dccbridge.v1.PollLiveResponse\x12L\n\tCloseLive\x12\x1e.dccbridge.v1.CloseLiveRequest\x1a\x1f.dccbridge.v1.CloseLiveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x63\x63\x62ridge/v1/service.proto\x12\x0c\x64\x63\x63\x62ridge.v1\x1a\x1a\x64\x63\x63\x62ridge/v1/control.proto\x1a\x18\x64\x63\x63\x62ridge/v1/faces.proto\x1a\x17\x64\x63\x63\x62ridge/v1/jobs.proto\x1a\x17\x64\x63\x63\x62ridge/v1/live.proto\x1a\x18\x64\x63\x63\x62ridge/v1/tasks.proto\"\x18\n\x16GetCapabilitiesRequest\"^\n\nDeviceInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07profile\x18\x05 \x01(\t\"\x9a\x03\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12%\n\x05tasks\x18\x03 \x03(\x0e\x32\x16.dccbridge.v1.TaskType\x12\x30\n\rcontrol_types\x18\x04 \x03(\x0e\x32\x19.dccbridge.v1.ControlType\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x0e\n\x06loaded\x18\x06 \x01(\x08\x12\x15\n\rdefault_width\x18\x07 \x01(\r\x12\x16\n\x0e\x64\x65\x66\x61ult_height\x18\x08 \x01(\r\x12\x15\n\rdefault_steps\x18\t \x01(\r\x12\x1e\n\x16\x64\x65\x66\x61ult_guidance_scale\x18\n \x01(\x02\x12\x19\n\x11\x64\x65\x66\x61ult_scheduler\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x0f\n\x07profile\x18\r \x01(\t\x12\x16\n\x0etaesd_previews\x18\x0e \x01(\x08\x12\x35\n\x12reference_adapters\x18\x0f \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\"=\n\x0bNamedOption\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\\\n\x0b\x41\x64\x61pterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\"\xe7\x01\n\x06Limits\x12\x11\n\tmax_width\x18\x01 \x01(\r\x12\x12\n\nmax_height\x18\x02 \x01(\r\x12\x12\n\nmax_pixels\x18\x03 \x01(\x04\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x11\n\tmax_steps\x18\x05 \x01(\r\x12\x19\n\x11max_control_units\x18\x06 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x07 \x01(\x04\x12\x11\n\tmax_queue\x18\x08 \x01(\r\x12\x15\n\rsize_multiple\x18\t \x01(\r\x12\x1c\n\x14max_reference_images\x18\n \x01(\r\"\x91\x05\n\x17GetCapabilitiesResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x02 \x01(\t\x12(\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x18.dccbridge.v1.DeviceInfo\x12\'\n\x06models\x18\x04 \x03(\x0b\x32\x17.dccbridge.v1.ModelInfo\x12\x18\n\x10\x64\x65\x66\x61ult_model_id\x18\x05 \x01(\t\x12-\n\nschedulers\x18\x06 \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\x12,\n\tupscalers\x18\x07 \x03(\x0b\x32\x19.dccbridge.v1.NamedOption\x12\x31\n\rpreprocessors\x18\x08 \x03(\x0e\x32\x1a.dccbridge.v1.Preprocessor\x12$\n\x06limits\x18\t \x01(\x0b\x32\x14.dccbridge.v1.Limits\x12\x10\n\x08\x66\x65\x61tures\x18\n \x03(\t\x12(\n\x05loras\x18\x0b \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12-\n\nembeddings\x18\x0c \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12\'\n\x04vaes\x18\r \x03(\x0b\x32\x19.dccbridge.v1.AdapterInfo\x12+\n\x08replicas\x18\x14 \x03(\x0b\x32\x19.dccbridge.v1.ReplicaInfo\x12-\n\trestorers\x18\x1e \x03(\x0b\x32\x1a.dccbridge.v1.RestorerInfo\x12\x36\n\x0e\x66\x61\x63\x65_detectors\x18\x1f \x03(\x0b\x32\x1e.dccbridge.v1.FaceDetectorInfo\"\x9f\x01\n\x0bReplicaInfo\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12(\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x18.dccbridge.v1.DeviceInfo\x12\x15\n\rloaded_models\x18\x04 \x03(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x06 \x01(\r\x12\x11\n\tjobs_done\x18\x07 \x01(\x04\"\\\n\rSubmitRequest\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.dccbridge.v1.Task\x12)\n\x07options\x18\x02 \x01(\x0b\x32\x18.dccbridge.v1.JobOptions\"0\n\x0eSubmitResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"6\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"a\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x17\n\x0fomit_image_data\x18\x04 \x01(\x08\"0\n\x0eGetJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"\x1f\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"0\n\x0e\x43\x61ncelResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.dccbridge.v1.Job\"\x89\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06states\x18\x03 \x03(\x0e\x32\x16.dccbridge.v1.JobState\x12\x0e\n\x06\x63lient\x18\x04 \x01(\t\x12*\n\ntask_types\x18\x05 \x03(\x0e\x32\x16.dccbridge.v1.TaskType\x12\x18\n\x10\x63reated_after_ms\x18\x06 \x01(\x03\x12\x19\n\x11\x63reated_before_ms\x18\x07 \x01(\x03\x12\x0c\n\x04text\x18\x08 \x01(\t\x12\x10\n\x08model_id\x18\t \x01(\t\x12\x16\n\x0ethumbnail_size\x18\n \x01(\r\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.dccbridge.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x80\x02\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_TYPE_TXT2IMG\x10\x01\x12\x15\n\x11TASK_TYPE_IMG2IMG\x10\x02\x12\x15\n\x11TASK_TYPE_INPAINT\x10\x03\x12\x17\n\x13TASK_TYPE_DEPTH2IMG\x10\x04\x12\x15\n\x11TASK_TYPE_TEXTURE\x10\x05\x12\x15\n\x11TASK_TYPE_UPSCALE\x10\x06\x12\x18\n\x14TASK_TYPE_PREPROCESS\x10\x07\x12\x16\n\x12TASK_TYPE_OUTPAINT\x10\x08\x12\x1b\n\x17TASK_TYPE_RESTORE_FACES\x10\t2\xcf\x07\n\x10\x44\x63\x63\x42ridgeService\x12^\n\x0fGetCapabilities\x12$.dccbridge.v1.GetCapabilitiesRequest\x1a%.dccbridge.v1.GetCapabilitiesResponse\x12\x43\n\x06Submit\x12\x1b.dccbridge.v1.SubmitRequest\x1a\x1c.dccbridge.v1.SubmitResponse\x12=\n\x05Watch\x12\x1a.dccbridge.v1.WatchRequest\x1a\x16.dccbridge.v1.JobEvent0\x01\x12<\n\x03Run\x12\x1b.dccbridge.v1.SubmitRequest\x1a\x16.dccbridge.v1.JobEvent0\x01\x12\x43\n\x06GetJob\x12\x1b.dccbridge.v1.GetJobRequest\x1a\x1c.dccbridge.v1.GetJobResponse\x12\x43\n\x06\x43\x61ncel\x12\x1b.dccbridge.v1.CancelRequest\x1a\x1c.dccbridge.v1.CancelResponse\x12I\n\x08ListJobs\x12\x1d.dccbridge.v1.ListJobsRequest\x1a\x1e.dccbridge.v1.ListJobsResponse\x12>\n\x04Live\x12\x19.dccbridge.v1.LiveRequest\x1a\x17.dccbridge.v1.LiveEvent(\x01\x30\x01\x12I\n\x08OpenLive\x12\x1d.dccbridge.v1.OpenLiveRequest\x1a\x1e.dccbridge.v1.OpenLiveResponse\x12X\n\rSendLiveFrame\x12\".dccbridge.v1.SendLiveFrameRequest\x1a#.dccbridge.v1.SendLiveFrameResponse\x12\x46\n\tWatchLive\x12\x1e.dccbridge.v1.WatchLiveRequest\x1a\x17.dccbridge.v1.LiveEvent0\x01\x12I\n\x08PollLive\x12\x1d.dccbridge.v1.PollLiveRequest\x1a\x1e.dccbridge.v1.PollLiveResponse\x12L\n\tCloseLive\x12\x1e.dccbridge.v1.CloseLiveRequest\x1a\x1f.dccbridge.v1.CloseLiveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dccbridge.v1.service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKTYPE']._serialized_start=2572
-  _globals['_TASKTYPE']._serialized_end=2799
-  _globals['_GETCAPABILITIESREQUEST']._serialized_start=148
-  _globals['_GETCAPABILITIESREQUEST']._serialized_end=172
-  _globals['_DEVICEINFO']._serialized_start=174
-  _globals['_DEVICEINFO']._serialized_end=268
-  _globals['_MODELINFO']._serialized_start=271
-  _globals['_MODELINFO']._serialized_end=681
-  _globals['_NAMEDOPTION']._serialized_start=683
-  _globals['_NAMEDOPTION']._serialized_end=744
-  _globals['_ADAPTERINFO']._serialized_start=746
-  _globals['_ADAPTERINFO']._serialized_end=838
-  _globals['_LIMITS']._serialized_start=841
-  _globals['_LIMITS']._serialized_end=1072
-  _globals['_GETCAPABILITIESRESPONSE']._serialized_start=1075
-  _globals['_GETCAPABILITIESRESPONSE']._serialized_end=1629
-  _globals['_REPLICAINFO']._serialized_start=1632
-  _globals['_REPLICAINFO']._serialized_end=1791
-  _globals['_SUBMITREQUEST']._serialized_start=1793
-  _globals['_SUBMITREQUEST']._serialized_end=1885
-  _globals['_SUBMITRESPONSE']._serialized_start=1887
-  _globals['_SUBMITRESPONSE']._serialized_end=1935
-  _globals['_WATCHREQUEST']._serialized_start=1937
-  _globals['_WATCHREQUEST']._serialized_end=1991
-  _globals['_GETJOBREQUEST']._serialized_start=1993
-  _globals['_GETJOBREQUEST']._serialized_end=2090
-  _globals['_GETJOBRESPONSE']._serialized_start=2092
-  _globals['_GETJOBRESPONSE']._serialized_end=2140
-  _globals['_CANCELREQUEST']._serialized_start=2142
-  _globals['_CANCELREQUEST']._serialized_end=2173
-  _globals['_CANCELRESPONSE']._serialized_start=2175
-  _globals['_CANCELRESPONSE']._serialized_end=2223
-  _globals['_LISTJOBSREQUEST']._serialized_start=2226
-  _globals['_LISTJOBSREQUEST']._serialized_end=2491
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2493
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2569
-  _globals['_DCCBRIDGESERVICE']._serialized_start=2802
-  _globals['_DCCBRIDGESERVICE']._serialized_end=3777
+  _globals['_TASKTYPE']._serialized_start=2701
+  _globals['_TASKTYPE']._serialized_end=2957
+  _globals['_GETCAPABILITIESREQUEST']._serialized_start=174
+  _globals['_GETCAPABILITIESREQUEST']._serialized_end=198
+  _globals['_DEVICEINFO']._serialized_start=200
+  _globals['_DEVICEINFO']._serialized_end=294
+  _globals['_MODELINFO']._serialized_start=297
+  _globals['_MODELINFO']._serialized_end=707
+  _globals['_NAMEDOPTION']._serialized_start=709
+  _globals['_NAMEDOPTION']._serialized_end=770
+  _globals['_ADAPTERINFO']._serialized_start=772
+  _globals['_ADAPTERINFO']._serialized_end=864
+  _globals['_LIMITS']._serialized_start=867
+  _globals['_LIMITS']._serialized_end=1098
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_start=1101
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_end=1758
+  _globals['_REPLICAINFO']._serialized_start=1761
+  _globals['_REPLICAINFO']._serialized_end=1920
+  _globals['_SUBMITREQUEST']._serialized_start=1922
+  _globals['_SUBMITREQUEST']._serialized_end=2014
+  _globals['_SUBMITRESPONSE']._serialized_start=2016
+  _globals['_SUBMITRESPONSE']._serialized_end=2064
+  _globals['_WATCHREQUEST']._serialized_start=2066
+  _globals['_WATCHREQUEST']._serialized_end=2120
+  _globals['_GETJOBREQUEST']._serialized_start=2122
+  _globals['_GETJOBREQUEST']._serialized_end=2219
+  _globals['_GETJOBRESPONSE']._serialized_start=2221
+  _globals['_GETJOBRESPONSE']._serialized_end=2269
+  _globals['_CANCELREQUEST']._serialized_start=2271
+  _globals['_CANCELREQUEST']._serialized_end=2302
+  _globals['_CANCELRESPONSE']._serialized_start=2304
+  _globals['_CANCELRESPONSE']._serialized_end=2352
+  _globals['_LISTJOBSREQUEST']._serialized_start=2355
+  _globals['_LISTJOBSREQUEST']._serialized_end=2620
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2622
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2698
+  _globals['_DCCBRIDGESERVICE']._serialized_start=2960
+  _globals['_DCCBRIDGESERVICE']._serialized_end=3935
 # @@protoc_insertion_point(module_scope)

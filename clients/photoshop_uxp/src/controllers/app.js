@@ -10,6 +10,7 @@ import {
   composeInto, extendEdges, maskForCrop, maskForPlace, planDocument, planRegion, rect, resultForPlace, toGray, toRGBA,
 } from "../math/region.js";
 import { canvasGrowth, extendLabel, extendRequest, fillFields, placeBeyond } from "./extend.js";
+import { restoreFacesField, restorerOptions } from "./faces.js";
 import { depthPassFromGray, tilingAxes, upscaleMethod, upscaleSampling } from "./fields.js";
 import { referenceUnit } from "./reference.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
@@ -36,7 +37,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     settings: loadSettings(storage),
     form: loadForm(storage),
     units: [],
-    server: { status: "unknown", message: "", version: "", device: "", models: [], schedulers: [], upscalers: [], preprocessors: [], features: [], limits: null, loras: [], embeddings: [], vaes: [] },
+    server: { status: "unknown", message: "", version: "", device: "", models: [], schedulers: [], upscalers: [], restorers: [], preprocessors: [], features: [], limits: null, loras: [], embeddings: [], vaes: [] },
     doc: null,
     job: idle,
     status: { kind: "info", text: "" },
@@ -88,7 +89,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
         defaultModelId: caps.defaultModelId,
         models: caps.models.map((m) => ({ id: m.id, family: m.family, isDefault: m.isDefault, tasks: [...m.tasks], controlTypes: [...m.controlTypes], referenceAdapters: m.referenceAdapters.map((a) => ({ id: a.id, label: a.label })) })),
         schedulers: caps.schedulers.map((o) => ({ id: o.id, label: o.label })),
-        upscalers: caps.upscalers.map((o) => ({ id: o.id, label: o.label })),
+        upscalers: caps.upscalers.map((o) => ({ id: o.id, label: o.label })), restorers: restorerOptions(caps),
         preprocessors: [...caps.preprocessors].map((p) => Preprocessor[p].toLowerCase()),
         features: [...caps.features],
         loras: caps.loras.map(adapterInfo),
@@ -243,7 +244,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt,
         width: region.crop.width, height: region.crop.height, sampling: sampling(form),
-        controlUnits: await controlUnits(doc, region.crop), adapters: await taskAdapters(form),
+        controlUnits: await controlUnits(doc, region.crop), adapters: await taskAdapters(form), ...restoreFacesField(form),
       };
       if (mode !== "txt2img") {
         task.initImage = { data: encodePNG(await readRegion(doc, sourceLayerId(), region.crop)), mimeType: "image/png" };
@@ -296,7 +297,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
         modelId: form.upscaleMethod === "tiled" ? form.modelId : "", prompt: form.prompt, negativePrompt: form.negativePrompt,
         sampling: upscaleSampling(form),
         // only tiled diffusion runs the model's UNet; the other methods refuse adapters
-        adapters: form.upscaleMethod === "tiled" ? await taskAdapters(form) : undefined,
+        adapters: form.upscaleMethod === "tiled" ? await taskAdapters(form) : undefined, ...restoreFacesField(form),
       };
       return { task: { kind: { case: "upscale", value: task } }, placement };
     });
@@ -343,7 +344,7 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
       const { fields, placement } = await extendRequest(doc, form, { selectionBounds, readMerged });
       const task = {
         modelId: form.modelId, prompt: form.prompt, negativePrompt: form.negativePrompt, sampling: sampling(form),
-        adapters: await taskAdapters(form), ...fillFields(form), ...fields,
+        adapters: await taskAdapters(form), ...fillFields(form), ...fields, ...restoreFacesField(form),
       };
       return { task: { kind: { case: "outpaint", value: task } }, placement };
     });

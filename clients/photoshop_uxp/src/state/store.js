@@ -64,6 +64,10 @@ export const DEFAULT_FORM = {
   extendTarget: "canvas",
   extendExtent: "margins",
   extendAnchor: "center",
+  // Restore faces after generate / upscale / extend canvas (the server's FaceRestoration step): restorer "" = default.
+  restoreFaces: false,
+  faceRestorerId: "",
+  faceStrength: 1,
   // Per-job adapters (see src/state/adapters.js): LoRAs [{id, weight}] and a VAE id ("" = the model's own).
   // Embeddings are not stored: those whose token is written in the prompt are sent.
   loras: [],

@@ -134,6 +134,11 @@ export function mountPanel(root, app, live = null) {
 
   // -- live (src/ui/live_panel.js) ------------------------------------------------------------------------------
   const liveUi = live ? liveSection({ el, field, section, bind }, app, live) : null;
+  const restorerSelect = bind(el("select", { onchange: form("faceRestorerId") }), (s) => s.form.faceRestorerId);
+  const faces = section("Restore faces",
+    el("label", { class: "check" }, bind(el("input", { type: "checkbox", checked: s0.form.restoreFaces, onchange: form("restoreFaces") }), (s) => s.form.restoreFaces), "Restore faces after Generate, Upscale and Extend canvas"),
+    el("div", { class: "row" }, field("Restorer", restorerSelect),
+      field("Strength", bind(el("input", { type: "number", min: 0, max: 1, step: 0.05, value: s0.form.faceStrength, onchange: form("faceStrength", num) }), (s) => s.form.faceStrength))));
 
   // -- progress -----------------------------------------------------------------------------------------------
   const bar = el("div", { class: "bar-fill" });
@@ -144,7 +149,7 @@ export function mountPanel(root, app, live = null) {
   const progress = el("section", { class: "section progress" },
     el("div", { class: "row" }, el("div", { class: "bar" }, bar), cancelButton), stage, preview);
 
-  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, liveUi?.node, progress, status)]);
+  setChildren(root, [el("div", { class: "panel" }, connection, prompt, adapters, image, control, upscale, texture, extend, faces, liveUi?.node, progress, status)]);
 
   // -- bindings -----------------------------------------------------------------------------------------------
   let lastUnitsKey = "";
@@ -216,6 +221,7 @@ export function mountPanel(root, app, live = null) {
     fill(modelSelect, s.server.models.map((m) => [m.id, `${m.id} (${m.family})`]), s.form.modelId, "Server default");
     fill(schedulerSelect, s.server.schedulers.map((o) => [o.id, o.label]), s.form.scheduler, "Model default");
     fill(upscalerSelect, s.server.upscalers.map((o) => [o.id, o.label]), s.form.upscalerId, "Default for method");
+    fill(restorerSelect, (s.server.restorers ?? []).map((o) => [o.id, o.label]), s.form.faceRestorerId, "Server default");
     fill(depthSelect, (s.doc?.layers ?? []).map((l) => [l.id, l.name]), s.form.depthLayerId, "None (estimate)");
     const sel = s.doc?.selection;
     selectionInfo.textContent = !s.doc ? "No document open"

@@ -31,6 +31,7 @@ namespace DccBridge.Editor
                     if (GUILayout.Button("Generate image from camera (ControlNet)")) Run(ResultApplier.Generate);
                     _strength = EditorGUILayout.Slider("Depth2img strength", _strength, 0.05f, 1f);
                     if (GUILayout.Button("Depth2img from camera")) Run(ResultApplier.Depth2Img);
+                    DrawRestoreFaces();   // sent with Generate (DccBridgeWindow.Faces.cs)
                     _extend.Draw(() => Fill(new DiffusionParams()), _camera, _useSceneView, _width, _height);
                     break;
                 case Workspace.Live:
@@ -39,6 +40,7 @@ namespace DccBridge.Editor
                     break;
                 case Workspace.Upscale:
                     _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
+                    DrawRestoreFaces();   // the same setting, sent with Upscale too
                     if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
                     break;
                 case Workspace.Texture:

@@ -246,7 +246,7 @@ namespace DccBridge.Editor
                 var texture = Selection.activeObject as Texture2D;
                 if (texture == null) throw new InvalidOperationException("Select a Texture2D asset to upscale.");
                 job.Target = AssetDatabase.GetAssetPath(texture);
-                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt };
+                var up = new UpscaleRequest { ImagePng = TextureCapture.EncodePng(texture), Scale = _upscale, Prompt = _prompt, RestoreFaces = FaceOption() };
                 return c => c.SubmitAsync(up, options);
             }
 
@@ -280,7 +280,7 @@ namespace DccBridge.Editor
                     d2i.DepthPass = CameraCapture.DepthPass(camera, _width, _height);
                     return c => c.SubmitAsync(d2i, options);
                 }
-                var generate = Fill(new GenerateRequest());
+                var generate = Fill(new GenerateRequest { RestoreFaces = FaceOption() });
                 generate.ControlUnits.AddRange(Units(camera));
                 return c => c.SubmitAsync(generate, options);
             }

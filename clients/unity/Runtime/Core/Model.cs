@@ -71,6 +71,7 @@ namespace DccBridge.Core
         public List<AdapterInfo> Loras = new List<AdapterInfo>();
         public List<AdapterInfo> Embeddings = new List<AdapterInfo>();
         public List<AdapterInfo> Vaes = new List<AdapterInfo>();
+        public List<RestorerInfo> Restorers = new List<RestorerInfo>();   // face restorers, with licences
     }
 
     /// <summary>A float depth plane, top row first (see DepthPlane for building one from a Unity texture).</summary>
@@ -149,6 +150,7 @@ namespace DccBridge.Core
         public float? Strength;
         public byte[] MaskPng;
         public List<ControlUnitSpec> ControlUnits = new List<ControlUnitSpec>();
+        public FaceRestorationSpec RestoreFaces;                          // null = no face restoration
     }
 
     public sealed class Depth2ImgRequest : DiffusionParams
@@ -192,6 +194,7 @@ namespace DccBridge.Core
         public long? Seed;
         public float? Strength;
         public AdapterSelection Adapters = new AdapterSelection();   // tiled diffusion only
+        public FaceRestorationSpec RestoreFaces;                     // null = no face restoration
     }
 
     public sealed class JobOptions

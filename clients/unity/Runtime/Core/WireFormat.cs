@@ -34,6 +34,7 @@ namespace DccBridge.Core
             if (r.Strength.HasValue) g.Set("strength", r.Strength.Value);
             if (r.MaskPng != null) g.Set("maskImage", Image(r.MaskPng));
             if (r.ControlUnits.Count > 0) g.Set("controlUnits", Units(r.ControlUnits));
+            FaceRestorationWire.Set(g, r.RestoreFaces);
             return JsonValue.NewObject().Set("generate", g);
         }
 
@@ -84,6 +85,7 @@ namespace DccBridge.Core
             }
             if (r.Strength.HasValue) u.Set("strength", r.Strength.Value);
             SetAdapters(u, r.Adapters);
+            FaceRestorationWire.Set(u, r.RestoreFaces);
             return JsonValue.NewObject().Set("upscale", u);
         }
 
@@ -334,6 +336,7 @@ namespace DccBridge.Core
             caps.Loras.AddRange(ParseAdapters(j["loras"]));
             caps.Embeddings.AddRange(ParseAdapters(j["embeddings"]));
             caps.Vaes.AddRange(ParseAdapters(j["vaes"]));
+            caps.Restorers.AddRange(FaceRestorationWire.ParseRestorers(j["restorers"]));
             return caps;
         }
 
