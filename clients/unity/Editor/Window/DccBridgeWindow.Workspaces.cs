@@ -89,8 +89,8 @@ namespace DccBridge.Editor
             try
             {
                 long? seed = newSeed ? History.NewSeed(entry.Seed) : entry.Seed;
-                var inputs = Recapture(entry);
                 var job = new PendingJob { Kind = entry.TaskCase == "texture" ? ResultApplier.Texture : ApplyKind(entry), Label = "re-run: " + entry.Prompt };
+                var inputs = Recapture(entry, job);
                 if (job.Kind == ResultApplier.Texture) job.Target = Targets.Of(SelectedRenderers());
                 var options = new JobOptions { PreviewEveryNSteps = 5, Label = "unity: " + job.Label };
                 History.RerunTask(entry, seed, inputs);   // refuses here, on the main thread, naming what is missing
@@ -108,7 +108,9 @@ namespace DccBridge.Editor
                  : entry.TaskCase == "outpaint" ? ResultApplier.Outpaint : ResultApplier.Generate;
         }
 
-        private Dictionary<string, JsonValue> Recapture(HistoryEntry entry)
+        /// <summary>The stripped inputs, captured now. A projection is projected again from the current camera onto
+        /// the selection: its camera description is replaced too, so depth, view and camera agree.</summary>
+        private Dictionary<string, JsonValue> Recapture(HistoryEntry entry, PendingJob job)
         {
             var inputs = new Dictionary<string, JsonValue>();
             if (entry.StrippedInputs.Count == 0) return inputs;
@@ -124,6 +126,14 @@ namespace DccBridge.Editor
             var camera = CameraCapture.Resolve(_camera, _useSceneView, out temporary);
             try
             {
+                if (entry.TaskCase == "texture" && entry.Task["texture"].Has("projection"))
+                {
+                    var renderers = SelectedRenderers();
+                    if (renderers.Count == 0) throw new System.InvalidOperationException("Select the objects to project onto.");
+                    job.Kind = ResultApplier.Projection;
+                    job.Target = Targets.Projection(renderers, CameraCapture.Projection(camera, w, h));
+                    inputs["projection.camera"] = WireFormat.Camera(CameraCapture.Describe(camera, w, h));
+                }
                 foreach (var path in entry.StrippedInputs)
                 {
                     if (path.Contains(".reference.images["))

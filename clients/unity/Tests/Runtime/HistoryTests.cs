@@ -188,6 +188,12 @@ namespace DccBridge.Tests
             var missing = Assert.Throws<InvalidOperationException>(delegate { History.RerunTask(entry, null, new Dictionary<string, JsonValue> { { "controlUnits[1].preprocess.image", WireFormat.Image(png) } }); });
             StringAssert.Contains("controlUnits[2].reference.images[0], controlUnits[2].reference.images[1]", missing.Message);
             Assert.Throws<InvalidOperationException>(delegate { History.RerunTask(new HistoryEntry { Job = new JobInfo { JobId = "x" } }, 1); });
+            // A kept field may be replaced too (a projection's camera, recaptured with its depth); a wrong path is named.
+            inputs["controlUnits[0].poseRig"] = JsonValue.NewObject().Set("canvasWidth", 32);
+            Assert.AreEqual(32, History.RerunTask(entry, null, inputs)["generate"]["controlUnits"][0]["poseRig"]["canvasWidth"].AsInt());
+            inputs["controlUnits[7].depthPass"] = JsonValue.NewObject();
+            var wrong = Assert.Throws<ArgumentException>(delegate { History.RerunTask(entry, null, inputs); });
+            StringAssert.Contains("no input at controlUnits[7].depthPass", wrong.Message);
         }
 
         [Test]
