@@ -186,6 +186,7 @@ namespace UnityEditor.SceneManagement
     public static class EditorSceneManager
     {
         public static event System.Action<UnityEngine.SceneManagement.Scene, UnityEngine.SceneManagement.Scene> activeSceneChangedInEditMode;
+        public static event System.Action<UnityEngine.SceneManagement.Scene> sceneSaved;
     }
 }
 namespace UnityEngine.Rendering

@@ -158,6 +158,7 @@ namespace DccBridge.Editor
         private void EnableSceneMemory()
         {
             EditorSceneManager.activeSceneChangedInEditMode += OnSceneChanged;
+            EditorSceneManager.sceneSaved += OnSceneSaved;
             LoadSceneMemory();
         }
 
@@ -165,6 +166,15 @@ namespace DccBridge.Editor
         {
             SaveSceneMemory();
             EditorSceneManager.activeSceneChangedInEditMode -= OnSceneChanged;
+            EditorSceneManager.sceneSaved -= OnSceneSaved;
+        }
+
+        /// <summary>A scene saved for the first time (or under a new name) gets a GUID: its memory moves to that key.</summary>
+        private void OnSceneSaved(Scene scene)
+        {
+            if (scene.path != SceneManager.GetActiveScene().path) return;
+            _sceneKey = WorkspaceMemory.KeyFor(AssetDatabase.AssetPathToGUID(scene.path), scene.path);
+            SaveSceneMemory();
         }
 
         private void OnSceneChanged(Scene from, Scene to)

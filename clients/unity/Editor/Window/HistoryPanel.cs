@@ -22,12 +22,13 @@ namespace DccBridge.Editor
         [NonSerialized] private List<string> _pageTokens = new List<string> { "" };   // the token of each page seen
         [NonSerialized] private int _page;
         [NonSerialized] private string _next = "";
-        [NonSerialized] private string _status = "Refresh to list this client's jobs.";
-        [NonSerialized] private bool _loading;
+        [NonSerialized] private string _status = "";
+        [NonSerialized] private bool _loading, _listed;   // _listed: the first page was asked for since the editor started
         [NonSerialized] private Dictionary<string, Texture2D> _thumbnails = new Dictionary<string, Texture2D>();
 
         public void Draw(Action<HistoryEntry> reapply, Action<HistoryEntry, bool> rerun, Action repaint)
         {
+            if (!_listed) { _listed = true; Load(0, repaint); }   // opening History (also after a restart) lists at once
             EditorGUILayout.Space();
             _text = EditorGUILayout.TextField("Find (prompt, label)", _text);
             var types = new List<string> { "every type" };
