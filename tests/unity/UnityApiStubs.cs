@@ -171,8 +171,23 @@ namespace UnityEngine
         public static GUILayoutOption Width(float w) { return null; }
         public static GUILayoutOption MaxHeight(float w) { return null; }
         public static GUILayoutOption MaxWidth(float w) { return null; }
+        public static int Toolbar(int selected, string[] texts, params GUILayoutOption[] o) { return selected; }
     }
     public class GUIStyle { }
+    public static class GUI { public static bool changed { get; set; } }
+}
+namespace UnityEngine.SceneManagement
+{
+    public struct Scene { public string path { get { return ""; } } }
+    public static class SceneManager { public static Scene GetActiveScene() { return default(Scene); } }
+}
+namespace UnityEditor.SceneManagement
+{
+    public static class EditorSceneManager
+    {
+        public static event System.Action<UnityEngine.SceneManagement.Scene, UnityEngine.SceneManagement.Scene> activeSceneChangedInEditMode;
+        public static event System.Action<UnityEngine.SceneManagement.Scene> sceneSaved;
+    }
 }
 namespace UnityEngine.Rendering
 {
@@ -212,6 +227,11 @@ namespace UnityEditor
         public void Repaint() { }
     }
     public class ScriptableObjectBase : UnityEngine.Object { }
+    public static class EditorJsonUtility
+    {
+        public static string ToJson(object o) { return "{}"; }
+        public static void FromJsonOverwrite(string json, object o) { }
+    }
     public static class EditorPrefs { public static string GetString(string k, string d) { return d; } public static void SetString(string k, string v) { } }
     public static class EditorApplication
     {
@@ -233,6 +253,7 @@ namespace UnityEditor
     public static class EditorGUILayout
     {
         public class HorizontalScope : IDisposable { public HorizontalScope(params GUILayoutOption[] o) { } public void Dispose() { } }
+        public class VerticalScope : IDisposable { public VerticalScope(params GUILayoutOption[] o) { } public void Dispose() { } }
         public static void LabelField(string l, params GUILayoutOption[] o) { }
         public static void LabelField(string l, GUIStyle s, params GUILayoutOption[] o) { }
         public static string TextField(string l, string t, params GUILayoutOption[] o) { return t; }
@@ -263,6 +284,7 @@ namespace UnityEditor
         public static void SaveAssets() { }
         public static string GenerateUniqueAssetPath(string p) { return p; }
         public static bool DeleteAsset(string p) { return true; }
+        public static string AssetPathToGUID(string p) { return ""; }
     }
     public class AssetImporter : UnityEngine.Object { public static AssetImporter GetAtPath(string p) { return null; } public void SaveAndReimport() { } }
     public enum TextureImporterType { Default = 0, NormalMap = 1 }

@@ -53,8 +53,8 @@ namespace DccBridge.Editor
         [MenuItem("Window/DCC Bridge")]
         public static void Open() { GetWindow<DccBridgeWindow>("DCC Bridge"); }
 
-        private void OnEnable() { JobRunner.Changed += Repaint; }
-        private void OnDisable() { JobRunner.Changed -= Repaint; _live.Stop(); }
+        private void OnEnable() { JobRunner.Changed += Repaint; EnableSceneMemory(); }
+        private void OnDisable() { JobRunner.Changed -= Repaint; _live.Stop(); DisableSceneMemory(); }
 
         private void OnGUI()
         {
@@ -88,30 +88,7 @@ namespace DccBridge.Editor
             _seed = EditorGUILayout.LongField("Seed (-1 = random)", _seed);
             DrawAdapters();
 
-            EditorGUILayout.Space();
-            EditorGUILayout.LabelField("Capture", EditorStyles.boldLabel);
-            _useSceneView = EditorGUILayout.Toggle("Scene view camera", _useSceneView);
-            using (new EditorGUI.DisabledScope(_useSceneView))
-                _camera = (Camera)EditorGUILayout.ObjectField("Camera", _camera, typeof(Camera), true);
-            UnitRow("Depth (linear, float plane)", ref _depthUnit, ref _depthWeight);
-            UnitRow("Pose (Humanoid characters)", ref _poseUnit, ref _poseWeight);
-            UnitRow("Canny (from the colour render)", ref _cannyUnit, ref _cannyWeight);
-            _live.Draw(CurrentLiveSetup(), Repaint);
-            _reference.Draw(_caps, _model);
-
-            EditorGUILayout.Space();
-            EditorGUILayout.LabelField("Create", EditorStyles.boldLabel);
-            if (GUILayout.Button("Generate image from camera (ControlNet)")) Run(ResultApplier.Generate);
-            _strength = EditorGUILayout.Slider("Depth2img strength", _strength, 0.05f, 1f);
-            if (GUILayout.Button("Depth2img from camera")) Run(ResultApplier.Depth2Img);
-            _tiling = (TilingAxes)EditorGUILayout.EnumPopup("Seamless", _tiling);
-            _pbr = EditorGUILayout.Toggle("PBR maps", _pbr);
-            if (GUILayout.Button("Seamless PBR texture → material on selection")) Run(ResultApplier.Texture);
-            if (GUILayout.Button("Project from camera → material on selection")) Run(ResultApplier.Projection);
-            _upscale = EditorGUILayout.Slider("Upscale factor", _upscale, 1f, 8f);
-            if (GUILayout.Button("Upscale selected Texture2D")) Run(ResultApplier.Upscale);
-            _extend.Draw(() => Fill(new DiffusionParams()), _camera, _useSceneView, _width, _height);
-            DrawRestoreFaces();
+            DrawWorkspace();   // Generate, Live, Upscale, Texture or History (DccBridgeWindow.Workspaces.cs)
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Jobs", EditorStyles.boldLabel);
@@ -126,6 +103,7 @@ namespace DccBridge.Editor
             if (GUILayout.Button("Resume pending jobs")) JobRunner.ResumePending();
             DrawPreview();
             EditorGUILayout.EndScrollView();
+            if (GUI.changed) SaveSceneMemory();
         }
 
         /// <summary>LoRAs (weight -4..4), embeddings (insert the token; tokens in the prompt are sent) and the VAE,
