@@ -91,8 +91,11 @@ class Client:
     def cancel(self, job_id: str) -> jobs_pb2.Job:
         return self.stub.Cancel(service_pb2.CancelRequest(job_id=job_id), metadata=self.metadata).job
 
-    def list_jobs(self, page_size: int = 50, page_token: str = "", states=()) -> service_pb2.ListJobsResponse:
-        request = service_pb2.ListJobsRequest(page_size=page_size, page_token=page_token, states=list(states))
+    def list_jobs(self, page_size: int = 50, page_token: str = "", states=(), **filters) -> service_pb2.ListJobsResponse:
+        """filters: ListJobsRequest's client, task_types, created_after_ms, created_before_ms, text, model_id,
+        thumbnail_size."""
+        request = service_pb2.ListJobsRequest(page_size=page_size, page_token=page_token, states=list(states),
+                                              **filters)
         return self.stub.ListJobs(request, metadata=self.metadata)
 
     def wait_result(self, job_id: str, timeout_s: float = 600) -> jobs_pb2.Job:

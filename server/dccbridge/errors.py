@@ -150,6 +150,10 @@ class Unauthenticated(DccError):
         super().__init__("missing or invalid token")
 
 
+class PermissionDenied(DccError):
+    """A valid token asked for what only the admin token may do (another client's jobs)."""
+
+
 class LiveSessionNotFound(DccError):
     """No open live session with this id for this client (closed, timed out, or opened by another client)."""
 
@@ -185,6 +189,7 @@ STATUS_BY_ERROR: dict[type[DccError], str] = {
     ReplicaLost: "UNAVAILABLE",
     Cancelled: "CANCELLED",
     Unauthenticated: "UNAUTHENTICATED",
+    PermissionDenied: "PERMISSION_DENIED",
     InternalError: "INTERNAL",
     LiveSessionNotFound: "NOT_FOUND",
     LiveSessionsFull: "RESOURCE_EXHAUSTED",

@@ -13,7 +13,7 @@ from . import __version__
 from .api.capabilities import add_replicas, build_capabilities
 from .api.grpc_server import GrpcFace
 from .api.http_server import HttpFace
-from .api.security import BearerToken, TlsFiles, clear_text_token_warning, require_token_off_loopback
+from .api.security import AdminAccess, TlsFiles, clear_text_token_warning, require_token_off_loopback
 from .api.service import DEFAULT_MAX_STREAMS, DccBridgeService, StreamSlots, request_from_payload
 from .api.servicer import DccBridgeServicer
 from .cluster.config import ClusterConfig, ReplicaSettings
@@ -68,6 +68,10 @@ class ServeConfig:
     results_dir: Path | None = None  # result files: None = DATA_DIR/results; a shared path for a cluster
     node_id: str | None = None  # this process in a shared store (default: unique per process; docs/job-store.md)
     lease_s: float = DEFAULT_LEASE_S  # another node takes this node's jobs over this long after it stops renewing
+    admin_token: str | None = None  # sees every client's jobs; with it set, the ordinary token sees its own only
+    keep_days: float = 0.0  # retention: result files of jobs finished longer ago are removed; 0 = kept
+    keep_bytes: int = 0  # retention: result files beyond this total are removed, oldest first; 0 = no limit
+    retention_interval_s: float = 600.0  # how often the retention sweep runs (and once at start)
     cluster: ClusterConfig | None = None  # --ray: jobs run on Ray Serve replicas (docs/cluster.md)
 
 
@@ -107,7 +111,9 @@ class Server:
                               max_batch=config.max_batch_jobs, max_live_sessions=config.max_live_sessions)
         self.engine = Engine(self.store, runner, limits, __version__,
                              decode_payload=request_from_payload, observer=self.metrics)
-        token = BearerToken(config.token)
+        if config.admin_token and config.admin_token == config.token:
+            raise ValueError("--admin-token must differ from --token (the ordinary token would see every job)")
+        token = AdminAccess(config.token, config.admin_token)
         self.service = service = DccBridgeService(self.engine, self.capabilities, token,
                                                   StreamSlots(config.max_streams), self.metrics)
         self.metrics.track(self.engine, lambda: service.streams.open, self.manager.device_memory_bytes)

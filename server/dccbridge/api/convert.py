@@ -11,6 +11,7 @@ from ..errors import InvalidInput, ResultLost, without_host_paths
 from ..jobs import JobEvent, JobRecord, JobResult
 from ..jobs.result_storage import read_result
 from ..v1 import control_pb2, jobs_pb2, media_pb2, tasks_pb2
+from .convert_history import mark_results_removed
 
 CONTROL_TYPES = {getattr(control_pb2, f"CONTROL_TYPE_{t.name}"): t for t in d.ControlType}
 PREPROCESSORS = {getattr(control_pb2, f"PREPROCESSOR_{p.name}"): p for p in d.Preprocessor}
@@ -360,13 +361,17 @@ def job_to_proto(job: JobRecord, include_images: bool = True) -> jobs_pb2.Job:
         finished_ms=job.finished_ms,
         queue_position=job.position if job.state == d.JobState.QUEUED else 0,
         sequence=job.sequence,
+        client=job.client,
     )
     if job.task_json:
         json_format.Parse(job.task_json, message.task, ignore_unknown_fields=True)
     if job.progress is not None:
         message.progress.CopyFrom(progress(job.progress))
     if job.result is not None:
-        message.result.CopyFrom(result(job.result, include_images))
+        removed = bool(job.results_removed_ms)  # retention removed the files: metadata only
+        message.result.CopyFrom(result(job.result, include_images and not removed))
+        if removed:
+            mark_results_removed(message, job)
     if job.failure is not None:
         message.failure.CopyFrom(failure(job.failure))
     if job.state == d.JobState.CANCELLED:

@@ -30,6 +30,28 @@ class BearerToken:
             raise Unauthenticated()
 
 
+class AdminAccess(BearerToken):
+    """The ordinary token (or none) plus an optional admin token (--admin-token). Either lets a caller in; with an
+    admin token configured, only its holder sees other clients' jobs (ListJobs, GetJob, Watch, Cancel).
+    Without one, every caller sees every job, as before."""
+
+    def __init__(self, token: str | None, admin_token: str | None = None):
+        super().__init__(token)
+        self._admin = (BEARER + admin_token).encode() if admin_token else None
+
+    @property
+    def scoped(self) -> bool:
+        """Callers of the ordinary token see only their own client's jobs."""
+        return self._admin is not None
+
+    def is_admin(self, authorization: str) -> bool:
+        return self._admin is not None and hmac.compare_digest(authorization.encode(), self._admin)
+
+    def check(self, authorization: str) -> None:
+        if not self.is_admin(authorization):
+            super().check(authorization)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -12,11 +12,12 @@ import secrets
 import threading
 from typing import Callable, Iterator, Protocol
 
-from ..errors import InvalidInput, TooManyStreams
+from ..errors import InvalidInput, JobNotFound, PermissionDenied, TooManyStreams
 from ..jobs import Engine
+from ..jobs.thumbnails import job_thumbnail
 from ..v1 import jobs_pb2, service_pb2, tasks_pb2
-from . import convert
-from .security import BearerToken
+from . import convert, convert_history
+from .security import AdminAccess, BearerToken
 
 MAX_WAIT_MS = 60_000
 DEFAULT_MAX_STREAMS = 1000
@@ -107,7 +108,7 @@ class DccBridgeService:
                  token: BearerToken, streams: StreamSlots | None = None, metrics=None):
         self.engine = engine
         self._capabilities = capabilities
-        self._token = token
+        self._token = token  # an AdminAccess (--admin-token) scopes job views to the caller's client
         self.streams = streams or StreamSlots()
         self.metrics = metrics  # dccbridge.metrics.Metrics or None; the faces count error statuses on it
         from .live_service import LiveService  # here: live_service imports this module's Caller and StreamSlots
@@ -132,12 +133,14 @@ class DccBridgeService:
 
     def watch(self, request: service_pb2.WatchRequest, caller: Caller) -> Iterator[jobs_pb2.JobEvent]:
         self._token.check(caller.authorization)
+        self._check_visible(self.engine.get(request.job_id), caller)
         yield from self._events(request.job_id, request.after_sequence, caller)
 
     def get_job(self, request: service_pb2.GetJobRequest, caller: Caller) -> service_pb2.GetJobResponse:
         self._token.check(caller.authorization)
         if request.wait_ms > MAX_WAIT_MS:
             raise InvalidInput("wait_ms", f"must be at most {MAX_WAIT_MS}, got {request.wait_ms}")
+        self._check_visible(self.engine.get(request.job_id), caller)
         if request.wait_ms:
             with self.streams.hold():
                 job = self.engine.wait(request.job_id, request.after_sequence, request.wait_ms / 1000)
@@ -147,6 +150,7 @@ class DccBridgeService:
 
     def cancel(self, request: service_pb2.CancelRequest, caller: Caller) -> service_pb2.CancelResponse:
         self._token.check(caller.authorization)
+        self._check_visible(self.engine.get(request.job_id), caller)
         return service_pb2.CancelResponse(job=convert.job_to_proto(self.engine.cancel(request.job_id), False))
 
     def list_jobs(self, request: service_pb2.ListJobsRequest, caller: Caller) -> service_pb2.ListJobsResponse:
@@ -155,13 +159,39 @@ class DccBridgeService:
         if size > MAX_PAGE_SIZE:
             raise InvalidInput("page_size", f"must be at most {MAX_PAGE_SIZE}, got {size}")
         offset = page_offset(request.page_token)
-        jobs = self.engine.list(size + 1, offset, convert.job_states(request.states))
-        response = service_pb2.ListJobsResponse(jobs=[convert.job_to_proto(j, False) for j in jobs[:size]])
+        where = convert_history.list_filter(request, self._client_scope(request.client, caller))
+        thumbnail_size = convert_history.thumbnail_size(request)
+        jobs = self.engine.list(size + 1, offset, convert.job_states(request.states), where)
+        response = service_pb2.ListJobsResponse()
+        for job in jobs[:size]:
+            message = response.jobs.add()
+            message.CopyFrom(convert.job_to_proto(job, False))
+            if thumbnail_size:
+                convert_history.attach_thumbnail(message, job_thumbnail(self.engine.store.storage, job,
+                                                                        thumbnail_size))
         if len(jobs) > size:
             response.next_page_token = str(offset + size)
         return response
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _restricted(self, caller: Caller) -> bool:
+        """With an admin token configured, a caller without it sees only its own client's jobs."""
+        return isinstance(self._token, AdminAccess) and self._token.scoped and \
+            not self._token.is_admin(caller.authorization)
+
+    def _client_scope(self, requested: str, caller: Caller) -> str:
+        if not self._restricted(caller) or requested == caller.client:
+            return requested
+        if requested:
+            raise PermissionDenied(f"client: only the admin token lists other clients' jobs; this caller is "
+                                   f"'{caller.client}' (leave client empty for your own jobs)")
+        return caller.client
+
+    def _check_visible(self, job, caller: Caller) -> None:
+        """Another client's job is NOT_FOUND for a restricted caller (its existence is not revealed)."""
+        if self._restricted(caller) and job.client != caller.client:
+            raise JobNotFound(job.job_id)
 
     def _submit(self, request: service_pb2.SubmitRequest, caller: Caller):
         task = with_seed_drawn(request.task)

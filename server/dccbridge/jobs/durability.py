@@ -114,6 +114,8 @@ class Durability:
             state=JobState(row["state"]), started_ms=row["started_ms"], finished_ms=row["finished_ms"],
             sequence=row["sequence"], cancel_reason=row["cancel_reason"] or "", attempts=row["attempts"] or 0,
             options=JobOptions(**json.loads(row["options_json"])) if row["options_json"] else JobOptions(),
+            results_removed_ms=row.get("results_removed_ms") or 0,
+            results_removed_note=row.get("results_removed_note") or "",
         )
         if row["result_json"]:
             job.result = JobResult.from_json(row["result_json"])

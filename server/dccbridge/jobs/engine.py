@@ -285,8 +285,9 @@ class Engine(Durability, Ownership, Batching, LiveTurns):
             self._cond.notify_all()
         return self._cancel_remote(job, reason) if job.remote else job
 
-    def list(self, limit: int, offset: int, states: list[JobState] | None = None) -> list[JobRecord]:
-        rows = self.store.list(limit, offset, [s.value for s in states] if states else None)
+    def list(self, limit: int, offset: int, states: list[JobState] | None = None, where=None) -> list[JobRecord]:
+        """where: a jobs.history.JobFilter (client, task kinds, time range, text, model)."""
+        rows = self.store.list(limit, offset, [s.value for s in states] if states else None, where)
         with self._cond:
             return [self._jobs.get(row["job_id"]) or self._from_row(row) for row in rows]
 

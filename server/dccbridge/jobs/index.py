@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from .history import JobFilter, derived_columns, search_text, task_kind, where_clause
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -46,6 +48,15 @@ ADDED_COLUMNS = (
     ("owner", "TEXT NOT NULL DEFAULT ''"),         # the node that runs it ('' = nobody: any node may claim it)
     ("lease_until_ms", "INTEGER NOT NULL DEFAULT 0"),  # the owner's claim lapses then unless renewed
     ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),  # set by any node; the owner cancels (cancel_reason)
+    ("search_text", "TEXT NOT NULL DEFAULT ''"),   # lowercased prompts + label: ListJobs text (jobs/history.py)
+    ("task_kind", "TEXT NOT NULL DEFAULT ''"),     # txt2img | img2img | inpaint | depth2img | ...: ListJobs task types
+    ("results_removed_ms", "INTEGER NOT NULL DEFAULT 0"),  # when retention removed its result files (0 = kept)
+    ("results_removed_note", "TEXT NOT NULL DEFAULT ''"),  # why (jobs/retention.py)
+)
+# Indexes for ListJobs filters (a host lists its own client's jobs, newest first) and the retention sweep.
+HISTORY_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS jobs_client_created ON jobs (client, created_ms)",
+    "CREATE INDEX IF NOT EXISTS jobs_state_finished ON jobs (state, finished_ms)",
 )
 
 EVENTS_SCHEMA = """
@@ -64,7 +75,7 @@ UNFINISHED = ("queued", "running")
 # Every column but the inputs: what listing and looking up a job read.
 INDEX_COLUMNS = ("job_id, state, task_type, model_id, label, client, created_ms, started_ms, finished_ms, sequence, "
                  "task_json, result_json, failure_json, cancel_reason, options_json, attempts, owner, lease_until_ms, "
-                 "cancel_requested")
+                 "cancel_requested, results_removed_ms, results_removed_note")
 EVENT_COLUMNS = "job_id, sequence, time_ms, kind, body_json, preview"
 # Event kinds of which only the newest is kept: a watcher needs the current position and progress, not the past.
 LATEST_ONLY_KINDS = ("queued", "progress")
@@ -93,7 +104,15 @@ class JobIndex(abc.ABC):
     def get(self, job_id: str) -> dict | None: ...
 
     @abc.abstractmethod
-    def list(self, limit: int, offset: int, states: list[str] | None = None) -> list[dict]: ...
+    def list(self, limit: int, offset: int, states: list[str] | None = None,
+             where: JobFilter | None = None) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def retention_candidates(self) -> list[dict]:
+        """Succeeded jobs whose result files are still kept, oldest finished first (jobs/retention.py)."""
+
+    @abc.abstractmethod
+    def mark_results_removed(self, job_id: str, at_ms: int, note: str) -> bool: ...
 
     @abc.abstractmethod
     def unfinished(self) -> list[dict]: ...
@@ -163,6 +182,7 @@ class SqlJobIndex(JobIndex):
     # -- the interface ------------------------------------------------------------------------
 
     def insert(self, row: dict) -> None:
+        row = derived_columns(row)
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         self._run(f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(row.values()))
@@ -180,15 +200,32 @@ class SqlJobIndex(JobIndex):
         rows, _ = self._run(f"SELECT {INDEX_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))
         return rows[0] if rows else None
 
-    def list(self, limit: int, offset: int, states: list[str] | None = None) -> list[dict]:
-        query = f"SELECT {INDEX_COLUMNS} FROM jobs"
-        params: list = []
-        if states:
-            query += f" WHERE state IN ({', '.join('?' for _ in states)})"
-            params += states
+    def list(self, limit: int, offset: int, states: list[str] | None = None,
+             where: JobFilter | None = None) -> list[dict]:
+        conditions, params = where_clause(states, where)
+        query = f"SELECT {INDEX_COLUMNS} FROM jobs{conditions}"
         query += f" ORDER BY created_ms DESC, {self.insertion_order} DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         return self._run(query, params)[0]
+
+    def retention_candidates(self) -> list[dict]:
+        return self._run(f"SELECT {INDEX_COLUMNS} FROM jobs WHERE state = 'succeeded' AND results_removed_ms = 0 "
+                         f"ORDER BY finished_ms, {self.insertion_order}")[0]
+
+    def mark_results_removed(self, job_id: str, at_ms: int, note: str) -> bool:
+        return self._run("UPDATE jobs SET results_removed_ms = ?, results_removed_note = ? WHERE job_id = ? "
+                         "AND state = 'succeeded'", (at_ms, note, job_id))[1] > 0
+
+    def _backfill_history(self) -> None:
+        """Rows written before the history columns existed get them (once: a filled row is skipped)."""
+        with self._lock:
+            rows, _ = self._execute("SELECT job_id, task_type, label, task_json FROM jobs WHERE task_kind = ''")
+            for row in rows:
+                self._execute("UPDATE jobs SET search_text = ?, task_kind = ? WHERE job_id = ?",
+                              (search_text(row["task_json"], row["label"]),
+                               task_kind(row["task_json"], row["task_type"]), row["job_id"]))
+            for statement in HISTORY_INDEXES:
+                self._execute(statement)
 
     def unfinished(self) -> list[dict]:
         """Jobs left queued or running, oldest first (the order they were accepted in)."""

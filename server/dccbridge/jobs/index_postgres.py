@@ -55,6 +55,7 @@ class PostgresJobIndex(SqlJobIndex):
             for name, sql_type in ADDED_COLUMNS:
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {_postgres_types(sql_type)}")
             self._db.execute("CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (state, owner)")
+            self._backfill_history()
 
     def _connect(self):
         try:

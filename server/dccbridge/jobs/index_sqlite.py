@@ -31,6 +31,7 @@ class SqliteJobIndex(SqlJobIndex):
         for name, sql_type in ADDED_COLUMNS:
             if name not in present:
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+        self._backfill_history()
 
     def _execute(self, sql: str, params=()) -> tuple[list[dict], int]:
         cursor = self._db.execute(sql, tuple(params))

@@ -87,6 +87,8 @@ class JobRecord:
     failure: dict | None = None
     cancel_reason: str = ""
     cancel_requested: bool = False
+    results_removed_ms: int = 0  # retention removed its result files then (jobs/retention.py); 0 = kept
+    results_removed_note: str = ""
     sequence: int = 0
     events: list[JobEvent] = field(default_factory=list)
     wakeups: set[threading.Event] = field(default_factory=set)  # one per watcher / long-poll of this job

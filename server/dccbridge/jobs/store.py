@@ -81,8 +81,8 @@ class JobStore:
     def get(self, job_id: str) -> dict | None:
         return self.index.get(job_id)
 
-    def list(self, limit: int, offset: int, states: list[str] | None = None) -> list[dict]:
-        return self.index.list(limit, offset, states)
+    def list(self, limit: int, offset: int, states: list[str] | None = None, where=None) -> list[dict]:
+        return self.index.list(limit, offset, states, where)
 
     def unfinished(self) -> list[dict]:
         return self.index.unfinished()
