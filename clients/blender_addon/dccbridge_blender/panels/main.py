@@ -6,6 +6,14 @@ from .. import capture
 from ..properties.adapters import catalog, chosen, model_family, stale_reason
 
 
+def shown_in(*workspaces):
+    """A Panel.poll that shows the panel in these workspaces only (settings.workspace, panels/workspaces.py)."""
+    def poll(cls, context):
+        settings = getattr(context.scene, "dccbridge", None)
+        return settings is not None and settings.workspace in workspaces
+    return classmethod(poll)
+
+
 class _Sidebar:
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
@@ -23,11 +31,13 @@ class DCCBRIDGE_PT_main(_Sidebar, bpy.types.Panel):
         row.label(text=(f"{rt.server_version} · {rt.device}" if rt.server_version else "Not connected"),
                   icon="LINKED" if rt.server_version else "UNLINKED")
         row.operator("dccbridge.test_connection", text="", icon="FILE_REFRESH")
+        from .workspaces import draw_tabs
+        draw_tabs(layout, settings)
         layout.prop_search(settings, "model", rt, "models", icon="NODE_MATERIAL")
         layout.prop(settings, "prompt", text="", icon="SORTALPHA")
         layout.prop(settings, "negative_prompt", text="", icon="REMOVE")
-        col = layout.column(align=True)
-        col.operator("dccbridge.generate", icon="RENDER_STILL")
+        if settings.workspace == "GENERATE":
+            layout.operator("dccbridge.generate", icon="RENDER_STILL")
         _status(layout, rt)
 
 
@@ -67,6 +77,7 @@ def _wrap(text, width):
 class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
     bl_label = "Size & sampling"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "TEXTURE")
 
     def draw(self, context):
         layout = self.layout
@@ -98,6 +109,7 @@ class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
 class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
     bl_label = "LoRAs, embeddings, VAE"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "LIVE", "TEXTURE")
 
     def draw(self, context):
         layout = self.layout
@@ -155,6 +167,7 @@ def _unit(layout, settings, unit, title, key, icon):
 class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
     bl_label = "Control units"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE")
 
     def draw(self, context):
         layout = self.layout
@@ -176,8 +189,9 @@ class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
 
 
 class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
-    bl_label = "Materials, Depth2Img, Animation"
+    bl_label = "Depth2Img, Animation"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE")
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
@@ -187,13 +201,6 @@ class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
         col.prop(settings, "strength")
         col.operator("dccbridge.depth2img", icon="MOD_DISPLACE")
         layout.separator()
-        row = layout.row(align=True)
-        row.prop(settings, "texture_tiling", expand=True)
-        layout.prop(settings, "texture_pbr")
-        col = layout.column(align=True)
-        col.operator("dccbridge.texture_material", icon="MATERIAL")
-        col.operator("dccbridge.project_material", icon="OUTLINER_OB_CAMERA")
-        layout.separator()
         layout.prop(settings, "anim_use_scene_range")
         if not settings.anim_use_scene_range:
             row = layout.row(align=True)
@@ -202,10 +209,22 @@ class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
         layout.operator("dccbridge.animation", icon="RENDER_ANIMATION")
 
 
+def draw_texture(layout, settings):
+    """Seamless PBR material and projection from the camera (the Texture workspace)."""
+    row = layout.row(align=True)
+    row.prop(settings, "texture_tiling", expand=True)
+    layout.prop(settings, "texture_pbr")
+    col = layout.column(align=True)
+    col.operator("dccbridge.texture_material", icon="MATERIAL")
+    col.operator("dccbridge.project_material", icon="OUTLINER_OB_CAMERA")
+
+
 class DCCBRIDGE_PT_jobs(_Sidebar, bpy.types.Panel):
     bl_label = "Jobs"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "HISTORY")
     bl_options = {"DEFAULT_CLOSED"}
+    bl_order = 1  # under the workspace's own panels (History, Live) registered after it
 
     def draw(self, context):
         layout = self.layout
@@ -235,18 +254,23 @@ class DCCBRIDGE_PT_image(bpy.types.Panel):
             box = layout.box()
             box.label(text=f"Seed {image['dccbridge_seed']} · {image.get('dccbridge_model', '')}")
             box.label(text=str(image.get("dccbridge_prompt", ""))[:60])
-        col = layout.column(align=True)
-        col.prop(settings, "upscale_method")
-        col.prop(settings, "upscale_scale")
-        col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER")
-        col = layout.column(align=True)
-        row = col.row(align=True)
-        for side in ("left", "top", "right", "bottom"):
-            row.prop(settings, f"extend_{side}", text=side[0].upper())
-        col.prop(settings, "extend_fill")
-        col.prop(settings, "extend_feather")
-        col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT")
+        draw_upscale(layout, settings)
         _status(layout, rt)
+
+
+def draw_upscale(layout, settings, image_name=""):
+    """Upscale and extend (the Upscale workspace, and the Image Editor's tab: image_name "" = the editor's image)."""
+    col = layout.column(align=True)
+    col.prop(settings, "upscale_method")
+    col.prop(settings, "upscale_scale")
+    col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER").image_name = image_name
+    col = layout.column(align=True)
+    row = col.row(align=True)
+    for side in ("left", "top", "right", "bottom"):
+        row.prop(settings, f"extend_{side}", text=side[0].upper())
+    col.prop(settings, "extend_fill")
+    col.prop(settings, "extend_feather")
+    col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT").image_name = image_name
 
 
 def draw_status_bar(self, context):

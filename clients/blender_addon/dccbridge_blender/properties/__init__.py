@@ -1,10 +1,11 @@
 """Property groups: per-scene settings (what to generate) and per-window-manager runtime state (what is happening)."""
 
 from .adapters import DCCBRIDGE_PG_lora
+from .history import CLASSES as HISTORY_CLASSES
 from .live import DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime
 from .scene import (DCCBRIDGE_PG_job, DCCBRIDGE_PG_name, DCCBRIDGE_PG_runtime, DCCBRIDGE_PG_settings,
                     DCCBRIDGE_PG_unit, attach, detach)
 
 CLASSES = (DCCBRIDGE_PG_name, DCCBRIDGE_PG_lora, DCCBRIDGE_PG_unit, DCCBRIDGE_PG_job, DCCBRIDGE_PG_live,
-           DCCBRIDGE_PG_live_runtime, DCCBRIDGE_PG_settings, DCCBRIDGE_PG_runtime)
+           DCCBRIDGE_PG_live_runtime, *HISTORY_CLASSES, DCCBRIDGE_PG_settings, DCCBRIDGE_PG_runtime)
 __all__ = ["CLASSES", "attach", "detach"]
