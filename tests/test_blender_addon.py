@@ -383,7 +383,8 @@ def test_blender_history_and_workspaces_survive_restarts(run_scenario, tmp_path)
     assert r["reloaded_workspace"] == "HISTORY" and r["reloaded_history"] == [1, 48]
     assert set(r["ui"]["HISTORY"]) == {"History", "Jobs"} and set(r["ui"]["LIVE"]) == {"LoRAs, embeddings, VAE", "Live"}
     assert "Control units" in r["ui"]["GENERATE"] and "Live" not in r["ui"]["GENERATE"]
-    assert r["ui"]["UPSCALE"] == ["Upscale & extend"] and "Materials" in r["ui"]["TEXTURE"]
+    assert r["ui"]["UPSCALE"] == ["Upscale & extend"]
+    assert {"Materials", "Texture from views"} <= set(r["ui"]["TEXTURE"]) and "Control units" not in r["ui"]["TEXTURE"]
     (newest,), (older,) = r["pages"]
     assert newest["prompt"] == "second prompt" and newest["seed"] == 77 and newest["client"] == "blender"
     assert older["prompt"] == "a test scene" and older["seed"] == 1234 and older["controls"] == "depth 1"
@@ -401,3 +402,45 @@ def test_blender_history_and_workspaces_survive_restarts(run_scenario, tmp_path)
     assert r["used_settings"] == ["a test scene", "FIXED", 1234, "GENERATE"]
     assert "init_image" in r["depth2img_rerun"] and "depth_pass.float32_le|png16" in r["depth2img_rerun"]
     assert r["pose_stripped"] == []
+
+
+def test_blender_texture_from_views(run_scenario, address):
+    """Issue 19, multi-view projection: 4 proposed cameras around a cube on tiny (64² views, 2 steps, 64² texture).
+    View 1 is a depth-guided generate; views 2-4 inpaint from the projection of what earlier views painted, with a
+    mask of what they left (checked against Blender's ray casts); the bake covers every texel a camera sees."""
+    r = run_scenario("multiview", address, timeout=240)
+    cancelled = r["cancelled"]                      # a first run cancelled at once: nothing baked or assigned
+    assert cancelled["status"] == "view 1/4: cancelled" and not cancelled["recorded"], cancelled
+    assert not any(m.startswith("DCC multiview") for m in cancelled["materials"]) and cancelled["jobs"] <= 1
+    record = r["record"]
+    views = record["views"]
+    assert [v["index"] for v in views] == [0, 1, 2, 3] and len({v["camera"] for v in views}) == 4
+    assert [v["seed"] for v in views] == [1234, 1235, 1236, 1237]
+    assert views[0]["label"] == "front view" and views[2]["label"] == "back view"
+    assert {views[1]["label"], views[3]["label"]} == {"side view"}
+    assert all(v["prompt"] == f"a test scene, {v['label']}" for v in views)
+    assert len({v["job_id"] for v in views}) == 4 and all(v["job_id"] for v in views)
+    # What the server received (GetJob's stored task): init + mask from view 2 on, the depth unit on every view.
+    stored = r["stored"]
+    assert not stored[0]["has_init"] and not stored[0]["has_mask"]
+    assert all(s["has_init"] and s["has_mask"] and s["strength"] == pytest.approx(1.0) for s in stored[1:])
+    assert all(s["units"] == 1 for s in stored) and [s["seed"] for s in stored] == [1234, 1235, 1236, 1237]
+    assert [s["prompt"] for s in stored] == [v["prompt"] for v in views]
+    assert not views[0]["inpaint"] and all(v["inpaint"] for v in views[1:])
+    # Each later view's mask is the previous coverage: not yet seen squarely by an earlier view (Blender ray casts).
+    for item in r["mask_agreement"]:
+        assert item["pixels"] > 100 and item["agree"] >= 0.93, item
+    # Every later view has new surface to paint (its side) and surface an earlier view painted squarely (the top,
+    # seen from 40° above at about 58° from straight on), kept from the init.
+    assert all(v["mask_fraction"] > 0.1 and v["init_painted_fraction"] > 0.03 for v in views[1:]), views
+    # The bake: every texel a camera sees is covered; the bottom (no camera sees it) is not.
+    texels = r["texels"]
+    assert texels["seen"] > 0.5 * texels["valid"] and texels["missed"] == 0, texels
+    assert texels["unseen"] > 0.1 * texels["valid"] and texels["unseen_covered"] <= 0.02 * texels["unseen"], texels
+    assert views[-1]["covered_after"] > views[0]["covered_after"] > 0.1
+    # Written and assigned: a packed 64² image, saved as PNG, on the cube's material through its UV map.
+    assert r["material"] == "DCC multiview Cube" and r["image"]["name"] == "DCC multiview Cube"
+    assert r["image"]["size"] == [64, 64] and r["image"]["packed"] and r["png_exists"]
+    assert r["uv_nodes"] == [record["uv_map"]] and record["texture_size"] == 64
+    assert r["operator_seconds"] < 10
+    assert r["ui"]["problems"] == [] and r["ui"]["calls"] > 60

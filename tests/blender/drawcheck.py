@@ -77,6 +77,7 @@ def draw_every_panel(addon, module: str, image=None) -> dict:
     problems, calls = [], []
     context = types.SimpleNamespace(scene=bpy.context.scene, window_manager=bpy.context.window_manager,
                                     preferences=bpy.context.preferences,
+                                    active_object=bpy.context.view_layer.objects.active,
                                     space_data=types.SimpleNamespace(image=image))
     prefs = bpy.context.preferences.addons[module].preferences
     for cls in addon.CLASSES:

@@ -575,6 +575,13 @@ def scenario_adapters(addon):
                           "vae_id": s.vae_id, "embeddings_used": [e.name for e in s.embeddings_used]}
 
 
+
+def scenario_multiview(addon):
+    """Texture from views (tests/blender/multiview_scenario.py: this file's helpers passed in)."""
+    from multiview_scenario import scenario_multiview as run
+
+    run(addon, globals())
+
 def main():
     addon = install()
     try:

@@ -45,6 +45,7 @@ class Sequence:
         self.done = False
         self.names: list = []
         self.error = ""
+        self.on_finished = None  # called on the main thread once every job is done (not when cancelled/failed)
 
     def cancel(self):
         self.cancelled = True
@@ -146,6 +147,17 @@ def start_sequence(sequence: Sequence) -> Sequence:
 
 def _advance(sequence: Sequence):
     if sequence.cancelled or sequence.index >= sequence.count:
+        if not sequence.cancelled and sequence.on_finished is not None:
+            try:
+                sequence.on_finished(sequence)
+            except Exception as error:  # noqa: BLE001 - shown to the user
+                sequence.error = str(error)
+                sequence.done = True
+                _set_status(f"{sequence.label}: failed", None, str(error))
+                import traceback
+
+                traceback.print_exc()
+                return
         sequence.done = True
         _set_status(f"{sequence.label}: {'cancelled' if sequence.cancelled else 'done'} "
                     f"({len(sequence.names)} images)", 1.0 if not sequence.cancelled else None)
@@ -221,7 +233,7 @@ def _apply_capabilities(event: dict):
 
 def _handle_event(handle: Handle, event: dict):
     kind = event["type"]
-    label = handle.context.get("kind", "job")
+    label = handle.context.get("label") or handle.context.get("kind", "job")
     if kind == "submitted":
         handle.job_id = event["job_id"]
         handle.state = "queued"

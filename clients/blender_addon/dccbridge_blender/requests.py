@@ -101,6 +101,15 @@ def generate_task(params: dict, units: list) -> tasks_pb2.Task:
     return tasks_pb2.Task(generate=_set_adapters(task, params))
 
 
+def with_inpaint(task: tasks_pb2.Task, init_png: bytes, mask_png: bytes, strength=None) -> tasks_pb2.Task:
+    """A generate task made an inpaint: start from init_png, repaint where mask_png is white."""
+    task.generate.init_image.CopyFrom(image(init_png))
+    task.generate.mask_image.CopyFrom(image(mask_png))
+    if strength is not None:
+        task.generate.strength = float(strength)
+    return task
+
+
 def depth2img_task(params: dict, init_png: bytes, depth: dict | None) -> tasks_pb2.Task:
     task = tasks_pb2.Depth2ImgTask(model_id=params.get("model", ""), prompt=params.get("prompt", ""),
                                    negative_prompt=params.get("negative_prompt", ""), width=params["width"],

@@ -6,6 +6,7 @@ from .history import CLASSES as HISTORY_CLASSES
 from .image import DCCBRIDGE_OT_extend_image, DCCBRIDGE_OT_upscale
 from .live import DCCBRIDGE_OT_live
 from .materials import DCCBRIDGE_OT_project_material, DCCBRIDGE_OT_texture_material
+from .multiview import DCCBRIDGE_OT_propose_views, DCCBRIDGE_OT_texture_from_views
 from .pose import DCCBRIDGE_OT_copy_pose_preset
 
 CLASSES = (DCCBRIDGE_OT_test_connection, DCCBRIDGE_OT_generate, DCCBRIDGE_OT_depth2img, DCCBRIDGE_OT_animation,
@@ -14,3 +15,4 @@ CLASSES = (DCCBRIDGE_OT_test_connection, DCCBRIDGE_OT_generate, DCCBRIDGE_OT_dep
            DCCBRIDGE_OT_lora_add, DCCBRIDGE_OT_lora_remove, DCCBRIDGE_OT_insert_embedding, DCCBRIDGE_OT_extend_image)
 CLASSES = (*CLASSES, DCCBRIDGE_OT_live)
 CLASSES = (*CLASSES, *HISTORY_CLASSES)
+CLASSES += (DCCBRIDGE_OT_propose_views, DCCBRIDGE_OT_texture_from_views)
