@@ -391,6 +391,68 @@ def test_blender_live(run_scenario, address, server, blender_runner):
     assert r["after_disable"] == {"handler": False, "timer": False}
 
 
+def test_blender_history_and_workspaces_survive_restarts(run_scenario, tmp_path):
+    """Issue 19 in real Blender: the workspace and history settings saved with the .blend; after a server restart
+    (same data directory) and the file opened again, History pages through this client's jobs with thumbnails
+    (ListJobs), filters by text, shows every client's; Re-apply gives the same pixels, Re-run the same seed the
+    same pixels (depth unit recaptured), a new seed others; a Depth2Img job names the input it cannot re-run."""
+    import socket
+
+    from dccbridge.client import Client
+    from dccbridge.serve import ServeConfig, Server
+    from dccbridge.v1 import tasks_pb2
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = ServeConfig(port=port, http_port=None, data_dir=tmp_path / "data", device="cpu", grace_s=30)
+    servers = [Server(config).start()]
+    assert servers[0].settled.wait(120)
+    with Client(f"127.0.0.1:{port}", client_name="someone-else") as client:   # another client's job
+        other = client.submit(tasks_pb2.Task(generate=tasks_pb2.GenerateTask(
+            prompt="not blender", width=64, height=64, sampling=tasks_pb2.Sampling(num_inference_steps=2, seed=3))))
+        client.wait_result(other.job_id, timeout_s=120)
+
+    def during(out: pathlib.Path):
+        saved = pathlib.Path(str(out) + ".saved")
+        deadline = time.monotonic() + 150
+        while not saved.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert saved.exists(), "the add-on never saved its file"
+        servers.pop(0).stop(grace_s=5)
+        servers.append(Server(config).start())
+        assert servers[-1].settled.wait(120)
+        pathlib.Path(str(out) + ".restarted").touch()
+
+    try:
+        r = run_scenario("history", f"127.0.0.1:{port}", timeout=300, during=during)
+    finally:
+        for server in servers:
+            server.stop(grace_s=1)
+    assert r["reloaded_workspace"] == "HISTORY" and r["reloaded_history"] == [1, 48]
+    assert set(r["ui"]["HISTORY"]) == {"History", "Jobs"} and set(r["ui"]["LIVE"]) == {"LoRAs, embeddings, VAE", "Live"}
+    assert "Control units" in r["ui"]["GENERATE"] and "Live" not in r["ui"]["GENERATE"]
+    assert r["ui"]["UPSCALE"] == ["Upscale & extend"]
+    assert {"Materials", "Texture from views"} <= set(r["ui"]["TEXTURE"]) and "Control units" not in r["ui"]["TEXTURE"]
+    (newest,), (older,) = r["pages"]
+    assert newest["prompt"] == "second prompt" and newest["seed"] == 77 and newest["client"] == "blender"
+    assert older["prompt"] == "a test scene" and older["seed"] == 1234 and older["controls"] == "depth 1"
+    assert newest["thumbnail"] == [48, 48] and older["state"] == "done"
+    assert r["first_has_next"] and not r["second_has_next"] and r["back"] == [newest]
+    assert r["drawn"]["problems"] == []
+    assert [row["prompt"] for row in r["text_filtered"]] == ["second prompt"]
+    assert [row["prompt"] for row in r["mine"]] == ["second prompt", "a test scene"]
+    assert sorted(row["prompt"] for row in r["all"]) == ["a test scene", "not blender", "second prompt"]
+    assert r["reapply_equal"] and r["reapply_props"]["dccbridge_job_id"] == newest["job_id"]
+    assert r["rerun_same_seed_max_diff"] < 1e-6 and r["rerun_same_props"]["dccbridge_seed"] == 77
+    assert r["rerun_same_props"]["dccbridge_job_id"] != newest["job_id"]
+    assert r["rerun_new_seed_max_diff"] > 0.05 and r["rerun_new_props"]["dccbridge_seed"] != 77
+    assert r["rerun_depth_max_diff"] < 1e-6 < r["rerun_depth_vs_second"]
+    assert r["used_settings"] == ["a test scene", "FIXED", 1234, "GENERATE"]
+    assert "init_image" in r["depth2img_rerun"] and "depth_pass.float32_le|png16" in r["depth2img_rerun"]
+    assert r["pose_stripped"] == []
+
+
 def test_blender_texture_from_views(run_scenario, address):
     """Issue 19, multi-view projection: 4 proposed cameras around a cube on tiny (64² views, 2 steps, 64² texture).
     View 1 is a depth-guided generate; views 2-4 inpaint from the projection of what earlier views painted, with a

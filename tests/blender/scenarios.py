@@ -662,6 +662,9 @@ def main():
     addon = install()
     try:
         scenario = globals().get("scenario_" + SCENARIO)
+        if scenario is None and SCENARIO.startswith("history"):   # tests/blender/history_scenarios.py
+            import history_scenarios
+            scenario = history_scenarios.bind(SCENARIO, types.SimpleNamespace(**globals()))
         if scenario is None:                   # live mode's scenarios: tests/blender/live_scenarios.py
             import live_scenarios
             scenario = live_scenarios.bind(SCENARIO, types.SimpleNamespace(**globals()))

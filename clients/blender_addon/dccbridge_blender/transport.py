@@ -357,3 +357,26 @@ class LiveRunner(threading.Thread):
             if conn is not None:
                 conn.close()
             self.events.put({"type": "ended"})
+
+
+# -- history: ListJobs pages, off the main thread -------------------------------------------------------------
+
+
+def list_jobs(settings: Settings, request, out: queue.Queue) -> threading.Thread:
+    """ListJobs in a thread; puts {"type": "jobs", "jobs": [Job], "next_page_token", "page_token"} or
+    {"type": "error", "message"} on `out` (history_host drains it on the main thread)."""
+    def work():
+        try:
+            conn = Connection(settings)
+            try:
+                response = conn.stub.ListJobs(request, timeout=settings.connect_timeout_s, metadata=conn.metadata)
+                out.put({"type": "jobs", "jobs": list(response.jobs), "next_page_token": response.next_page_token,
+                         "page_token": request.page_token})
+            finally:
+                conn.close()
+        except Exception as error:  # noqa: BLE001 - shown on the History panel
+            out.put({"type": "error", "message": describe_error(error, settings.address)})
+
+    thread = threading.Thread(target=work, daemon=True, name="dccbridge-history")
+    thread.start()
+    return thread

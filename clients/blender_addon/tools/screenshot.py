@@ -32,6 +32,8 @@ def drive():
     parser.add_argument("--out", default=str(repo / "docs" / "img" / "blender-panel.png"))
     parser.add_argument("--address", default="")
     parser.add_argument("--blender", default="blender")
+    parser.add_argument("--workspace", default="GENERATE",
+                        help="the workspace shown (HISTORY: after the generate, the History page with it)")
     args = parser.parse_args()
     sys.path.insert(0, str(addon_root))
     import package
@@ -41,6 +43,7 @@ def drive():
         env = dict(os.environ, BLENDER_USER_SCRIPTS=f"{tmp}/scripts", BLENDER_USER_CONFIG=f"{tmp}/config")
         env.setdefault("DCCBRIDGE_BLENDER_DEPS", str(repo / ".blender-deps"))
         env.pop("PYTHONPATH", None)
+        env["DCCBRIDGE_SCREENSHOT_WORKSPACE"] = args.workspace
         # Saved preferences without the splash / quick setup (a fresh config would show them).
         subprocess.run([args.blender, "-b", "--factory-startup", "--python-expr",
                         "import bpy; bpy.context.preferences.view.show_splash = False; "
@@ -57,6 +60,7 @@ if bpy is None:
     sys.exit(0)
 
 import math
+import os
 import sys
 
 import addon_utils
@@ -66,6 +70,7 @@ args = sys.argv[sys.argv.index("--") + 1:]
 ZIP, OUT = args[0], args[1]
 ADDRESS = args[2] if len(args) > 2 else ""
 state = {"step": 0}
+WORKSPACE = os.environ.get("DCCBRIDGE_SCREENSHOT_WORKSPACE", "GENERATE")
 
 
 def click_our_sidebar_tab():
@@ -156,6 +161,11 @@ def tick():
         return 1.0
     if ADDRESS and bpy.context.window_manager.dccbridge.busy and step < 60:
         return 0.5           # wait for the result (at most ~30 s)
+    if WORKSPACE != bpy.context.scene.dccbridge.workspace:
+        bpy.context.scene.dccbridge.workspace = WORKSPACE
+        if WORKSPACE == "HISTORY" and ADDRESS:
+            bpy.ops.dccbridge.history_refresh()
+        return 1.5           # the page and its thumbnails
     window = bpy.context.window_manager.windows[0]
     area = next(a for a in window.screen.areas if a.type == "VIEW_3D")
     with bpy.context.temp_override(window=window, screen=window.screen, area=area):

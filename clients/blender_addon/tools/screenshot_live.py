@@ -123,6 +123,7 @@ def setup():
     s.unit_depth.enabled = s.unit_pose.enabled = True
     s.capture_samples = 4
     s.live.steps = 4
+    s.workspace = "LIVE"          # the sidebar shows the Live workspace (panels/workspaces.py)
     with override("VIEW_3D"):                          # the right third becomes an Image Editor
         bpy.ops.screen.area_split(direction="VERTICAL", factor=0.62)
     _, views = areas("VIEW_3D")

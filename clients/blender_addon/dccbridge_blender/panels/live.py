@@ -4,7 +4,7 @@ Editor (where the live image shows) the toggle and what it is doing."""
 import bpy
 
 from .. import preferences
-from .main import _Sidebar, _wrap
+from .main import _Sidebar, _wrap, shown_in
 
 
 def _toggle(layout, rt):
@@ -38,6 +38,7 @@ def _state(layout, rt, thumbnail: bool):
 class DCCBRIDGE_PT_live(_Sidebar, bpy.types.Panel):
     bl_label = "Live"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("LIVE")
 
     def draw(self, context):
         layout = self.layout

@@ -7,6 +7,14 @@ from ..properties.adapters import catalog, chosen, model_family, stale_reason
 from .faces import draw_restore_faces
 
 
+def shown_in(*workspaces):
+    """A Panel.poll that shows the panel in these workspaces only (settings.workspace, panels/workspaces.py)."""
+    def poll(cls, context):
+        settings = getattr(context.scene, "dccbridge", None)
+        return settings is not None and settings.workspace in workspaces
+    return classmethod(poll)
+
+
 class _Sidebar:
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
@@ -24,11 +32,13 @@ class DCCBRIDGE_PT_main(_Sidebar, bpy.types.Panel):
         row.label(text=(f"{rt.server_version} · {rt.device}" if rt.server_version else "Not connected"),
                   icon="LINKED" if rt.server_version else "UNLINKED")
         row.operator("dccbridge.test_connection", text="", icon="FILE_REFRESH")
+        from .workspaces import draw_tabs
+        draw_tabs(layout, settings)
         layout.prop_search(settings, "model", rt, "models", icon="NODE_MATERIAL")
         layout.prop(settings, "prompt", text="", icon="SORTALPHA")
         layout.prop(settings, "negative_prompt", text="", icon="REMOVE")
-        col = layout.column(align=True)
-        col.operator("dccbridge.generate", icon="RENDER_STILL")
+        if settings.workspace == "GENERATE":
+            layout.operator("dccbridge.generate", icon="RENDER_STILL")
         _status(layout, rt)
 
 
@@ -68,6 +78,7 @@ def _wrap(text, width):
 class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
     bl_label = "Size & sampling"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "TEXTURE")
 
     def draw(self, context):
         layout = self.layout
@@ -100,6 +111,7 @@ class DCCBRIDGE_PT_sampling(_Sidebar, bpy.types.Panel):
 class DCCBRIDGE_PT_adapters(_Sidebar, bpy.types.Panel):
     bl_label = "LoRAs, embeddings, VAE"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "LIVE", "TEXTURE")
 
     def draw(self, context):
         layout = self.layout
@@ -157,6 +169,7 @@ def _unit(layout, settings, unit, title, key, icon):
 class DCCBRIDGE_PT_control(_Sidebar, bpy.types.Panel):
     bl_label = "Control units"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE")
 
     def draw(self, context):
         layout = self.layout
@@ -196,8 +209,9 @@ def _reference_unit(layout, context, unit):
 
 
 class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
-    bl_label = "Materials, Depth2Img, Animation"
+    bl_label = "Depth2Img, Animation"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE")
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
@@ -207,13 +221,6 @@ class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
         col.prop(settings, "strength")
         col.operator("dccbridge.depth2img", icon="MOD_DISPLACE")
         layout.separator()
-        row = layout.row(align=True)
-        row.prop(settings, "texture_tiling", expand=True)
-        layout.prop(settings, "texture_pbr")
-        col = layout.column(align=True)
-        col.operator("dccbridge.texture_material", icon="MATERIAL")
-        col.operator("dccbridge.project_material", icon="OUTLINER_OB_CAMERA")
-        layout.separator()
         layout.prop(settings, "anim_use_scene_range")
         if not settings.anim_use_scene_range:
             row = layout.row(align=True)
@@ -222,10 +229,22 @@ class DCCBRIDGE_PT_tools(_Sidebar, bpy.types.Panel):
         layout.operator("dccbridge.animation", icon="RENDER_ANIMATION")
 
 
+def draw_texture(layout, settings):
+    """Seamless PBR material and projection from the camera (the Texture workspace)."""
+    row = layout.row(align=True)
+    row.prop(settings, "texture_tiling", expand=True)
+    layout.prop(settings, "texture_pbr")
+    col = layout.column(align=True)
+    col.operator("dccbridge.texture_material", icon="MATERIAL")
+    col.operator("dccbridge.project_material", icon="OUTLINER_OB_CAMERA")
+
+
 class DCCBRIDGE_PT_jobs(_Sidebar, bpy.types.Panel):
     bl_label = "Jobs"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("GENERATE", "HISTORY")
     bl_options = {"DEFAULT_CLOSED"}
+    bl_order = 1  # under the workspace's own panels (History, Live) registered after it
 
     def draw(self, context):
         layout = self.layout
@@ -255,19 +274,24 @@ class DCCBRIDGE_PT_image(bpy.types.Panel):
             box = layout.box()
             box.label(text=f"Seed {image['dccbridge_seed']} · {image.get('dccbridge_model', '')}")
             box.label(text=str(image.get("dccbridge_prompt", ""))[:60])
-        col = layout.column(align=True)
-        col.prop(settings, "upscale_method")
-        col.prop(settings, "upscale_scale")
-        col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER")
-        col = layout.column(align=True)
-        row = col.row(align=True)
-        for side in ("left", "top", "right", "bottom"):
-            row.prop(settings, f"extend_{side}", text=side[0].upper())
-        col.prop(settings, "extend_fill")
-        col.prop(settings, "extend_feather")
-        col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT")
+        draw_upscale(layout, settings)
         draw_restore_faces(layout, settings, rt)
         _status(layout, rt)
+
+
+def draw_upscale(layout, settings, image_name=""):
+    """Upscale and extend (the Upscale workspace, and the Image Editor's tab: image_name "" = the editor's image)."""
+    col = layout.column(align=True)
+    col.prop(settings, "upscale_method")
+    col.prop(settings, "upscale_scale")
+    col.operator("dccbridge.upscale", icon="FULLSCREEN_ENTER").image_name = image_name
+    col = layout.column(align=True)
+    row = col.row(align=True)
+    for side in ("left", "top", "right", "bottom"):
+        row.prop(settings, f"extend_{side}", text=side[0].upper())
+    col.prop(settings, "extend_fill")
+    col.prop(settings, "extend_feather")
+    col.operator("dccbridge.extend_image", icon="FULLSCREEN_EXIT").image_name = image_name
 
 
 def draw_status_bar(self, context):

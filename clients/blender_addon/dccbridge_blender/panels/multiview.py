@@ -1,12 +1,13 @@
 import bpy
 
-from .main import _Sidebar
+from .main import _Sidebar, shown_in
 
 
 class DCCBRIDGE_PT_multiview(_Sidebar, bpy.types.Panel):
     """Texture from views: cameras around the selection, generated view by view, baked into one UV texture."""
     bl_label = "Texture from views"
     bl_parent_id = "DCCBRIDGE_PT_main"
+    poll = shown_in("TEXTURE")  # the Texture workspace (panels/workspaces.py)
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):

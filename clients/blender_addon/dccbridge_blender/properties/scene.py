@@ -3,6 +3,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 
 from .adapters import DCCBRIDGE_PG_lora, vae_enum
+from .history import DCCBRIDGE_PG_history_runtime, DCCBRIDGE_PG_history_settings, workspace_enum
 from .live import DCCBRIDGE_PG_live, DCCBRIDGE_PG_live_runtime
 from .reference import DCCBRIDGE_PG_reference
 
@@ -114,6 +115,10 @@ class DCCBRIDGE_PG_settings(bpy.types.PropertyGroup):
 
     jobs: CollectionProperty(type=DCCBRIDGE_PG_job)
     live: PointerProperty(type=DCCBRIDGE_PG_live)
+    workspace: workspace_enum()
+    history: PointerProperty(type=DCCBRIDGE_PG_history_settings)
+    source_image: PointerProperty(name="Image", type=bpy.types.Image,
+                                  description="The image the Upscale workspace upscales or extends")
 
 
 class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
@@ -136,6 +141,7 @@ class DCCBRIDGE_PG_runtime(bpy.types.PropertyGroup):
     restorers: CollectionProperty(type=DCCBRIDGE_PG_name)  # description: architecture and licence
     preview_image: PointerProperty(type=bpy.types.Image)
     live: PointerProperty(type=DCCBRIDGE_PG_live_runtime)
+    history: PointerProperty(type=DCCBRIDGE_PG_history_runtime)
 
 
 def attach():
