@@ -40,7 +40,7 @@ from ..models.schedulers import SCHEDULERS, make_scheduler
 from . import reference
 from .context import OpContext, raise_if_cancelled
 from .env import OpEnv
-from .limits import Limits, check_range
+from .limits import Limits, check_range, check_unit_scale_and_window
 from .prompt_embeds import with_cached_embeddings
 
 DEFAULT_STRENGTH = 0.75
@@ -193,13 +193,7 @@ def check_unit(unit: ControlUnitSpec, field: str, entry, width: int, height: int
         raise Unsupported(f"{field}: model '{entry.id}' has no ControlNet for '{unit.control_type.value}' "
                           f"(it has: {have})")
     entry.check_controlnet_id(unit.control_type, unit.controlnet_id, f"{field}.controlnet_id")
-    check_range(f"{field}.controlnet_conditioning_scale", unit.conditioning_scale, 0.0, 2.0)
-    check_range(f"{field}.control_guidance_start", unit.guidance_start, 0.0, 1.0)
-    check_range(f"{field}.control_guidance_end", unit.guidance_end, 0.0, 1.0)
-    if unit.guidance_start >= unit.guidance_end:
-        raise InvalidInput(f"{field}.control_guidance_end",
-                           f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
-                           f"got {unit.guidance_end:g}")
+    check_unit_scale_and_window(unit, field, (0.0, 2.0))
     control.check_source(unit, width, height, field, env.estimators, env.limits.max_input_pixels)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain import ControlUnitSpec
 from ..errors import InvalidInput
 from ..imaging import DECODER_MAX_PIXELS, DEFAULT_MAX_INPUT_PIXELS
 
@@ -51,3 +52,14 @@ def check_range(field: str, value: float, low: float, high: float, *, low_open: 
     if not ok:  # also catches NaN, for which every comparison is False
         bracket = "(" if low_open else "["
         raise InvalidInput(field, f"must be in {bracket}{low:g}, {high:g}], got {value:g}")
+
+
+def check_unit_scale_and_window(unit: ControlUnitSpec, field: str, scale_range: tuple[float, float]) -> None:
+    """A control unit's weight and its [start, end) step window (ControlNet and reference units alike)."""
+    check_range(f"{field}.controlnet_conditioning_scale", unit.conditioning_scale, *scale_range)
+    check_range(f"{field}.control_guidance_start", unit.guidance_start, 0.0, 1.0)
+    check_range(f"{field}.control_guidance_end", unit.guidance_end, 0.0, 1.0)
+    if unit.guidance_start >= unit.guidance_end:
+        raise InvalidInput(f"{field}.control_guidance_end",
+                           f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
+                           f"got {unit.guidance_end:g}")

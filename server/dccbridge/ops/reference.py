@@ -26,7 +26,7 @@ from ..domain import ControlUnitSpec, ReferenceImagesInput
 from ..errors import InvalidInput
 from ..models.ip_adapter_catalog import IP_ADAPTER_KINDS, find_ip_adapter
 from .env import OpEnv
-from .limits import check_range
+from .limits import check_range, check_unit_scale_and_window
 
 IMAGE_WEIGHT_RANGE = (0.0, 2.0)
 SCALE_RANGE = (0.0, 2.0)
@@ -50,13 +50,7 @@ def check_reference_unit(unit: ControlUnitSpec, field: str, entry, env: OpEnv) -
     find_ip_adapter(entry, unit.adapter_id, f"{field}.adapter_id")
     if unit.controlnet_id:
         raise InvalidInput(f"{field}.controlnet_id", "a reference unit names its IP-Adapter in adapter_id")
-    check_range(f"{field}.controlnet_conditioning_scale", unit.conditioning_scale, *SCALE_RANGE)
-    check_range(f"{field}.control_guidance_start", unit.guidance_start, 0.0, 1.0)
-    check_range(f"{field}.control_guidance_end", unit.guidance_end, 0.0, 1.0)
-    if unit.guidance_start >= unit.guidance_end:
-        raise InvalidInput(f"{field}.control_guidance_end",
-                           f"must be greater than control_guidance_start ({unit.guidance_start:g}), "
-                           f"got {unit.guidance_end:g}")
+    check_unit_scale_and_window(unit, field, SCALE_RANGE)
     where = f"{field}.reference"
     count, limit = len(source.images), env.limits.max_reference_images
     if not 1 <= count <= limit:
