@@ -30,6 +30,17 @@ def running_server(tmp_path, **overrides):
         server.stop(grace_s=5)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_threads_restored():
+    """A server started in this process with a thread count (`--threads`, ProfileOptions) sets torch's for the whole
+    process: put it back after each test module, so one module's setting cannot change another's pixels."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     with running_server(tmp_path_factory.mktemp("data"), http_port=0) as srv:
