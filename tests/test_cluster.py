@@ -223,6 +223,9 @@ def run_load_with_faults(tmp_path, head, reference, store, grpc_clients, http_cl
             before = {r.replica_id for r in live_replicas(server)}
             server.cluster.scale(server.cluster.config.replicas + 1)  # returns once the added replica runs
             events["added"] = {r.replica_id for r in live_replicas(server)} - before
+            deadline = time.monotonic() + 120  # Serve restarts the killed replica too: wait for all three
+            while len(live_replicas(server)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
             events["replicas_after_scale"] = len(live_replicas(server))
 
         # Enough: the kill cost a job a try, the added replica is up and served a job of this load.

@@ -24,10 +24,11 @@ from dccbridge.v1 import jobs_pb2
 from conftest import generate_task, pixels, result_of, run_to_end, running_server
 from postgres_support import postgres  # noqa: F401 (a fixture)
 from test_cli import DCCBRIDGE
-from test_durability import LONG_STEPS, wait_until_running
+from test_durability import wait_until_running
 
 SUCCEEDED = jobs_pb2.JOB_STATE_SUCCEEDED
 CANCELLED = jobs_pb2.JOB_STATE_CANCELLED
+KILLED_STEPS = 150  # the job A is running when killed: still running after the queue is filled, on a quiet machine too
 LEASE_S = 5.0  # long enough that a loaded 2-core box never starves a live node past its lease
 
 
@@ -119,7 +120,7 @@ def test_a_killed_ingress_hands_its_jobs_to_another_each_run_once_with_the_same_
                 Client(b.address) as on_b:
             alice.capabilities(timeout=60)
             on_b.capabilities(timeout=60)
-            running = alice.submit(generate_task(prompt="a kettle", steps=LONG_STEPS, seed=-1))
+            running = alice.submit(generate_task(prompt="a kettle", steps=KILLED_STEPS, seed=-1))
             wait_until_running(alice, running.job_id)
             queued = [alice.submit(generate_task(prompt="a1", steps=2, seed=1)),
                       bob.submit(generate_task(prompt="b1", steps=2, seed=2)),
@@ -129,12 +130,15 @@ def test_a_killed_ingress_hands_its_jobs_to_another_each_run_once_with_the_same_
             time.sleep(0.5)
             killed = time.time()
             a.stop(signal.SIGKILL)
+            assert on_b.get_job(running.job_id).state == jobs_pb2.JOB_STATE_RUNNING, "it finished before the kill"
 
             # B takes them over once A's lease expires, and runs each once.
             ids = [running.job_id] + [job.job_id for job in queued]
             done = {job_id: on_b.wait_result(job_id, timeout_s=300) for job_id in ids}
             assert all(job.state == SUCCEEDED for job in done.values()), done
-            first_start = min(job.started_ms for job in done.values()) / 1000
+            # The queued ones never started on A: their start on B says when B took over. (The running job's own
+            # started_ms may still read A's start, depending on when B's takeover is recorded.)
+            first_start = min(done[job.job_id].started_ms for job in queued) / 1000
             assert first_start > killed + LEASE_S / 2, "taken over before the lease expired"
             print(f"takeover: first job restarted {first_start - killed:.2f} s after SIGKILL (lease {LEASE_S} s)")
             watcher.join(120)
@@ -155,7 +159,7 @@ def test_a_killed_ingress_hands_its_jobs_to_another_each_run_once_with_the_same_
             # Same pixels as an uninterrupted single run with the same seeds.
             rerun = done[running.job_id].result.images[0]
             assert done[running.job_id].task.generate.sampling.seed == rerun.seed
-            reference = result_of(run_to_end(on_b, generate_task(prompt="a kettle", steps=LONG_STEPS,
+            reference = result_of(run_to_end(on_b, generate_task(prompt="a kettle", steps=KILLED_STEPS,
                                                                  seed=rerun.seed))).images[0]
             np.testing.assert_array_equal(pixels(rerun.image.data), pixels(reference.image.data))
             for job, prompt, seed in zip(queued, ("a1", "b1", "a2"), (1, 2, 3)):
