@@ -12,10 +12,11 @@ import {
 import { canvasGrowth, extendLabel, extendRequest, fillFields, placeBeyond } from "./extend.js";
 import { restoreFacesField, restorerOptions } from "./faces.js";
 import { depthPassFromGray, tilingAxes, upscaleMethod, upscaleSampling } from "./fields.js";
+import { pendingJobs } from "./pending.js";
 import { referenceUnit } from "./reference.js";
 import { LORA_WEIGHT, adaptersFor, familyOf, forFamily, insertToken, tokenOf } from "../state/adapters.js";
 import {
-  createStore, loadForm, loadPending, loadSettings, saveForm, savePending, saveSettings,
+  createStore, loadForm, loadPending, loadSettings, saveForm, saveSettings,
 } from "../state/store.js";
 import { BridgeError, ControlType, Preprocessor, createBridge, followJob } from "../transport/bridge.js";
 
@@ -465,18 +466,9 @@ export function createApp({ host, storage = globalThis.localStorage, bridgeFacto
     }
   }
 
-  // -- pending jobs: fetched by id when the panel reopens -----------------------------------------------------
+  // -- pending jobs: fetched by id when the panel reopens (controllers/pending.js) -------------------------------
 
-  function addPending(entry) {
-    const pending = [...store.get().pending.filter((p) => p.jobId !== entry.jobId), { ...entry, createdMs: Date.now() }];
-    store.set({ pending });
-    savePending(storage, pending);
-  }
-  function removePending(jobId) {
-    const pending = store.get().pending.filter((p) => p.jobId !== jobId);
-    store.set({ pending });
-    savePending(storage, pending);
-  }
+  const { add: addPending, remove: removePending } = pendingJobs(store, storage);
 
   /** Finish the jobs a previous panel started: wait for each by id and place its result (or say why not). */
   async function resume() {
